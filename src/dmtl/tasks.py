@@ -1,0 +1,100 @@
+"""Task specifications: the one registry of dense prediction tasks and the task sets of datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from dmtl.errors import ConfigError
+
+TaskKind = Literal["segmentation", "depth", "normals", "boundary"]
+
+IGNORE_INDEX = 255
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the package needs to know of one dense prediction task.
+
+    Attributes:
+        name: registry key, also the key of targets and predictions.
+        kind: decides the loss, the metric and the target format.
+        channels: output channels of the network head (classes for segmentation).
+        primary_metric: the metric that enters Δm.
+        higher_is_better: direction of ``primary_metric``.
+        ignore_index: target value that marks unlabelled pixels (segmentation, boundary).
+    """
+
+    name: str
+    kind: TaskKind
+    channels: int
+    primary_metric: str
+    higher_is_better: bool
+    ignore_index: int | None = None
+
+
+# Defaults; ``channels`` of segmentation tasks depends on the dataset (see DATASET_TASKS).
+TASKS: dict[str, TaskSpec] = {
+    "semseg": TaskSpec("semseg", "segmentation", 13, "miou", True, IGNORE_INDEX),
+    "human_parts": TaskSpec("human_parts", "segmentation", 7, "miou", True, IGNORE_INDEX),
+    "sal": TaskSpec("sal", "segmentation", 2, "miou", True, IGNORE_INDEX),
+    "depth": TaskSpec("depth", "depth", 1, "abs_err", False),
+    "normals": TaskSpec("normals", "normals", 3, "mean", False),
+    "edge": TaskSpec("edge", "boundary", 1, "f1", True, IGNORE_INDEX),
+}
+
+# dataset -> (standard tasks in split-file column order, {task: channels} of every available task)
+DATASET_TASKS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
+    "synthetic": (
+        ("semseg", "depth", "normals"),
+        {"semseg": 13, "depth": 1, "normals": 3, "edge": 1},
+    ),
+    "nyuv2": (("semseg", "depth", "normals"), {"semseg": 13, "depth": 1, "normals": 3}),
+}
+
+
+def dataset_names() -> list[str]:
+    """Names of the datasets that have a task set."""
+    return sorted(DATASET_TASKS)
+
+
+def standard_tasks(dataset: str) -> list[str]:
+    """The dataset's standard task list, in the column order of its split files."""
+    return list(_dataset_entry(dataset)[0])
+
+
+def resolve_tasks(dataset: str, names: list[str] | tuple[str, ...] | None = None) -> list[TaskSpec]:
+    """Turn task names into specs with the dataset's channel counts.
+
+    Args:
+        dataset: a key of ``DATASET_TASKS``.
+        names: task names; ``None`` means the dataset's standard tasks.
+
+    Raises:
+        ConfigError: unknown dataset, unknown or duplicated task name, or a task the dataset lacks.
+    """
+    standard, available = _dataset_entry(dataset)
+    names = list(standard) if names is None else list(names)
+    if not names:
+        raise ConfigError("the task list is empty: name at least one task")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"the task list {names} names a task twice")
+    specs = []
+    for name in names:
+        if name not in TASKS:
+            raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+        if name not in available:
+            raise ConfigError(
+                f"task {name!r} is not available on dataset {dataset!r}; "
+                f"available: {', '.join(available)}"
+            )
+        specs.append(replace(TASKS[name], channels=available[name]))
+    return specs
+
+
+def _dataset_entry(dataset: str) -> tuple[tuple[str, ...], dict[str, int]]:
+    if dataset not in DATASET_TASKS:
+        raise ConfigError(
+            f"unknown dataset {dataset!r}; known datasets: {', '.join(dataset_names())}"
+        )
+    return DATASET_TASKS[dataset]
