@@ -1,0 +1,24 @@
+"""Evaluation metrics of dense prediction tasks (torchmetrics ``Metric`` subclasses) and Δm.
+
+Every metric keeps only sum states (``dist_reduce_fx="sum"``), so results are dataset-level
+values that sync across DDP processes exactly; ``compute()`` returns a dict of scalar tensors.
+"""
+
+from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, BoundaryMetrics
+from dmtl.metrics.depth import DepthMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics, build_metric, delta_m, load_reference
+from dmtl.metrics.normals import NormalMetrics, median_error_bound
+from dmtl.metrics.segmentation import SegmentationMetrics
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "BoundaryMetrics",
+    "DepthMetrics",
+    "MultiTaskMetrics",
+    "NormalMetrics",
+    "SegmentationMetrics",
+    "build_metric",
+    "delta_m",
+    "load_reference",
+    "median_error_bound",
+]
