@@ -1,0 +1,90 @@
+"""Neck, per-task initial decoders and prediction heads of the multi-task network."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """A conv, batch norm and ReLU block that keeps the spatial size."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class BasicBlock(nn.Module):
+    """A ResNet basic block (two 3x3 conv + BN, identity shortcut) at constant width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, H, W)."""
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + x, inplace=True)
+
+
+class FuseNeck(nn.Module):
+    """Fuses multi-scale backbone features into one map at a chosen stride.
+
+    Every level is resized (bilinear) to the output stride, the levels are concatenated and a
+    3x3 conv + BN + ReLU projects them to ``embed_dim`` channels.
+
+    Args:
+        in_channels: channels of each backbone level.
+        in_strides: stride of each backbone level.
+        embed_dim: output channels.
+        out_stride: stride of the fused map (the paper uses 8; smaller images want 4).
+    """
+
+    def __init__(
+        self, in_channels: list[int], in_strides: list[int], embed_dim: int, out_stride: int
+    ) -> None:
+        super().__init__()
+        if out_stride < min(in_strides):
+            raise ValueError(
+                f"neck out_stride {out_stride} is finer than the finest backbone stride "
+                f"{min(in_strides)}"
+            )
+        self.out_stride = out_stride
+        self.proj = conv_bn_relu(sum(in_channels), embed_dim)
+
+    def forward(self, feats: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
+        """Fuse (B, C_i, H_i, W_i) maps into (B, embed_dim, ceil(H / s), ceil(W / s))."""
+        size = (-(-image_size[0] // self.out_stride), -(-image_size[1] // self.out_stride))
+        resized = [
+            f
+            if f.shape[-2:] == size
+            else F.interpolate(f, size, mode="bilinear", align_corners=False)
+            for f in feats
+        ]
+        return self.proj(torch.cat(resized, dim=1))
+
+
+class TaskDecoder(nn.Module):
+    """The initial decoder of one task: residual blocks -> feature, 1x1 conv -> prediction.
+
+    Args:
+        embed_dim: width of the input and of the task feature.
+        out_channels: channels of the task's prediction.
+        num_blocks: number of basic blocks (the paper uses two).
+    """
+
+    def __init__(self, embed_dim: int, out_channels: int, num_blocks: int = 2) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[BasicBlock(embed_dim) for _ in range(num_blocks)])
+        self.head = nn.Conv2d(embed_dim, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, E, h, w) -> feature (B, E, h, w) and prediction (B, C_task, h, w)."""
+        feature = self.blocks(x)
+        return feature, self.head(feature)
