@@ -1,0 +1,60 @@
+"""Compare a run's test metrics with the best constant predictions on the same split.
+
+Usage: python experiments/synthetic/compare_constant.py --config CONFIG --results test_metrics.json
+
+Prints one row per task: the model's primary metric, the best constant's, their ratio and the
+quality bar of the default job (mIoU >= 5x, depth absErr <= 0.5x, normal mean angle <= 0.6x).
+Exits 1 if a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dmtl.baselines import evaluate_constants
+from dmtl.cli import DMTLCLI
+from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.module import DiffusionMTLModule
+
+# task kind -> (metric, required ratio model/constant, "min" if the ratio must be at least it)
+BARS = {
+    "segmentation": ("miou", 5.0, "min"),
+    "depth": ("abs_err", 0.5, "max"),
+    "normals": ("mean", 0.6, "max"),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, nargs="+", help="the run's config file(s)")
+    parser.add_argument("--results", required=True, help="test_metrics.json of the run")
+    args = parser.parse_args()
+    cli_args = [a for c in args.config for a in ("--config", c)]
+    cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=cli_args, run=False)
+    data = cli.datamodule
+    data.prepare_data()
+    data.setup("validate")
+    constant = evaluate_constants(data.val_dataloader(), data.task_specs)
+    with open(args.results) as fh:
+        model = json.load(fh)
+
+    ok = True
+    print(f"\n{'task':<8} {'metric':<8} {'model':>9} {'constant':>9} {'ratio':>7}  bar")
+    for spec in data.task_specs:
+        metric, bar, sense = BARS.get(spec.kind, (spec.primary_metric, None, None))
+        m, c = model[spec.name][metric], constant[spec.name][metric]
+        ratio = m / c if c else float("inf")
+        if bar is None:
+            verdict = "-"
+        else:
+            passed = ratio >= bar if sense == "min" else ratio <= bar
+            ok &= passed
+            verdict = f"{'>=' if sense == 'min' else '<='} {bar}: {'PASS' if passed else 'MISS'}"
+        print(f"{spec.name:<8} {metric:<8} {m:9.4f} {c:9.4f} {ratio:7.3f}  {verdict}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The ``dmtl`` command line: a LightningCLI with the data and model arguments linked."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.errors import DMTLError
+from dmtl.module import DiffusionMTLModule
+
+# Offline-friendly defaults: no update checks, no hub calls that stall without network.
+OFFLINE_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1"}
+TRAINER_DEFAULTS = {
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": "runs", "name": "dmtl"},
+    },
+}
+
+
+class DMTLCLI(LightningCLI):
+    """LightningCLI whose model takes its dataset and task list from the data module."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.dataset", "model.dataset")
+        parser.link_arguments("data.tasks", "model.tasks")
+
+
+def main(args: list[str] | None = None) -> DMTLCLI | None:
+    """Run the CLI (``dmtl fit|validate|test|predict ...``).
+
+    Bad input (unknown task, label setting, missing or mismatched files) ends with a one-line
+    ``dmtl: error: ...`` message and exit status 2 instead of a traceback.
+
+    Args:
+        args: the argument list; ``None`` reads ``sys.argv``.
+    """
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        return DMTLCLI(
+            DiffusionMTLModule,
+            MultiTaskDataModule,
+            args=args,
+            trainer_defaults=TRAINER_DEFAULTS,
+            save_config_kwargs={"overwrite": True},
+        )
+    except DMTLError as err:
+        print(f"dmtl: error: {err}", file=sys.stderr)
+        sys.exit(2)

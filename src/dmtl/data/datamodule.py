@@ -1,0 +1,196 @@
+"""``MultiTaskDataModule``: datasets, label setting, augmentation and loaders of a run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dmtl.data.labels import LABEL_SETTINGS, resolve_label_mask
+from dmtl.data.nyuv2 import NYUv2Dataset
+from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
+from dmtl.data.transforms import build_eval_transform, build_train_transform
+from dmtl.errors import ConfigError, MissingDataError
+from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path.home() / ".cache" / "dmtl"
+# Readers per dataset; synthetic scenes are rendered into the NYUv2 layout and read the same way.
+READERS = {"synthetic": NYUv2Dataset, "nyuv2": NYUv2Dataset}
+TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
+
+
+class LabelledDataset(Dataset):
+    """Adds the sample's label-availability row and meta data to the samples of a dataset.
+
+    Args:
+        base: a dataset whose samples are ``{"image", "targets", "name"}`` (after the transform).
+        labelled: bool (N, K), row i for sample i.
+    """
+
+    def __init__(self, base: Dataset, labelled: torch.Tensor) -> None:
+        self.base = base
+        self.labelled = labelled
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.base[index]
+        return {
+            "image": sample["image"],
+            "targets": sample["targets"],
+            "labelled": self.labelled[index],
+            "meta": {"name": sample["name"], "index": index},
+        }
+
+
+class MultiTaskDataModule(pl.LightningDataModule):
+    """Multi-task data with partial labels; the one place that knows the label setting.
+
+    Batches follow the package contract: ``image`` (B, 3, H, W) normalised, ``targets``
+    {task: tensor} for every task (labelled or not), ``labelled`` bool (B, K) in the order of
+    ``tasks``, and ``meta`` {"name": [...], "index": (B,)}.
+
+    Args:
+        dataset: ``synthetic`` (rendered on first use, offline) or ``nyuv2`` (MTPSL ``.npy``
+            layout).
+        root: dataset root; for ``synthetic`` the cache directory it is rendered into
+            (default ``~/.cache/dmtl``).
+        tasks: tasks to train and evaluate (default: the dataset's standard tasks).
+        label_setting: ``full``, ``onelabel`` or ``randomlabels``; ignored if ``split_file`` is
+            given.
+        split_file: an MTPSL split file ``{'labels_weights': [N, K]}`` over ``label_tasks``.
+        label_seed: seed of the drawn label setting.
+        label_tasks: the task list the label setting is drawn over (default: the dataset's
+            standard tasks, then any requested task outside them). A single-task run keeps the
+            default, so that it sees exactly the labels the multi-task run sees for its task.
+        synthetic: size and seed of the synthetic scenes.
+        batch_size: training batch size.
+        eval_batch_size: validation/test batch size (default: ``batch_size``).
+        num_workers: loader worker processes (also the synthetic renderer's processes).
+        augment: MTPSL scale-crop, horizontal flip and photometric jitter during training.
+        scales: scale factors of the random scale-crop.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "synthetic",
+        root: str | None = None,
+        tasks: list[str] | None = None,
+        label_setting: str = "onelabel",
+        split_file: str | None = None,
+        label_seed: int = 0,
+        label_tasks: list[str] | None = None,
+        synthetic: SyntheticConfig = SyntheticConfig(),  # noqa: B008 (frozen, so shared is safe)
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        augment: bool = True,
+        scales: tuple[float, ...] = (1.0, 1.2, 1.5),
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.task_specs: list[TaskSpec] = resolve_tasks(dataset, tasks)
+        self.tasks = [t.name for t in self.task_specs]
+        if label_tasks is None:  # standard tasks first (split-file columns), then any extra ones
+            standard = standard_tasks(dataset)
+            label_tasks = standard + [t for t in self.tasks if t not in standard]
+        self.label_tasks = list(label_tasks)
+        resolve_tasks(dataset, self.label_tasks)
+        missing = [t for t in self.tasks if t not in self.label_tasks]
+        if missing:
+            raise ConfigError(f"tasks {missing} are not in label_tasks {self.label_tasks}")
+        if split_file is None and label_setting not in LABEL_SETTINGS:
+            raise ConfigError(
+                f"unknown label setting {label_setting!r}; choose one of "
+                f"{', '.join(LABEL_SETTINGS)} or give data.split_file"
+            )
+        if split_file is not None and not Path(split_file).is_file():
+            raise MissingDataError(f"split file {split_file} does not exist")
+        if dataset != "synthetic" and (root is None or not Path(root).is_dir()):
+            raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
+        self.dataset = dataset
+        self.root = root
+        self.synthetic = synthetic
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.scales = tuple(scales)
+        self.label_setting, self.split_file, self.label_seed = label_setting, split_file, label_seed
+        self.labelled: torch.Tensor | None = None  # bool (N_train, K) once set up
+
+    def prepare_data(self) -> None:
+        """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
+        if self.dataset == "synthetic":
+            ensure_rendered(self._cache_dir(), self.synthetic, workers=max(self.num_workers, 1))
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the datasets and fix the label mask (fails here, before any training step)."""
+        root = self._dataset_root()
+        reader = READERS[self.dataset]
+        probe = reader(root, EVAL_SPLIT, self.tasks)
+        height, width = probe[0]["image"].shape[:2]
+        eval_tf = build_eval_transform()
+        self.val_set = LabelledDataset(
+            reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf),
+            torch.ones(len(probe), len(self.tasks), dtype=torch.bool),
+        )
+        if stage in (None, "fit"):
+            train_tf = (
+                build_train_transform(height, width, scales=self.scales)
+                if self.augment
+                else eval_tf
+            )
+            train = reader(root, TRAIN_SPLIT, self.tasks, transform=train_tf)
+            full = resolve_label_mask(
+                self.label_setting,
+                self.split_file,
+                len(train),
+                len(self.label_tasks),
+                self.label_seed,
+            )
+            columns = [self.label_tasks.index(t) for t in self.tasks]
+            self.labelled = full[:, columns]
+            self.train_set = LabelledDataset(train, self.labelled)
+            log.info(
+                "label mask: %s labelled (sample, task) pairs per task %s",
+                self.labelled.sum(0).tolist(),
+                self.tasks,
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def _loader(self, data: Dataset, batch_size: int, shuffle: bool, drop_last: bool = False):
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last and len(data) >= batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def _cache_dir(self) -> Path:
+        return Path(self.root) if self.root is not None else DEFAULT_CACHE
+
+    def _dataset_root(self) -> Path:
+        if self.dataset == "synthetic":
+            return ensure_rendered(self._cache_dir(), self.synthetic, workers=1)
+        return Path(self.root)

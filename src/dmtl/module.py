@@ -1,0 +1,213 @@
+"""``DiffusionMTLModule``: the Lightning system around the multi-task network."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from dmtl.data.transforms import denormalize
+from dmtl.losses import MultiTaskLoss, NormalsLoss
+from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
+from dmtl.models.network import MultiTaskNet, MultiTaskOutput
+from dmtl.report import format_table, write_results
+from dmtl.tasks import resolve_tasks
+from dmtl.viz import make_panel, save_panel
+
+OptimizerName = Literal["adam", "adamw", "sgd"]
+SGD_MOMENTUM = 0.9
+
+
+class DiffusionMTLModule(pl.LightningModule):
+    """Trains and evaluates the multi-task network from partially labelled batches.
+
+    Args:
+        dataset: dataset whose task set gives the channel counts (linked from the data module).
+        tasks: task names (linked from the data module).
+        backbone: timm backbone name.
+        pretrained: ImageNet weights for the backbone (needs network or the timm cache).
+        backbone_weights: a local weights file for the backbone.
+        embed_dim: width of the neck and of the task decoders.
+        neck_stride: stride of the fused feature map.
+        decoder_blocks: basic blocks per initial task decoder.
+        loss_weights: task -> loss weight (default 1).
+        normals_loss: ``l1`` or ``cosine``.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        lr: peak learning rate.
+        weight_decay: weight decay.
+        poly_power: the learning rate decays as (1 - step / total) ** poly_power, per step.
+        reference: a YAML/JSON file {task: {metric: value}} of single-task results; when given,
+            ``val/delta_m`` and ``test/delta_m`` are logged.
+        panel_samples: validation samples drawn in the panel PNG saved each validation run.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "synthetic",
+        tasks: list[str] | None = None,
+        backbone: str = "resnet18",
+        pretrained: bool = False,
+        backbone_weights: str | None = None,
+        embed_dim: int = 256,
+        neck_stride: int = 8,
+        decoder_blocks: int = 2,
+        loss_weights: dict[str, float] | None = None,
+        normals_loss: NormalsLoss = "l1",
+        optimizer: OptimizerName = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        poly_power: float = 0.9,
+        reference: str | None = None,
+        panel_samples: int = 4,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.task_specs = resolve_tasks(dataset, tasks)
+        self.net = MultiTaskNet(
+            self.task_specs,
+            backbone,
+            pretrained,
+            backbone_weights,
+            embed_dim,
+            neck_stride,
+            decoder_blocks,
+        )
+        self.criterion = MultiTaskLoss(self.task_specs, loss_weights, normals_loss=normals_loss)
+        self.val_metrics = MultiTaskMetrics(self.task_specs)
+        self.test_metrics = MultiTaskMetrics(self.task_specs)
+        self.reference = load_reference(reference) if reference else None
+        self.last_val: dict[str, dict[str, float]] | None = None
+        self._panel_batch: dict | None = None
+
+    def forward(self, image: torch.Tensor) -> MultiTaskOutput:
+        """Predict every task for a batch of normalised images (B, 3, H, W)."""
+        return self.net(image)
+
+    # ---------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self(batch["image"])
+        loss = self.criterion(out, batch["targets"], batch["labelled"])
+        bsz = batch["image"].shape[0]
+        self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
+        for name, value in loss.per_task.items():
+            self.log(f"train/loss/{name}", value, batch_size=bsz)
+        return loss.total
+
+    # -------------------------------------------------------------- validation
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch["image"])
+        self.val_metrics.update(out.predictions, batch["targets"])
+        if batch_idx == 0:
+            n = self.hparams.panel_samples
+            self._panel_batch = {
+                "image": batch["image"][:n],
+                "predictions": {k: v[:n] for k, v in out.predictions.items()},
+                "targets": {k: v[:n] for k, v in batch["targets"].items()},
+            }
+
+    def on_validation_epoch_end(self) -> None:
+        results = self._log_results("val", self.val_metrics)
+        if not self.trainer.sanity_checking:
+            self.last_val = results
+            self._save_panel()
+
+    # -------------------------------------------------------------------- test
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        out = self(batch["image"])
+        self.test_metrics.update(out.predictions, batch["targets"])
+
+    def on_test_epoch_end(self) -> None:
+        results = self._log_results("test", self.test_metrics)
+        extra = self._delta(results)
+        self._report(results, extra, "test metrics (per task)", "test_metrics.json")
+
+    def on_fit_end(self) -> None:
+        if self.last_val is not None:
+            extra = self._delta(self.last_val)
+            self._report(
+                self.last_val, extra, "final validation metrics (per task)", "val_metrics.json"
+            )
+
+    # ----------------------------------------------------------------- predict
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        """Post-processed predictions: class ids, depth (m), unit normals, edge probabilities."""
+        out = self(batch["image"])
+        processed = {}
+        for spec in self.task_specs:
+            pred = out.predictions[spec.name]
+            if spec.kind == "segmentation":
+                processed[spec.name] = pred.argmax(1)
+            elif spec.kind == "normals":
+                processed[spec.name] = torch.nn.functional.normalize(pred, dim=1)
+            elif spec.kind == "boundary":
+                processed[spec.name] = torch.sigmoid(pred)
+            else:
+                processed[spec.name] = pred
+        return {"predictions": processed, "meta": batch["meta"]}
+
+    # -------------------------------------------------------------- optimisers
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        if hp.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            opt = torch.optim.SGD(
+                params, lr=hp.lr, weight_decay=hp.weight_decay, momentum=SGD_MOMENTUM
+            )
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        power = hp.poly_power
+
+        def poly(step: int) -> float:
+            return (1.0 - min(step, total - 1) / total) ** power
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ----------------------------------------------------------------- helpers
+    def _log_results(self, stage: str, metrics: MultiTaskMetrics) -> dict[str, dict[str, float]]:
+        results = metrics.compute()
+        metrics.reset()
+        flat = {f"{stage}/{t}/{m}": v for t, ms in results.items() for m, v in ms.items()}
+        extra = self._delta(results)
+        flat.update({f"{stage}/{k}": v for k, v in extra.items()})
+        # Values are already reduced over processes by the metrics' own sync.
+        self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
+        return results
+
+    def _delta(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
+        if self.reference is None:
+            return {}
+        return {"delta_m": delta_m(results, self.reference, self.task_specs)}
+
+    def _out_dir(self) -> Path:
+        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+
+    @rank_zero_only
+    def _report(self, results, extra, title: str, filename: str) -> None:
+        print("\n" + format_table(results, title, extra) + "\n", flush=True)
+        write_results(results, self._out_dir() / filename, extra)
+
+    @rank_zero_only
+    def _save_panel(self) -> None:
+        if self._panel_batch is None or self.hparams.panel_samples <= 0:
+            return
+        panel = make_panel(
+            denormalize(self._panel_batch["image"]),
+            self._panel_batch["predictions"],
+            self._panel_batch["targets"],
+            self.task_specs,
+        )
+        path = save_panel(
+            panel, self._out_dir() / "panels" / f"val_epoch{self.current_epoch:03d}.png"
+        )
+        if isinstance(self.logger, WandbLogger):
+            self.logger.log_image("val/panel", [str(path)], step=self.global_step)
+        self._panel_batch = None

@@ -1,0 +1,143 @@
+"""End-to-end through the command line, as a user runs it, on tiny synthetic scenes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dmtl.cli import main
+
+TINY_DATA = [
+    "--data.dataset=synthetic",
+    "--data.synthetic.height=32",
+    "--data.synthetic.width=40",
+    "--data.synthetic.num_train=16",
+    "--data.synthetic.num_val=8",
+    "--data.batch_size=4",
+    "--data.num_workers=0",
+    "--model.embed_dim=16",
+    "--trainer.accelerator=cpu",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.log_every_n_steps=1",
+]
+
+
+def _args(subcommand, cache, out, *extra):
+    return [
+        subcommand,
+        f"--data.root={cache}",
+        f"--trainer.default_root_dir={out}",
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.save_dir={out}",
+        "--trainer.logger.name=run",
+        f"--trainer.logger.version={subcommand}",
+        *TINY_DATA,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli-cache")
+
+
+@pytest.fixture(scope="module")
+def fitted(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit")
+    main(_args("fit", cache, out, "--trainer.max_epochs=2", "--seed_everything=0"))
+    return out
+
+
+def test_fit_writes_checkpoint_metrics_and_panel(fitted):
+    run = fitted / "run" / "fit"
+    ckpts = list((run / "checkpoints").glob("*.ckpt"))
+    assert ckpts, "no checkpoint written"
+    panels = sorted((run / "panels").glob("val_epoch*.png"))
+    assert [p.name for p in panels] == ["val_epoch000.png", "val_epoch001.png"]
+    val = json.loads((run / "val_metrics.json").read_text())
+    assert set(val) == {"semseg", "depth", "normals"}
+    assert {"miou", "pixel_acc"} <= set(val["semseg"])
+    metrics_csv = (run / "metrics.csv").read_text().splitlines()[0]
+    for key in (
+        "train/loss",
+        "train/loss/semseg",
+        "val/semseg/miou",
+        "val/depth/abs_err",
+        "val/normals/mean",
+    ):
+        assert key in metrics_csv
+
+
+def test_test_with_checkpoint_reproduces_the_final_validation(fitted, cache, capsys):
+    ckpt = next((fitted / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    main(_args("test", cache, fitted, f"--ckpt_path={ckpt}"))
+    printed = capsys.readouterr().out
+    assert "test metrics (per task)" in printed and "semseg" in printed
+    val = json.loads((fitted / "run" / "fit" / "val_metrics.json").read_text())
+    test = json.loads((fitted / "run" / "test" / "test_metrics.json").read_text())
+    for task, metrics in val.items():
+        for name, value in metrics.items():
+            assert test[task][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (task, name)
+
+
+def test_predict_runs_on_the_checkpoint(fitted, cache):
+    ckpt = next((fitted / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    cli = main(_args("predict", cache, fitted, f"--ckpt_path={ckpt}"))
+    assert cli.trainer.state.finished
+
+
+def test_delta_m_is_logged_against_a_reference(cache, tmp_path):
+    ref = tmp_path / "stl.yaml"
+    ref.write_text("semseg: {miou: 10.0}\ndepth: {abs_err: 1.0}\nnormals: {mean: 40.0}\n")
+    main(_args("validate", cache, tmp_path, f"--model.reference={ref}"))
+    text = (tmp_path / "run" / "validate" / "metrics.csv").read_text()
+    assert "val/delta_m" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--data.tasks=[semseg,sementic]"], "unknown task 'sementic'"),
+        (["--data.label_setting=twolabels"], "unknown label setting 'twolabels'"),
+        (["--data.dataset=nyuv2", "--data.root=/nonexistent/nyu"], "/nonexistent/nyu"),
+    ],
+)
+def test_bad_input_ends_with_one_line_naming_it(cache, tmp_path, capsys, extra, needle):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args("fit", cache, tmp_path, *extra))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dmtl: error:") and needle in err[-1]
+
+
+def test_split_file_mismatch_fails_before_training_and_keeps_old_files(cache, tmp_path, capsys):
+    import torch
+
+    split = tmp_path / "onelabel.pth"
+    torch.save({"labels_weights": torch.ones(99, 3)}, split)
+    keep = tmp_path / "run" / "fit" / "checkpoints" / "old.ckpt"
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"earlier run")
+    with pytest.raises(SystemExit):
+        main(_args("fit", cache, tmp_path, f"--data.split_file={split}"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "onelabel.pth" in err[-1] and "N=99" in err[-1] and "N=16" in err[-1]
+    assert keep.read_bytes() == b"earlier run"
+
+
+def test_console_entry_point_prints_one_line_without_traceback(cache, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dmtl", *_args("fit", cache, tmp_path, "--data.tasks=[depht]")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("dmtl: error: unknown task 'depht'")
