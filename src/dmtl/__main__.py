@@ -1,6 +1,8 @@
 """``python -m dmtl``: the same command line as the ``dmtl`` console script."""
 
-from dmtl.cli import main
+import sys
+
+from dmtl.cli import console
 
 if __name__ == "__main__":
-    main()
+    sys.exit(console())

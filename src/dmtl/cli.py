@@ -51,3 +51,9 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
     except DMTLError as err:
         print(f"dmtl: error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def console() -> int:
+    """Entry point of the ``dmtl`` console script and ``python -m dmtl``: exit status 0."""
+    main()
+    return 0
