@@ -141,3 +141,21 @@ def test_console_entry_point_prints_one_line_without_traceback(cache, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("dmtl: error: unknown task 'depht'")
+
+
+def test_wandb_logger_config_runs_offline(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = Path(__file__).parents[1] / "experiments" / "logger" / "wandb.yaml"
+    args = [
+        "validate", f"--data.root={cache}", f"--trainer.default_root_dir={tmp_path}",
+        f"--config={config}", f"--trainer.logger.init_args.save_dir={tmp_path}", *TINY_DATA,
+    ]
+    cli = main(args)
+    from lightning.pytorch.loggers import WandbLogger
+
+    assert isinstance(cli.trainer.logger, WandbLogger)
+    cli.trainer.logger.experiment.finish()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "no offline W&B run was written"
