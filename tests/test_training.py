@@ -1,6 +1,7 @@
 """Slow: a short real training run through the CLI learns well beyond constant predictions."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,12 +9,13 @@ from dmtl.baselines import evaluate_constants
 from dmtl.cli import main
 
 pytestmark = pytest.mark.slow
+DEFAULT_CONFIG = Path(__file__).parents[1] / "experiments" / "synthetic" / "mtl_onelabel.yaml"
 
 
 def test_short_training_beats_the_best_constants(tmp_path):
     args = [
         "fit",
-        "--config=experiments/synthetic/mtl_onelabel.yaml",
+        f"--config={DEFAULT_CONFIG}",
         f"--data.root={tmp_path / 'data'}",
         "--data.synthetic.num_train=480",
         "--data.synthetic.num_val=96",
