@@ -149,8 +149,12 @@ def test_wandb_logger_config_runs_offline(cache, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = Path(__file__).parents[1] / "experiments" / "logger" / "wandb.yaml"
     args = [
-        "validate", f"--data.root={cache}", f"--trainer.default_root_dir={tmp_path}",
-        f"--config={config}", f"--trainer.logger.init_args.save_dir={tmp_path}", *TINY_DATA,
+        "validate",
+        f"--data.root={cache}",
+        f"--trainer.default_root_dir={tmp_path}",
+        f"--config={config}",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        *TINY_DATA,
     ]
     cli = main(args)
     from lightning.pytorch.loggers import WandbLogger

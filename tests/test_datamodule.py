@@ -1,9 +1,9 @@
 import pytest
 import torch
-from dmtl.data.synthetic import SyntheticConfig
 
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.labels import make_label_mask, save_split_file
+from dmtl.data.synthetic import SyntheticConfig
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 TINY = SyntheticConfig(height=32, width=40, num_train=12, num_val=6, seed=0)

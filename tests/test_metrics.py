@@ -143,8 +143,9 @@ def np_normal_angles(batches) -> np.ndarray:
     keep = np.any(gt != 0, axis=1)
     norm = np.linalg.norm(pred, axis=1, keepdims=True)
     unit = np.divide(pred, norm, out=np.zeros_like(pred), where=norm > 0)
-    cos = np.clip(np.sum(unit * gt / np.linalg.norm(gt, axis=1, keepdims=True).clip(1e-300), 1),
-                  -1, 1)
+    cos = np.clip(
+        np.sum(unit * gt / np.linalg.norm(gt, axis=1, keepdims=True).clip(1e-300), 1), -1, 1
+    )
     return np.degrees(np.arccos(cos))[keep]
 
 
@@ -167,7 +168,7 @@ def _np_dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     out = np.zeros_like(mask)
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            out |= padded[:, dy:dy + height, dx:dx + width]
+            out |= padded[:, dy : dy + height, dx : dx + width]
     return out
 
 
@@ -198,8 +199,12 @@ def run_metric(metric, batches) -> dict[str, float]:
     return {k: float(v) for k, v in metric.compute().items()}
 
 
-def assert_close(actual: dict[str, float], expected: dict[str, float], rtol: float = RTOL,
-                 skip: tuple[str, ...] = ()) -> None:
+def assert_close(
+    actual: dict[str, float],
+    expected: dict[str, float],
+    rtol: float = RTOL,
+    skip: tuple[str, ...] = (),
+) -> None:
     assert set(actual) == set(expected)
     for key, value in expected.items():
         if key not in skip:
@@ -277,8 +282,10 @@ def test_segmentation_all_ignored_is_nan_then_recovers():
     metric.update(logits, torch.full_like(target, IGNORE))
     assert all(math.isnan(float(v)) for v in metric.compute().values())
     metric.update(logits, target)
-    assert_close({k: float(v) for k, v in metric.compute().items()},
-                 np_segmentation([(logits, target)], NUM_CLASSES))
+    assert_close(
+        {k: float(v) for k, v in metric.compute().items()},
+        np_segmentation([(logits, target)], NUM_CLASSES),
+    )
 
 
 # --------------------------------------------------------------------------- depth
@@ -442,10 +449,16 @@ def make_multitask(seed: int = SEED) -> list[tuple[dict, dict]]:
         target[torch.rand(target.shape, generator=gen) < IGNORE_FRACTION] = IGNORE
         preds = {
             "semseg": torch.randn(BATCH, 13, HEIGHT, WIDTH, generator=gen),
-            "depth": depth[i][0], "normals": normals[i][0], "edge": edge[i][0],
+            "depth": depth[i][0],
+            "normals": normals[i][0],
+            "edge": edge[i][0],
         }
-        targets = {"semseg": target, "depth": depth[i][1], "normals": normals[i][1],
-                   "edge": edge[i][1]}
+        targets = {
+            "semseg": target,
+            "depth": depth[i][1],
+            "normals": normals[i][1],
+            "edge": edge[i][1],
+        }
         batches.append((preds, targets))
     return batches
 
@@ -462,8 +475,9 @@ def test_multitask_builds_metrics_and_matches_single_metrics():
     result = holder.compute()
     assert all(isinstance(v, float) for metrics in result.values() for v in metrics.values())
     assert_close(result["depth"], np_depth([(p["depth"], t["depth"]) for p, t in batches]))
-    assert_close(result["semseg"],
-                 np_segmentation([(p["semseg"], t["semseg"]) for p, t in batches], 13))
+    assert_close(
+        result["semseg"], np_segmentation([(p["semseg"], t["semseg"]) for p, t in batches], 13)
+    )
     holder.reset()
     assert all(math.isnan(v) for v in holder.compute()["depth"].values())
 
@@ -474,14 +488,18 @@ def test_multitask_resizes_predictions_bilinearly():
     holder = MultiTaskMetrics(all_tasks())
     holder.update(small, targets)
     result = holder.compute()
-    for name, metric in zip(holder.task_names, (SegmentationMetrics(13), DepthMetrics(),
-                                                NormalMetrics(), BoundaryMetrics())):
+    for name, metric in zip(
+        holder.task_names,
+        (SegmentationMetrics(13), DepthMetrics(), NormalMetrics(), BoundaryMetrics()),
+    ):
         resized = torch.nn.functional.interpolate(
-            small[name], size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False)
+            small[name], size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False
+        )
         assert_close(result[name], run_metric(metric, [(resized, targets[name])]), rtol=1e-12)
     with pytest.raises(DataError, match="cannot be resized"):
         MultiTaskMetrics(all_tasks()).update(
-            {"semseg": small["semseg"].argmax(1)}, {"semseg": targets["semseg"]})
+            {"semseg": small["semseg"].argmax(1)}, {"semseg": targets["semseg"]}
+        )
 
 
 def test_multitask_skips_absent_targets_and_rejects_unknown():
@@ -526,8 +544,14 @@ def test_multitask_inside_lightning_validate():
     module = Holder()
     # Metric states are not persistent: checkpoints hold no accumulated counts.
     assert all(key.startswith("layer.") for key in module.state_dict())
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.validate(module, dataloaders=DataLoader(batches, batch_size=None))
     direct = MultiTaskMetrics(all_tasks())
     for preds, targets in batches:
@@ -545,10 +569,16 @@ def paper_tasks() -> list[TaskSpec]:
     return resolve_tasks("nyuv2")
 
 
-PAPER_SINGLE_TASK = {"semseg": {"miou": 45.28}, "depth": {"abs_err": 0.4802},
-                     "normals": {"mean": 25.93}}
-PAPER_MTL_BASELINE = {"semseg": {"miou": 43.92}, "depth": {"abs_err": 0.5138},
-                      "normals": {"mean": 26.44}}
+PAPER_SINGLE_TASK = {
+    "semseg": {"miou": 45.28},
+    "depth": {"abs_err": 0.4802},
+    "normals": {"mean": 25.93},
+}
+PAPER_MTL_BASELINE = {
+    "semseg": {"miou": 43.92},
+    "depth": {"abs_err": 0.5138},
+    "normals": {"mean": 26.44},
+}
 
 
 def test_delta_m_paper_numbers():
@@ -559,12 +589,16 @@ def test_delta_m_paper_numbers():
 
 def test_delta_m_signs_follow_direction():
     # 10 % better on each: higher mIoU and lower errors both count positive.
-    better = {"semseg": {"miou": 49.808}, "depth": {"abs_err": 0.4802 * 0.9},
-              "normals": {"mean": 25.93 * 0.9}}
+    better = {
+        "semseg": {"miou": 49.808},
+        "depth": {"abs_err": 0.4802 * 0.9},
+        "normals": {"mean": 25.93 * 0.9},
+    }
     assert delta_m(better, PAPER_SINGLE_TASK, paper_tasks()) == pytest.approx(10.0)
     with pytest.raises(ConfigError, match="'normals'"):
-        delta_m({"semseg": {"miou": 1.0}, "depth": {"abs_err": 1.0}}, PAPER_SINGLE_TASK,
-                paper_tasks())
+        delta_m(
+            {"semseg": {"miou": 1.0}, "depth": {"abs_err": 1.0}}, PAPER_SINGLE_TASK, paper_tasks()
+        )
     with pytest.raises(ConfigError, match="'abs_err'"):
         delta_m(PAPER_MTL_BASELINE, {**PAPER_SINGLE_TASK, "depth": {"rmse": 1.0}}, paper_tasks())
     with pytest.raises(ConfigError, match="is 0"):
@@ -605,8 +639,12 @@ def test_load_reference_yaml_and_errors(tmp_path):
 
 @pytest.mark.parametrize(
     ("factory", "make"),
-    [(lambda: SegmentationMetrics(NUM_CLASSES), make_segmentation), (DepthMetrics, make_depth),
-     (NormalMetrics, make_normals), (BoundaryMetrics, make_boundary)],
+    [
+        (lambda: SegmentationMetrics(NUM_CLASSES), make_segmentation),
+        (DepthMetrics, make_depth),
+        (NormalMetrics, make_normals),
+        (BoundaryMetrics, make_boundary),
+    ],
 )
 def test_forward_returns_batch_value_and_accumulates(factory, make):
     batches = make()

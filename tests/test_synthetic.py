@@ -143,8 +143,9 @@ def test_floor_depth_and_normal_follow_the_floor_plane() -> None:
         # Floor points X = z * ray satisfy camera_height + up . X = 0.
         expected = -scene.cam_pos[2] / (rays @ up)
         np.testing.assert_allclose(sample["depth"][..., 0][floor], expected[floor], rtol=1e-4)
-        np.testing.assert_allclose(sample["normal"][floor], np.broadcast_to(up, (floor.sum(), 3)),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            sample["normal"][floor], np.broadcast_to(up, (floor.sum(), 3)), atol=1e-5
+        )
         checked += floor.sum()
     assert checked > 1000
 

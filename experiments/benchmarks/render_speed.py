@@ -55,9 +55,11 @@ def main() -> None:
     seconds = time.perf_counter() - start
     rate = args.n / seconds
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
-    print(f"{args.n} samples of {args.height}x{args.width} with {args.workers} process(es) "
-          f"in {seconds:.2f} s: {rate:.1f} samples/s, {rate / args.workers:.1f} samples/s per core "
-          f"({1000 * seconds / args.n * args.workers:.1f} ms per sample)")
+    print(
+        f"{args.n} samples of {args.height}x{args.width} with {args.workers} process(es) "
+        f"in {seconds:.2f} s: {rate:.1f} samples/s, {rate / args.workers:.1f} samples/s per core "
+        f"({1000 * seconds / args.n * args.workers:.1f} ms per sample)"
+    )
 
 
 if __name__ == "__main__":

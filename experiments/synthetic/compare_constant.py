@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a bar is missed")
     args = parser.parse_args()
     cli_args = [a for c in args.config for a in ("--config", c)]
+    sys.argv = sys.argv[:1]  # the CLI gets its arguments from cli_args alone
     cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=cli_args, run=False)
     data = cli.datamodule
     data.prepare_data()

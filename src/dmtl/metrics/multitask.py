@@ -183,9 +183,7 @@ def delta_m(
         value = _lookup(results, spec, "results")
         ref = _lookup(reference, spec, "reference")
         if ref == 0:
-            raise ConfigError(
-                f"reference {spec.name}/{spec.primary_metric} is 0: Δm divides by it"
-            )
+            raise ConfigError(f"reference {spec.name}/{spec.primary_metric} is 0: Δm divides by it")
         sign = 1.0 if spec.higher_is_better else -1.0
         total += sign * (value - ref) / ref * PERCENT
     return total / len(tasks)

@@ -31,9 +31,7 @@ def median_error_bound(bins_per_degree: int) -> float:
     return 0.5 / bins_per_degree
 
 
-def _normals_update(
-    preds: Tensor, target: Tensor, bins_per_degree: int
-) -> dict[str, Tensor]:
+def _normals_update(preds: Tensor, target: Tensor, bins_per_degree: int) -> dict[str, Tensor]:
     """Angular error sums and histogram of one batch.
 
     Args:
@@ -90,7 +88,11 @@ def _histogram_median(hist: Tensor, bins_per_degree: int) -> Tensor:
 
 
 def _normals_compute(
-    sum_angle: Tensor, sum_sq: Tensor, count: Tensor, within: Tensor, hist: Tensor,
+    sum_angle: Tensor,
+    sum_sq: Tensor,
+    count: Tensor,
+    within: Tensor,
+    hist: Tensor,
     bins_per_degree: int,
 ) -> dict[str, Tensor]:
     """Final normal metrics; NaN when no valid pixel was seen."""
@@ -132,7 +134,9 @@ class NormalMetrics(Metric):
     higher_is_better = False
     is_differentiable = False
     higher_is_better_by_key = {
-        "mean": False, "median": False, "rmse": False,
+        "mean": False,
+        "median": False,
+        "rmse": False,
         **{f"within_{t:g}": True for t in WITHIN_THRESHOLDS_DEG},
     }
 
