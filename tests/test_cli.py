@@ -84,10 +84,23 @@ def test_test_with_checkpoint_reproduces_the_final_validation(fitted, cache, cap
             assert test[task][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (task, name)
 
 
-def test_predict_runs_on_the_checkpoint(fitted, cache):
+def test_predict_writes_maps_of_every_task(fitted, cache, tmp_path):
+    import numpy as np
+    from PIL import Image
+
     ckpt = next((fitted / "run" / "fit" / "checkpoints").glob("*.ckpt"))
-    cli = main(_args("predict", cache, fitted, f"--ckpt_path={ckpt}"))
-    assert cli.trainer.state.finished
+    out = tmp_path / "pred"
+    writer = ["--trainer.callbacks+=dmtl.prediction.PredictionWriter",
+              f"--trainer.callbacks.output_dir={out}"]  # fmt: skip
+    main(_args("predict", cache, fitted, f"--ckpt_path={ckpt}", *writer))
+    semseg = sorted((out / "semseg" / "val").glob("*.npy"))
+    assert len(semseg) == 8  # every validation sample
+    labels = np.load(semseg[0])
+    assert labels.shape == (32, 40) and labels.dtype == np.int64 and labels.max() < 13
+    normals = np.load(out / "normals" / "val" / "0.npy")
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=0), 1.0, atol=1e-5)
+    assert np.load(out / "depth" / "val" / "0.npy").shape == (1, 32, 40)
+    assert Image.open(out / "depth" / "val" / "0.png").size == (40, 32)
 
 
 def test_delta_m_is_logged_against_a_reference(cache, tmp_path):
