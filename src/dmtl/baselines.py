@@ -45,9 +45,9 @@ def best_constants(targets: Mapping[str, torch.Tensor], tasks: Sequence[TaskSpec
             vectors = t.permute(0, 2, 3, 1).reshape(-1, 3)
             vectors = vectors[vectors.abs().sum(1) > 0]
             step = max(1, vectors.shape[0] // MAX_NORMAL_PIXELS)
-            cos = (vectors[::step] @ fibonacci_sphere(SPHERE_SAMPLES).T).clamp(-1, 1)
-            best = cos.acos().mean(0).argmin()
-            constants[spec.name] = fibonacci_sphere(SPHERE_SAMPLES)[best]
+            candidates = fibonacci_sphere(SPHERE_SAMPLES)
+            cos = (vectors[::step] @ candidates.T).clamp(-1, 1)
+            constants[spec.name] = candidates[cos.acos().mean(0).argmin()]
         elif spec.kind == "boundary":
             constants[spec.name] = 0.0
     return constants

@@ -111,7 +111,7 @@ class DiffusionMTLModule(pl.LightningModule):
             }
 
     def on_validation_epoch_end(self) -> None:
-        results = self._log_results("val", self.val_metrics)
+        results, _ = self._log_results("val", self.val_metrics)
         if not self.trainer.sanity_checking:
             self.last_val = results
             self._save_panel()
@@ -122,8 +122,7 @@ class DiffusionMTLModule(pl.LightningModule):
         self.test_metrics.update(out.predictions, batch["targets"])
 
     def on_test_epoch_end(self) -> None:
-        results = self._log_results("test", self.test_metrics)
-        extra = self._delta(results)
+        results, extra = self._log_results("test", self.test_metrics)
         self._report(results, extra, "test metrics (per task)", "test_metrics.json")
 
     def on_fit_end(self) -> None:
@@ -172,7 +171,10 @@ class DiffusionMTLModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ----------------------------------------------------------------- helpers
-    def _log_results(self, stage: str, metrics: MultiTaskMetrics) -> dict[str, dict[str, float]]:
+    def _log_results(
+        self, stage: str, metrics: MultiTaskMetrics
+    ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        """Compute, reset and log a stage's metrics; return them and the scalar extras (Δm)."""
         results = metrics.compute()
         metrics.reset()
         flat = {f"{stage}/{t}/{m}": v for t, ms in results.items() for m, v in ms.items()}
@@ -180,7 +182,7 @@ class DiffusionMTLModule(pl.LightningModule):
         flat.update({f"{stage}/{k}": v for k, v in extra.items()})
         # Values are already reduced over processes by the metrics' own sync.
         self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
-        return results
+        return results, extra
 
     def _delta(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
         if self.reference is None:
