@@ -134,20 +134,16 @@ class MultiTaskDataModule(pl.LightningDataModule):
         """Open the datasets and fix the label mask (fails here, before any training step)."""
         root = self._dataset_root()
         reader = READERS[self.dataset]
-        probe = reader(root, EVAL_SPLIT, self.tasks)
-        height, width = probe[0]["image"].shape[:2]
         eval_tf = build_eval_transform()
-        self.val_set = LabelledDataset(
-            reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf),
-            torch.ones(len(probe), len(self.tasks), dtype=torch.bool),
-        )
+        val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
+        self.val_set = LabelledDataset(val, torch.ones(len(val), len(self.tasks), dtype=torch.bool))
         if stage in (None, "fit"):
-            train_tf = (
-                build_train_transform(height, width, scales=self.scales)
-                if self.augment
-                else eval_tf
-            )
-            train = reader(root, TRAIN_SPLIT, self.tasks, transform=train_tf)
+            train = reader(root, TRAIN_SPLIT, self.tasks)
+            if self.augment:  # the scale-crop returns images of the training size
+                height, width = train.load_sample(0)["image"].shape[:2]
+                train.transform = build_train_transform(height, width, scales=self.scales)
+            else:
+                train.transform = eval_tf
             full = resolve_label_mask(
                 self.label_setting,
                 self.split_file,
