@@ -41,3 +41,17 @@ def test_overlays_compose_with_the_default_job(overlay):
 def test_wandb_logger_overlay_parses():
     cli = _parse(DEFAULT, EXPERIMENTS / "logger" / "wandb.yaml")
     assert type(cli.trainer.logger).__name__ == "WandbLogger"
+
+
+@pytest.mark.parametrize(
+    "reference",
+    sorted((EXPERIMENTS / "synthetic" / "references").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_reference_files_hold_every_primary_metric(reference):
+    from dmtl.metrics import load_reference
+    from dmtl.tasks import resolve_tasks
+
+    tasks = resolve_tasks("synthetic")
+    values = load_reference(reference, tasks)
+    assert all(values[t.name][t.primary_metric] > 0 for t in tasks)
