@@ -170,11 +170,9 @@ def bookshelf(lay: Layout) -> None:
     """A bookshelf (furniture) with rows of books standing out of its front."""
     rng = lay.rng
     width, depth, height = rng.uniform(0.7, 1.3), rng.uniform(0.28, 0.38), rng.uniform(1.2, 2.0)
-    frame = lay.place_on_wall(width, depth)
+    frame = _wall_unit(lay, width, depth, height)
     if frame is None:
         return
-    lay.add(frame, lay.new_instance(), FURNITURE, BOX, (0, 0, height / 2),
-            (width / 2, depth / 2, height / 2), lay.color(WOOD + PAINTED), TEX_WOOD)
     books = lay.new_instance()
     for row in range(int(height / SHELF_SPACING)):
         fill = min(width * rng.uniform(0.5, 0.92), width - 2 * SHELF_SIDE)
@@ -190,11 +188,9 @@ def tv_stand(lay: Layout) -> None:
     """A low cabinet (furniture) with a TV on it."""
     rng = lay.rng
     width, depth, height = rng.uniform(1.0, 1.8), rng.uniform(0.35, 0.5), rng.uniform(0.4, 0.6)
-    frame = lay.place_on_wall(width, depth)
+    frame = _wall_unit(lay, width, depth, height)
     if frame is None:
         return
-    lay.add(frame, lay.new_instance(), FURNITURE, BOX, (0, 0, height / 2),
-            (width / 2, depth / 2, height / 2), lay.color(WOOD + PAINTED), TEX_WOOD)
     inst = lay.new_instance()
     tv_w = min(width - 0.1, rng.uniform(0.8, 1.4))
     tv_h = tv_w * rng.uniform(0.55, 0.62)
@@ -237,3 +233,12 @@ def free_chair(lay: Layout) -> None:
     frame = lay.place_free(0.5, 0.5)
     if frame is not None:
         chair(lay, frame)
+
+
+def _wall_unit(lay: Layout, width: float, depth: float, height: float) -> Frame | None:
+    """Place a wooden or painted box body (furniture) against a wall; None if no wall has room."""
+    frame = lay.place_on_wall(width, depth)
+    if frame is not None:
+        lay.add(frame, lay.new_instance(), FURNITURE, BOX, (0, 0, height / 2),
+                (width / 2, depth / 2, height / 2), lay.color(WOOD + PAINTED), TEX_WOOD)
+    return frame
