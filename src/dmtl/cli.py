@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -11,8 +10,6 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DMTLError
 from dmtl.module import DiffusionMTLModule
 
-# Offline-friendly defaults: no update checks, no hub calls that stall without network.
-OFFLINE_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1"}
 TRAINER_DEFAULTS = {
     "logger": {
         "class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -38,8 +35,6 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
     Args:
         args: the argument list; ``None`` reads ``sys.argv``.
     """
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
     try:
         return DMTLCLI(
             DiffusionMTLModule,
