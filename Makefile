@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-TRAIN_CONFIG ?= experiments/synthetic/mtl_onelabel.yaml
+TRAIN_CONFIG ?= experiments/synthetic/default.yaml
 RUNS ?= runs
 RUN_NAME ?= default
 RUN_VERSION := $(shell date +%Y%m%d-%H%M%S)

@@ -10,7 +10,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# DMTL_TEST_THREADS=1 avoids thread oversubscription when other jobs share the cores.
+torch.set_num_threads(int(os.environ.get("DMTL_TEST_THREADS", max(1, min(2, os.cpu_count() or 1)))))
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,18 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.module import DiffusionMTLModule
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
-DEFAULT = EXPERIMENTS / "synthetic" / "mtl_onelabel.yaml"
-OVERLAYS = sorted(p for p in (EXPERIMENTS / "synthetic").glob("*.yaml") if p != DEFAULT)
+SYNTHETIC = EXPERIMENTS / "synthetic"
+DEFAULT = SYNTHETIC / "default.yaml"
+METHODS = sorted((SYNTHETIC / "method").glob("*.yaml"))
+SETTINGS = sorted((SYNTHETIC / "setting").glob("*.yaml"))
+# method overlay -> (diffusion, condition, refine_only) it must select
+METHOD_MEANS = {
+    "mtl": ("none", None, None),
+    "feature": ("feature", "multitask", False),
+    "prediction": ("prediction", "multitask", False),
+    "single_condition": ("feature", "single", False),
+    "refine_only": ("feature", "multitask", True),
+}
 
 
 def _parse(*configs: Path) -> DMTLCLI:
@@ -18,24 +28,43 @@ def _parse(*configs: Path) -> DMTLCLI:
     return DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)
 
 
-def test_default_job_is_the_onelabel_baseline_offline():
+def test_default_job_is_onelabel_feature_diffusion_offline():
     cli = _parse(DEFAULT)
     assert cli.datamodule.dataset == "synthetic"
     assert cli.datamodule.hparams.label_setting == "onelabel"
-    assert cli.model.hparams.pretrained is False
-    assert cli.model.hparams.tasks == cli.datamodule.hparams.tasks
+    hp = cli.model.hparams
+    assert (hp.diffusion, hp.condition, hp.refine_only) == ("feature", "multitask", False)
+    assert hp.pretrained is False
+    assert hp.tasks == cli.datamodule.hparams.tasks
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
-def test_overlays_compose_with_the_default_job(overlay):
+def test_every_method_of_the_table_has_an_overlay():
+    names = {p.stem for p in METHODS}
+    assert set(METHOD_MEANS) <= names
+    assert {"stl_semseg", "stl_depth", "stl_normals"} <= names
+
+
+@pytest.mark.parametrize("overlay", METHODS, ids=lambda p: p.name)
+def test_method_overlays_mean_what_their_names_say(overlay):
     cli = _parse(DEFAULT, overlay)
-    name = overlay.stem
+    hp, name = cli.model.hparams, overlay.stem
     if name.startswith("stl_"):
         task = name.removeprefix("stl_")
-        assert cli.datamodule.tasks == [task] and cli.model.hparams.tasks == [task]
+        assert cli.datamodule.tasks == [task] and hp.tasks == [task]
         assert cli.datamodule.label_tasks == ["semseg", "depth", "normals"]
-    else:
-        assert cli.datamodule.hparams.label_setting == name
+        assert hp.diffusion == "none"
+        return
+    diffusion, condition, refine_only = METHOD_MEANS[name]
+    assert hp.diffusion == diffusion
+    if condition is not None:
+        assert (hp.condition, hp.refine_only) == (condition, refine_only)
+
+
+@pytest.mark.parametrize("overlay", SETTINGS, ids=lambda p: p.name)
+def test_setting_overlays_compose_with_methods(overlay):
+    cli = _parse(DEFAULT, SYNTHETIC / "method" / "prediction.yaml", overlay)
+    assert cli.datamodule.hparams.label_setting == overlay.stem
+    assert cli.model.hparams.diffusion == "prediction"
 
 
 def test_wandb_logger_overlay_parses():

@@ -9,7 +9,7 @@ from dmtl.baselines import evaluate_constants
 from dmtl.cli import main
 
 pytestmark = pytest.mark.slow
-DEFAULT_CONFIG = Path(__file__).parents[1] / "experiments" / "synthetic" / "mtl_onelabel.yaml"
+DEFAULT_CONFIG = Path(__file__).parents[1] / "experiments" / "synthetic" / "default.yaml"
 
 
 def test_short_training_beats_the_best_constants(tmp_path):
@@ -27,7 +27,7 @@ def test_short_training_beats_the_best_constants(tmp_path):
         "--trainer.logger.init_args.version=slow",
     ]
     cli = main(args)
-    run = tmp_path / "synthetic_mtl_onelabel" / "slow"
+    run = tmp_path / "synthetic" / "slow"
     val = json.loads((run / "val_metrics.json").read_text())
     constant = evaluate_constants(cli.datamodule.val_dataloader(), cli.datamodule.task_specs)
     assert val["semseg"]["miou"] > 3.0 * constant["semseg"]["miou"]

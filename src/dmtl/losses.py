@@ -15,6 +15,7 @@ from dmtl.models.network import MultiTaskOutput
 from dmtl.tasks import TaskSpec
 
 NormalsLoss = Literal["l1", "cosine"]
+LossNormalization = Literal["task", "sample"]
 EDGE_POS_WEIGHT = (
     0.95 / 0.05
 )  # boundary pixels are rare: weight positives up (as in the literature)
@@ -84,15 +85,23 @@ def per_sample_task_loss(
 class MultiTaskLoss(nn.Module):
     """The partially supervised multi-task loss.
 
-    For task k, the loss is the mean of the per-sample losses over the samples labelled for k
-    (``labelled[:, k]``) that have valid pixels; the total is the weighted sum over tasks. When the
-    output carries initial predictions (DiffusionMTL), they are supervised too, scaled by
-    ``initial_weight``. No Python loop over samples: everything is masked and batched.
+    Every (sample, task) term is a mean over the sample's valid pixels; when the output carries
+    initial predictions (DiffusionMTL), the term is ℓ(final) + ``initial_weight`` · ℓ(initial). The
+    terms are combined by ``normalization``:
+
+    - ``task``: for task k, the mean of the terms over the samples labelled for k
+      (``labelled[:, k]``) that have valid pixels; the total is the weighted sum over tasks.
+    - ``sample`` (the released DiffusionMTL code): sample i contributes
+      K / |L_i| · Σ_{k ∈ L_i} w_k · term_ik, where L_i is its set of labelled tasks; the total is
+      the sum over samples divided by the batch size.
+
+    No Python loop over samples: everything is masked and batched.
 
     Args:
         tasks: task specs in the column order of ``labelled``.
         weights: task name -> loss weight (default 1 for every task).
         initial_weight: weight of the initial predictions' loss relative to the final one.
+        normalization: ``task`` or ``sample`` (see above).
         normals_loss: ``l1`` of the L2-normalised prediction or ``cosine`` (1 - cos).
     """
 
@@ -101,6 +110,7 @@ class MultiTaskLoss(nn.Module):
         tasks: Sequence[TaskSpec],
         weights: Mapping[str, float] | None = None,
         initial_weight: float = 0.5,
+        normalization: LossNormalization = "task",
         normals_loss: NormalsLoss = "l1",
     ) -> None:
         super().__init__()
@@ -115,6 +125,11 @@ class MultiTaskLoss(nn.Module):
         if normals_loss not in ("l1", "cosine"):
             raise ConfigError(f"unknown normals_loss {normals_loss!r}; use 'l1' or 'cosine'")
         self.normals_loss = normals_loss
+        if normalization not in ("task", "sample"):
+            raise ConfigError(
+                f"unknown loss normalization {normalization!r}; use 'task' or 'sample'"
+            )
+        self.normalization = normalization
 
     def forward(
         self, output: MultiTaskOutput, targets: Mapping[str, torch.Tensor], labelled: torch.Tensor
@@ -126,36 +141,39 @@ class MultiTaskLoss(nn.Module):
             targets: task -> target tensor (every task present, labelled or not).
             labelled: bool (B, K), column k for ``tasks[k]``.
         """
-        total = output_zero(output)
-        per_task, counts = {}, {}
+        per_task, counts, terms = {}, {}, []
         for k, spec in enumerate(self.tasks):
-            target = targets[spec.name]
-            loss_k, use_k = self._masked_mean(
-                spec, output.predictions[spec.name], target, labelled[:, k]
-            )
-            if spec.name in output.initial:
-                initial_k, _ = self._masked_mean(
-                    spec, output.initial[spec.name], target, labelled[:, k]
-                )
-                loss_k = loss_k + self.initial_weight * initial_k
-            per_task[spec.name], counts[spec.name] = loss_k, use_k
-            total = total + self.weights[spec.name] * loss_k
+            term, use = self._terms(spec, output, targets[spec.name], labelled[:, k])
+            n = use.sum()
+            per_task[spec.name] = (term * use).sum() / n.clamp(min=1)
+            counts[spec.name] = n
+            terms.append(self.weights[spec.name] * term)
+        if self.normalization == "task":
+            total = sum(per_task[s.name] * self.weights[s.name] for s in self.tasks)
+        else:
+            # (B, K) weighted terms, zero where unlabelled; each sample scaled by K / |L_i|.
+            term_bk = torch.stack(terms, dim=1)
+            n_labelled = labelled.sum(dim=1, keepdim=True)
+            scale = len(self.tasks) / n_labelled.clamp(min=1)
+            total = (term_bk * scale).sum() / labelled.shape[0]
         return LossOutput(total=total, per_task=per_task, counts=counts)
 
-    def _masked_mean(
+    def _terms(
+        self, spec: TaskSpec, output: MultiTaskOutput, target: torch.Tensor, use: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample loss terms (B,) of one task (final + weighted initial) and which count."""
+        term, has = self._per_sample(spec, output.predictions[spec.name], target, use)
+        if spec.name in output.initial:
+            initial, _ = self._per_sample(spec, output.initial[spec.name], target, use)
+            term = term + self.initial_weight * initial
+        return term, has
+
+    def _per_sample(
         self, spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor, use: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if pred.shape[-2:] != target.shape[-2:]:
             pred = F.interpolate(pred, target.shape[-2:], mode="bilinear", align_corners=False)
-        loss, has = per_sample_task_loss(spec, pred, target, use, self.normals_loss)
-        n = has.sum()
-        return (loss * has).sum() / n.clamp(min=1), n
-
-
-def output_zero(output: MultiTaskOutput) -> torch.Tensor:
-    """A scalar zero on the device and dtype of the predictions (start of a loss sum)."""
-    first = next(iter(output.predictions.values()))
-    return first.new_zeros(())
+        return per_sample_task_loss(spec, pred, target, use, self.normals_loss)
 
 
 def _valid_pixels(spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,12 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from dmtl.data.transforms import denormalize
-from dmtl.losses import MultiTaskLoss, NormalsLoss
+from dmtl.diffusion import Schedule
+from dmtl.losses import LossNormalization, MultiTaskLoss, NormalsLoss
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
-from dmtl.models.network import MultiTaskNet, MultiTaskOutput
+from dmtl.models.condition import ConditionMode
+from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
+from dmtl.models.network import Diffusion, DiffusionMTLNet, MultiTaskOutput
 from dmtl.report import format_table, write_results
 from dmtl.tasks import resolve_tasks
 from dmtl.viz import make_panel, save_panel
@@ -24,7 +27,7 @@ SGD_MOMENTUM = 0.9
 
 
 class DiffusionMTLModule(pl.LightningModule):
-    """Trains and evaluates the multi-task network from partially labelled batches.
+    """Trains and evaluates DiffusionMTL (or the MTL baseline) from partially labelled batches.
 
     Args:
         dataset: dataset whose task set gives the channel counts (linked from the data module).
@@ -35,7 +38,24 @@ class DiffusionMTLModule(pl.LightningModule):
         embed_dim: width of the neck and of the task decoders.
         neck_stride: stride of the fused feature map.
         decoder_blocks: basic blocks per initial task decoder.
+        diffusion: ``feature`` or ``prediction`` (DiffusionMTL), or ``none`` (the MTL baseline).
+        condition: ``multitask`` (the paper) or ``single`` (ablation: each task conditioned on its
+            own initial prediction only).
+        refine_only: ablation "w/o diffusion": the denoiser applied S times with no noise.
+        steps: S, the number of denoising steps.
+        schedule: noise schedule, ``linear`` (the paper's) or ``cosine``.
+        cond_channels: width of the condition feature (default ``embed_dim``).
+        denoiser_width: width of the denoiser UNet at its finest scale.
+        denoiser_mults: width multiplier per UNet scale.
+        denoiser_blocks: residual blocks per UNet scale.
+        depth_scale: metres mapped to +1 when depth maps are encoded (prediction diffusion and the
+            condition feature).
+        inference_seed: seed of the denoising noise in evaluation (``null``: global generator).
         loss_weights: task -> loss weight (default 1).
+        initial_weight: weight of the initial predictions' loss (the paper: 0.5).
+        loss_normalization: ``task`` (each task's loss is the mean over its labelled samples) or
+            ``sample`` (the released code: per sample, K / |labelled tasks| times the sum of its
+            labelled tasks' losses, averaged over the batch).
         normals_loss: ``l1`` or ``cosine``.
         optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
         lr: peak learning rate.
@@ -56,7 +76,20 @@ class DiffusionMTLModule(pl.LightningModule):
         embed_dim: int = 256,
         neck_stride: int = 8,
         decoder_blocks: int = 2,
+        diffusion: Diffusion = "feature",
+        condition: ConditionMode = "multitask",
+        refine_only: bool = False,
+        steps: int = 2,
+        schedule: Schedule = "linear",
+        cond_channels: int | None = None,
+        denoiser_width: int = 32,
+        denoiser_mults: tuple[int, ...] = (1, 2),
+        denoiser_blocks: int = 1,
+        depth_scale: float = DEFAULT_DEPTH_SCALE,
+        inference_seed: int | None = 0,
         loss_weights: dict[str, float] | None = None,
+        initial_weight: float = 0.5,
+        loss_normalization: LossNormalization = "task",
         normals_loss: NormalsLoss = "l1",
         optimizer: OptimizerName = "adam",
         lr: float = 1e-3,
@@ -68,7 +101,7 @@ class DiffusionMTLModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.task_specs = resolve_tasks(dataset, tasks)
-        self.net = MultiTaskNet(
+        self.net = DiffusionMTLNet(
             self.task_specs,
             backbone,
             pretrained,
@@ -76,21 +109,41 @@ class DiffusionMTLModule(pl.LightningModule):
             embed_dim,
             neck_stride,
             decoder_blocks,
+            diffusion,
+            condition,
+            refine_only,
+            steps,
+            schedule,
+            cond_channels,
+            denoiser_width,
+            denoiser_mults,
+            denoiser_blocks,
+            depth_scale,
+            inference_seed,
         )
-        self.criterion = MultiTaskLoss(self.task_specs, loss_weights, normals_loss=normals_loss)
+        self.criterion = MultiTaskLoss(
+            self.task_specs,
+            loss_weights,
+            initial_weight=initial_weight,
+            normalization=loss_normalization,
+            normals_loss=normals_loss,
+        )
         self.val_metrics = MultiTaskMetrics(self.task_specs)
         self.test_metrics = MultiTaskMetrics(self.task_specs)
         self.reference = load_reference(reference) if reference else None
         self.last_val: dict[str, dict[str, float]] | None = None
         self._panel_batch: dict | None = None
 
-    def forward(self, image: torch.Tensor) -> MultiTaskOutput:
-        """Predict every task for a batch of normalised images (B, 3, H, W)."""
-        return self.net(image)
+    def forward(self, image: torch.Tensor, labelled: torch.Tensor | None = None) -> MultiTaskOutput:
+        """Predict every task for normalised images (B, 3, H, W).
+
+        ``labelled`` (B, K) restricts the denoising to the labelled pairs (training).
+        """
+        return self.net(image, labelled)
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch["image"])
+        out = self(batch["image"], batch["labelled"])
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
         self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmtl.diffusion import Schedule
+from dmtl.errors import ConfigError
 from dmtl.models.backbone import TimmBackbone
+from dmtl.models.condition import ConditionFusion, ConditionMode
 from dmtl.models.decoders import FuseNeck, TaskDecoder
+from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
+from dmtl.models.mtdnet import MTDNet
 from dmtl.tasks import TaskSpec
+
+Diffusion = Literal["none", "prediction", "feature"]
 
 
 @dataclass
@@ -63,6 +71,23 @@ class MultiTaskNet(nn.Module):
             {t.name: TaskDecoder(embed_dim, t.channels, decoder_blocks) for t in tasks}
         )
 
+    def initial(
+        self, image: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Initial task features and predictions at the neck stride.
+
+        Args:
+            image: (B, 3, H, W), normalised.
+
+        Returns:
+            features (B, E, h, w) and predictions (B, C_task, h, w) per task.
+        """
+        shared = self.neck(self.backbone(image), (image.shape[-2], image.shape[-1]))
+        features, predictions = {}, {}
+        for name, decoder in self.decoders.items():
+            features[name], predictions[name] = decoder(shared)
+        return features, predictions
+
     def forward(self, image: torch.Tensor) -> MultiTaskOutput:
         """Predict every task.
 
@@ -72,10 +97,175 @@ class MultiTaskNet(nn.Module):
         Returns:
             ``MultiTaskOutput`` with predictions (B, C_task, H, W) per task.
         """
-        size = (image.shape[-2], image.shape[-1])
-        shared = self.neck(self.backbone(image), size)
-        features, predictions = {}, {}
-        for name, decoder in self.decoders.items():
-            features[name], low_res = decoder(shared)
-            predictions[name] = F.interpolate(low_res, size, mode="bilinear", align_corners=False)
-        return MultiTaskOutput(predictions=predictions, features=features)
+        features, predictions = self.initial(image)
+        size = image.shape[-2:]
+        return MultiTaskOutput(
+            predictions={n: upsample(p, size) for n, p in predictions.items()}, features=features
+        )
+
+
+def upsample(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (B, C, h, w) to ``size`` (align_corners=False, as the paper)."""
+    return F.interpolate(x, size, mode="bilinear", align_corners=False)
+
+
+class DiffusionMTLNet(MultiTaskNet):
+    """DiffusionMTL: the multi-task baseline whose initial outputs a denoising chain rectifies.
+
+    The baseline (backbone, neck, initial decoders) makes initial features and predictions; their
+    detached, encoded predictions make the condition feature; MTDNet noises the initial estimates
+    (prediction maps or task features) and denoises them over S steps. ``diffusion='none'`` is the
+    plain baseline with the same parameter names, so a baseline checkpoint loads into it.
+
+    In training (``labelled`` given) only the labelled (sample, task) pairs are denoised, batched
+    per task by index selection; the other samples' final predictions are their initial ones (the
+    loss never reads them). In evaluation every task of every sample is denoised, with noise from
+    ``torch.Generator`` seeded by ``inference_seed`` on each call, so predictions are reproducible.
+
+    Args:
+        tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks:
+            as ``MultiTaskNet``.
+        diffusion: ``none``, ``prediction`` or ``feature``.
+        condition: ``multitask`` or ``single`` (the ablation "w/o multi-task conditioning").
+        refine_only: apply the denoiser S times without noise (the ablation "w/o diffusion").
+        steps: S.
+        schedule: ``linear`` (the paper's) or ``cosine``.
+        cond_channels: width of the condition feature (default ``embed_dim``).
+        denoiser_width: width of the denoiser UNet at its finest scale.
+        denoiser_mults: width multiplier per UNet scale (its length is the number of scales).
+        denoiser_blocks: residual blocks per UNet scale.
+        depth_scale: metres mapped to +1 when depth maps are encoded.
+        inference_seed: seed of the noise in evaluation; ``None`` draws from the global generator.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        backbone: str = "resnet18",
+        pretrained: bool = False,
+        backbone_weights: str | None = None,
+        embed_dim: int = 256,
+        neck_stride: int = 8,
+        decoder_blocks: int = 2,
+        diffusion: Diffusion = "feature",
+        condition: ConditionMode = "multitask",
+        refine_only: bool = False,
+        steps: int = 2,
+        schedule: Schedule = "linear",
+        cond_channels: int | None = None,
+        denoiser_width: int = 64,
+        denoiser_mults: Sequence[int] = (1, 2),
+        denoiser_blocks: int = 1,
+        depth_scale: float = DEFAULT_DEPTH_SCALE,
+        inference_seed: int | None = 0,
+    ) -> None:
+        super().__init__(
+            tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks
+        )
+        if diffusion not in ("none", "prediction", "feature"):
+            raise ConfigError(
+                f"unknown diffusion {diffusion!r}; use 'none', 'prediction' or 'feature'"
+            )
+        self.specs = list(tasks)
+        self.diffusion = diffusion
+        self.depth_scale = depth_scale
+        self.inference_seed = inference_seed
+        if diffusion == "none":
+            self.condition, self.mtd = None, None
+            return
+        cond_channels = cond_channels or embed_dim
+        self.condition = ConditionFusion(tasks, cond_channels, condition)
+        self.mtd = MTDNet(
+            tasks,
+            diffusion,
+            embed_dim,
+            cond_channels,
+            steps,
+            schedule,
+            refine_only,
+            denoiser_width,
+            denoiser_mults,
+            denoiser_blocks,
+            depth_scale,
+        )
+
+    def forward(self, image: torch.Tensor, labelled: torch.Tensor | None = None) -> MultiTaskOutput:
+        """Predict every task; in training denoise only the labelled pairs.
+
+        Args:
+            image: (B, 3, H, W), normalised.
+            labelled: bool (B, K) in task order; ``None`` denoises every task of every sample.
+
+        Returns:
+            ``MultiTaskOutput``: final predictions (B, C_task, H, W), the initial predictions at the
+            same size (empty for ``diffusion='none'``) and the initial features.
+        """
+        features, initial = self.initial(image)
+        size = image.shape[-2:]
+        if self.mtd is None:
+            return MultiTaskOutput(
+                predictions={n: upsample(p, size) for n, p in initial.items()}, features=features
+            )
+        cond = self.condition(
+            {
+                s.name: encode_prediction(s, initial[s.name].detach(), self.depth_scale)
+                for s in self.specs
+            }
+        )
+        noises = self._draw_noise(features, initial)
+        rows = self._rows(labelled)
+        starts, conds, eps = {}, {}, {}
+        for name, idx in rows.items():
+            start = self.mtd.start(name, features[name], initial[name])
+            starts[name] = start if idx is None else start[idx]
+            conds[name] = cond[name] if idx is None else cond[name][idx]
+            eps[name] = [e if idx is None else e[idx] for e in noises[name]]
+        final = self.mtd(starts, conds, eps) if starts else {}
+        predictions = {}
+        for name, pred in initial.items():
+            if name in final:
+                idx = rows[name]
+                pred = final[name] if idx is None else pred.index_copy(0, idx, final[name])
+            predictions[name] = upsample(pred, size)
+        return MultiTaskOutput(
+            predictions=predictions,
+            initial={n: upsample(p, size) for n, p in initial.items()},
+            features=features,
+        )
+
+    def _rows(self, labelled: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+        """task -> indices of the samples to denoise (None: all); tasks with none are left out."""
+        if labelled is None:
+            return dict.fromkeys(self.task_names)
+        rows = {}
+        for k, name in enumerate(self.task_names):
+            idx = labelled[:, k].nonzero().squeeze(1)
+            if idx.numel():
+                rows[name] = idx
+        return rows
+
+    def _draw_noise(
+        self, features: dict[str, torch.Tensor], initial: dict[str, torch.Tensor]
+    ) -> dict[str, list[torch.Tensor]]:
+        """S standard normal tensors per task, for the whole batch, in a fixed order.
+
+        Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
+        which other samples are labelled; zeros when the chain has no noise.
+        """
+        noises = {}
+        generator = None
+        if not self.training and self.inference_seed is not None:
+            device = next(iter(features.values())).device
+            generator = torch.Generator(device=device).manual_seed(self.inference_seed)
+        for name in self.task_names:
+            like = features[name] if self.diffusion == "feature" else initial[name]
+            if self.mtd.refine_only:
+                noises[name] = [torch.zeros_like(like)] * self.mtd.steps
+            else:
+                noises[name] = [
+                    torch.randn(
+                        like.shape, generator=generator, device=like.device, dtype=like.dtype
+                    )
+                    for _ in range(self.mtd.steps)
+                ]
+        return noises

@@ -1,0 +1,127 @@
+"""Cost of one training step of each method relative to the MTL baseline (same backbone and batch).
+
+A training step is forward + loss + backward + optimiser step of ``DiffusionMTLModule`` on random
+images and targets with a one-label mask (each sample labels one task, balanced), as in the
+default job. Methods are timed in interleaved rounds, so a load on the machine hits all alike; the
+median step time per method and its ratio to the baseline are printed (and written as JSON).
+
+Usage:
+    python experiments/benchmarks/step_cost.py                       # the default job's sizes
+    python experiments/benchmarks/step_cost.py --batch 8 --height 128 --width 160 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from dmtl.module import DiffusionMTLModule
+from dmtl.tasks import IGNORE_INDEX, resolve_tasks
+
+METHODS = {
+    "mtl": {"diffusion": "none"},
+    "prediction": {"diffusion": "prediction"},
+    "feature": {"diffusion": "feature"},
+    "feature_single_condition": {"diffusion": "feature", "condition": "single"},
+    "feature_refine_only": {"diffusion": "feature", "refine_only": True},
+}
+
+
+def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
+    """Random images and targets in the batch contract, one labelled task per sample."""
+    specs = resolve_tasks("synthetic", tasks)
+    targets = {}
+    for spec in specs:
+        if spec.kind == "segmentation":
+            t = torch.randint(0, spec.channels, (batch, height, width))
+            t[:, :2] = IGNORE_INDEX
+        elif spec.kind == "normals":
+            t = torch.nn.functional.normalize(torch.randn(batch, 3, height, width), dim=1)
+        else:
+            t = torch.rand(batch, 1, height, width) * 8 + 0.5
+        targets[spec.name] = t
+    labelled = torch.zeros(batch, len(specs), dtype=torch.bool)
+    labelled[torch.arange(batch), torch.arange(batch) % len(specs)] = True
+    image = torch.randn(batch, 3, height, width)
+    return {"image": image, "targets": targets, "labelled": labelled}
+
+
+def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
+    module = DiffusionMTLModule(
+        tasks=args.tasks,
+        embed_dim=args.embed_dim,
+        neck_stride=args.neck_stride,
+        steps=args.steps,
+        denoiser_width=args.denoiser_width,
+        **METHODS[method],
+    )
+    module.train()
+    return module, torch.optim.Adam(module.parameters(), lr=1e-4)
+
+
+def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
+    start = time.perf_counter()
+    out = module(batch["image"], batch["labelled"])
+    loss = module.criterion(out, batch["targets"], batch["labelled"]).total
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=80)
+    parser.add_argument("--embed-dim", type=int, default=64)
+    parser.add_argument("--neck-stride", type=int, default=4)
+    parser.add_argument("--denoiser-width", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--tasks", nargs="+", default=["semseg", "depth", "normals"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--rounds", type=int, default=10, help="timed steps per method")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    batch = make_batch(args.batch, args.height, args.width, args.tasks)
+    models = {m: build(m, args) for m in args.methods}
+    times: dict[str, list[float]] = {m: [] for m in args.methods}
+    for r in range(args.warmup + args.rounds):
+        for m, (module, opt) in models.items():
+            t = step(module, opt, batch)
+            if r >= args.warmup:
+                times[m].append(t)
+
+    base = statistics.median(times[args.methods[0]])
+    rows = []
+    print(f"\n{'method':<26} {'params (M)':>10} {'step (s)':>9} {'img/s':>7} {'ratio':>6}")
+    for m in args.methods:
+        med = statistics.median(times[m])
+        params = sum(p.numel() for p in models[m][0].parameters()) / 1e6
+        rows.append({"method": m, "params_m": params, "step_s": med, "ratio": med / base})
+        print(f"{m:<26} {params:10.2f} {med:9.3f} {args.batch / med:7.1f} {med / base:6.2f}")
+    print(f"(ratio to {args.methods[0]}; median of {args.rounds} steps; {args.threads} threads)")
+    if args.json:
+        meta = {
+            "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "args": vars(args),
+        }
+        with open(args.json, "w") as fh:
+            json.dump({"meta": meta, "results": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

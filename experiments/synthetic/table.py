@@ -1,0 +1,150 @@
+"""The method x label-setting x seed table on the synthetic scenes: run it, then report it.
+
+    python experiments/synthetic/table.py run [--methods ...] [--settings ...] [--seeds ...]
+    python experiments/synthetic/table.py report [--markdown]
+
+``run`` trains each missing cell through the CLI (`dmtl fit` with `default.yaml` + `method/<m>.yaml`
++ `setting/<s>.yaml`, seed s for both the model and the label draw) and stores the final validation
+metrics as `results/<setting>/<method>_seed<s>.json` (with the wall time), so an interrupted grid
+resumes where it stopped. ``report`` prints mean ± std over seeds per metric, and Δm of every
+multi-task method against the single-task references of the same setting and seed (mean ± std).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+STL = {"stl_semseg": "semseg", "stl_depth": "depth", "stl_normals": "normals"}
+MTL_METHODS = ["mtl", "prediction", "feature", "single_condition", "refine_only"]
+METHODS = list(STL) + MTL_METHODS
+SETTINGS = ["onelabel", "randomlabels"]
+# task -> (primary metric, higher is better, shown metrics)
+TASKS = {
+    "semseg": ("miou", True, ["miou", "pixel_acc"]),
+    "depth": ("abs_err", False, ["abs_err", "rel_err", "rmse"]),
+    "normals": ("mean", False, ["mean", "median", "within_11.25"]),
+}
+
+
+def result_path(setting: str, method: str, seed: int) -> Path:
+    return RESULTS / setting / f"{method}_seed{seed}.json"
+
+
+def run_cell(setting: str, method: str, seed: int, runs: Path, extra: list[str]) -> None:
+    """Train one cell through the CLI and store its final validation metrics."""
+    name, version = f"{setting}_{method}", f"seed{seed}"
+    cmd = [
+        sys.executable, "-m", "dmtl", "fit",
+        "--config", str(HERE / "default.yaml"),
+        "--config", str(HERE / "method" / f"{method}.yaml"),
+        "--config", str(HERE / "setting" / f"{setting}.yaml"),
+        f"--seed_everything={seed}", f"--data.label_seed={seed}",
+        f"--trainer.logger.init_args.save_dir={runs}",
+        f"--trainer.logger.init_args.name={name}",
+        f"--trainer.logger.init_args.version={version}",
+        "--trainer.enable_progress_bar=false",
+        *extra,
+    ]  # fmt: skip
+    print("+", " ".join(cmd), flush=True)
+    start = time.time()
+    subprocess.run(cmd, check=True)
+    metrics = json.loads((runs / name / version / "val_metrics.json").read_text())
+    out = result_path(setting, method, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"metrics": metrics, "wall_s": round(time.time() - start, 1), "command": cmd[2:]}
+    out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def load(setting: str, method: str) -> dict[int, dict]:
+    """seed -> metrics of the stored cells of one method and setting."""
+    found = {}
+    for path in sorted((RESULTS / setting).glob(f"{method}_seed*.json")):
+        seed = int(path.stem.rsplit("_seed", 1)[1])
+        found[seed] = json.loads(path.read_text())["metrics"]
+    return found
+
+
+def delta_m(metrics: dict, reference: dict) -> float:
+    """Mean over tasks of ±(M - M_ref) / M_ref x 100 on the primary metrics."""
+    terms = []
+    for task, (metric, higher, _) in TASKS.items():
+        sign = 1.0 if higher else -1.0
+        m, r = metrics[task][metric], reference[task][metric]
+        terms.append(sign * (m - r) / r * 100.0)
+    return sum(terms) / len(terms)
+
+
+def fmt(values: list[float], digits: int) -> str:
+    if not values:
+        return "–"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f} (1 seed)"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def report() -> None:
+    for setting in SETTINGS:
+        references = {}
+        for method, task in STL.items():
+            for seed, m in load(setting, method).items():
+                references.setdefault(seed, {})[task] = m[task]
+        print(f"\n### {setting}\n")
+        cols = [f"{t} {m}" for t, (_, _, ms) in TASKS.items() for m in ms]
+        print("| method | seeds | " + " | ".join(cols) + " | Δm (%) |")
+        print("|---" * (len(cols) + 3) + "|")
+        rows = [("single-task", {s: r for s, r in references.items() if len(r) == len(TASKS)})]
+        rows += [(m, load(setting, m)) for m in MTL_METHODS]
+        for method, cells in rows:
+            if not cells:
+                continue
+            digits = {"depth": 4}
+            vals = [
+                fmt([c[t][m] for c in cells.values()], digits.get(t, 2))
+                for t, (_, _, ms) in TASKS.items()
+                for m in ms
+            ]
+            deltas = [
+                delta_m(c, references[s])
+                for s, c in cells.items()
+                if method != "single-task" and len(references.get(s, {})) == len(TASKS)
+            ]
+            dm = fmt(deltas, 2) if method != "single-task" else "–"
+            print(f"| {method} | {','.join(map(str, sorted(cells)))} | " + " | ".join(vals)
+                  + f" | {dm} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train the missing cells")
+    run.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    run.add_argument("--settings", nargs="+", default=SETTINGS, choices=SETTINGS)
+    run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    run.add_argument("--runs", type=Path, default=Path("runs/table"), help="log directory")
+    run.add_argument("extra", nargs="*", help="more CLI arguments for every run (after --)")
+    sub.add_parser("report", help="print the table of the stored cells")
+    args = parser.parse_args()
+    if args.command == "report":
+        report()
+        return
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    for seed in args.seeds:
+        for setting in args.settings:
+            for method in args.methods:
+                if result_path(setting, method, seed).exists():
+                    continue
+                run_cell(setting, method, seed, args.runs, args.extra)
+
+
+if __name__ == "__main__":
+    main()

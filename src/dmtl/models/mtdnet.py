@@ -1,0 +1,130 @@
+"""MTDNet: the multi-task denoising network, a diffusion process driving a shared denoiser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from dmtl.diffusion import GaussianDiffusion, Schedule
+from dmtl.errors import ConfigError
+from dmtl.models.denoiser import UNetDenoiser
+from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
+from dmtl.tasks import TaskSpec
+
+DiffusionSpace = Literal["prediction", "feature"]
+
+
+class MTDNet(nn.Module):
+    """Rectifies initial task estimates by S denoising steps conditioned on a condition feature.
+
+    ``prediction`` space: the chain runs on encoded prediction maps (see ``dmtl.models.encoding``);
+    the denoiser's heads output raw task predictions, whose encoding is x̂_0. ``feature`` space: the
+    chain runs on the task features; a 1x1 head per task turns the final x̂_0 into the prediction.
+    With ``refine_only`` (the ablation "w/o diffusion") the same denoiser is applied S times to its
+    own output, with no noise and no posterior.
+
+    Args:
+        tasks: the task specs.
+        space: ``prediction`` or ``feature``.
+        feature_channels: channels of the task features (feature space).
+        cond_channels: channels of the condition feature.
+        steps: S.
+        schedule: the noise schedule.
+        refine_only: no noise, plain iterative refinement.
+        width: denoiser width.
+        channel_mults: denoiser width multiplier per scale.
+        blocks_per_scale: residual blocks per scale.
+        depth_scale: metres that map to +1 in the depth encoding.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        space: DiffusionSpace,
+        feature_channels: int,
+        cond_channels: int,
+        steps: int = 2,
+        schedule: Schedule = "linear",
+        refine_only: bool = False,
+        width: int = 64,
+        channel_mults: Sequence[int] = (1, 2),
+        blocks_per_scale: int = 1,
+        depth_scale: float = DEFAULT_DEPTH_SCALE,
+    ) -> None:
+        super().__init__()
+        if space not in ("prediction", "feature"):
+            raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
+        self.specs = {t.name: t for t in tasks}
+        self.space = space
+        self.refine_only = refine_only
+        self.depth_scale = depth_scale
+        self.process = GaussianDiffusion(steps, schedule)
+        channels = {
+            t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
+        }
+        self.denoiser = UNetDenoiser(
+            channels, cond_channels, width, channel_mults, blocks_per_scale
+        )
+        self.heads = (
+            nn.ModuleDict({t.name: nn.Conv2d(feature_channels, t.channels, 1) for t in tasks})
+            if space == "feature"
+            else None
+        )
+
+    @property
+    def steps(self) -> int:
+        """S, the number of denoising steps."""
+        return self.process.steps
+
+    def start(self, name: str, feature: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """The chain's initial estimate of a task: its feature, or its encoded prediction."""
+        return feature if self.space == "feature" else self.to_x0(name, prediction)
+
+    def to_x0(self, name: str, output: torch.Tensor) -> torch.Tensor:
+        """The denoiser's output as the clean-signal estimate (its encoding in prediction space)."""
+        if self.space == "feature":
+            return output
+        return encode_prediction(self.specs[name], output, self.depth_scale)
+
+    def forward(
+        self,
+        starts: Mapping[str, torch.Tensor],
+        cond: Mapping[str, torch.Tensor],
+        noises: Mapping[str, Sequence[torch.Tensor]],
+    ) -> dict[str, torch.Tensor]:
+        """Denoise every given task's samples; return raw predictions at the feature resolution.
+
+        Args:
+            starts: task -> (n_τ, C, h, w) initial estimates (from ``start``).
+            cond: task -> (n_τ, C_c, h, w) condition feature of the same samples.
+            noises: task -> S tensors shaped like the start (ignored with ``refine_only``).
+
+        Returns:
+            task -> (n_τ, C_τ, h, w) raw predictions (logits, metres, vectors).
+        """
+
+        def denoise(z: Mapping[str, torch.Tensor], t: Mapping[str, torch.Tensor]):
+            return self.denoiser(z, {n: cond[n] for n in z}, t)
+
+        if self.refine_only:
+            out = self._refine(starts, denoise)
+        else:
+            out = self.process.sample_loop(starts, denoise, noises, self.to_x0)
+        if self.heads is None:
+            return dict(out)
+        return {n: self.heads[n](x) for n, x in out.items()}
+
+    def _refine(self, starts: Mapping[str, torch.Tensor], denoise) -> dict[str, torch.Tensor]:
+        z = dict(starts)
+        out: dict[str, torch.Tensor] = {}
+        for step in range(self.steps - 1, -1, -1):
+            t = {
+                n: torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)
+                for n, x in z.items()
+            }
+            out = denoise(z, t)
+            z = {n: self.to_x0(n, o) for n, o in out.items()}
+        return out

@@ -1,0 +1,94 @@
+"""The conv UNet denoiser: timestep code, residual block, shapes, batching, conditioning."""
+
+import math
+
+import pytest
+import torch
+
+from dmtl.errors import ConfigError
+from dmtl.models.denoiser import ResBlock, UNetDenoiser, timestep_embedding
+
+CHANNELS = {"semseg": 5, "depth": 1, "normals": 3}
+
+
+def _perturb(module: torch.nn.Module) -> None:
+    """Move every parameter off its initial value (zero-initialised convs hide paths)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+
+
+def _inputs(sizes: dict[str, int], h: int = 8, w: int = 10, cond: int = 6):
+    x = {n: torch.randn(k, CHANNELS[n], h, w) for n, k in sizes.items()}
+    c = {n: torch.randn(k, cond, h, w) for n, k in sizes.items()}
+    t = {n: torch.randint(0, 2, (k,)) for n, k in sizes.items()}
+    return x, c, t
+
+
+def test_timestep_embedding_values():
+    emb = timestep_embedding(torch.tensor([0, 1, 3]), dim=8)
+    assert emb.shape == (3, 8)
+    torch.testing.assert_close(emb[0], torch.tensor([1.0] * 4 + [0.0] * 4))
+    freqs = [math.exp(-math.log(10000) * i / 4) for i in range(4)]
+    expected = [math.cos(3 * f) for f in freqs] + [math.sin(3 * f) for f in freqs]
+    torch.testing.assert_close(emb[2], torch.tensor(expected))
+
+
+def test_resblock_starts_as_identity_and_uses_embedding_and_condition():
+    block = ResBlock(8, 8, emb_dim=16, cond_channels=4)
+    x, emb, cond = torch.randn(2, 8, 5, 5), torch.randn(2, 16), torch.randn(2, 4, 5, 5)
+    torch.testing.assert_close(block(x, emb, cond), x)  # zero-initialised last conv
+    _perturb(block)
+    base = block(x, emb, cond)
+    assert not torch.allclose(base, block(x, emb + 1, cond))
+    assert not torch.allclose(base, block(x, emb, cond + 1))
+    assert block(x, emb, cond).shape == (2, 8, 5, 5)
+    assert ResBlock(8, 12, 16)(x, emb).shape == (2, 12, 5, 5)
+
+
+@pytest.mark.parametrize("mults,blocks,size", [((1,), 1, (8, 10)), ((1, 2, 2), 2, (9, 11))])
+def test_shapes_for_every_task_any_depth_and_odd_sizes(mults, blocks, size):
+    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8, channel_mults=mults,
+                       blocks_per_scale=blocks)  # fmt: skip
+    x, c, t = _inputs({"semseg": 2, "depth": 3, "normals": 1}, *size)
+    out = net(x, c, t)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {k: tuple(v.shape) for k, v in x.items()}
+
+
+def test_tasks_may_be_missing():
+    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
+    x, c, t = _inputs({"depth": 2})
+    assert set(net(x, c, t)) == {"depth"}
+
+
+def test_batching_pairs_together_equals_denoising_each_pair_alone():
+    torch.manual_seed(1)
+    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
+    _perturb(net)
+    x, c, t = _inputs({"semseg": 2, "depth": 3, "normals": 2})
+    together = net(x, c, t)
+    for name in x:
+        for i in range(x[name].shape[0]):
+            alone = net({name: x[name][i : i + 1]}, {name: c[name][i : i + 1]},
+                        {name: t[name][i : i + 1]})  # fmt: skip
+            torch.testing.assert_close(alone[name], together[name][i : i + 1], atol=1e-5, rtol=1e-4)
+
+
+def test_output_depends_on_timestep_task_and_condition():
+    torch.manual_seed(2)
+    net = UNetDenoiser({"a": 3, "b": 3}, cond_channels=4, width=8)
+    _perturb(net)
+    x, c = torch.randn(1, 3, 8, 8), torch.randn(1, 4, 8, 8)
+    t0, t1 = torch.tensor([0]), torch.tensor([1])
+    base = net({"a": x}, {"a": c}, {"a": t0})["a"]
+    assert not torch.allclose(base, net({"a": x}, {"a": c}, {"a": t1})["a"])
+    assert not torch.allclose(base, net({"a": x}, {"a": c + 1}, {"a": t0})["a"])
+    # Task b with task a's input projection and head: differs only by the task embedding.
+    net.inputs["b"].load_state_dict(net.inputs["a"].state_dict())
+    net.heads["b"].load_state_dict(net.heads["a"].state_dict())
+    assert not torch.allclose(base, net({"b": x}, {"b": c}, {"b": t0})["b"])
+
+
+def test_bad_configuration_is_a_config_error():
+    with pytest.raises(ConfigError, match="channel_mults"):
+        UNetDenoiser(CHANNELS, cond_channels=4, channel_mults=())
