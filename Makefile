@@ -17,6 +17,7 @@ export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
 TRAIN_CONFIG ?= experiments/synthetic/default.yaml
+BASELINE_RESULTS ?= experiments/synthetic/references/mtl_onelabel_seed0.yaml
 RUNS ?= runs
 RUN_NAME ?= default
 RUN_VERSION := $(shell date +%Y%m%d-%H%M%S)
@@ -44,7 +45,7 @@ train: install ## train the default model on synthetic scenes, test it, show the
 	  --trainer.logger.init_args.version=$(RUN_VERSION)-test \
 	  --ckpt_path $(RUN_DIR)/checkpoints/last.ckpt
 	$(PY) experiments/synthetic/compare_constant.py --config $(TRAIN_CONFIG) \
-	  --results $(RUN_DIR)-test/test_metrics.json
+	  --results $(RUN_DIR)-test/test_metrics.json --baseline $(BASELINE_RESULTS)
 	@echo "checkpoint: $(RUN_DIR)/checkpoints/last.ckpt"
 	@echo "panels:     $$(ls $(RUN_DIR)/panels/*.png | tail -n 1)"
 	@echo "metrics:    $(RUN_DIR)/metrics.csv, $(RUN_DIR)-test/test_metrics.json"
