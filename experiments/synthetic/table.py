@@ -55,13 +55,28 @@ def run_cell(setting: str, method: str, seed: int, runs: Path, extra: list[str])
         *extra,
     ]  # fmt: skip
     print("+", " ".join(cmd), flush=True)
+    commit = _commit()  # the code of this cell, read before it starts
     start = time.time()
     subprocess.run(cmd, check=True)
     metrics = json.loads((runs / name / version / "val_metrics.json").read_text())
     out = result_path(setting, method, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"metrics": metrics, "wall_s": round(time.time() - start, 1), "command": cmd[2:]}
+    record = {
+        "metrics": metrics,
+        "wall_s": round(time.time() - start, 1),
+        "commit": commit,
+        "command": cmd[2:],
+    }
     out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _commit() -> str:
+    """HEAD of the repository, with ``+dirty`` when the working tree has changes."""
+    git = ["git", "-C", str(HERE)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)  # fmt: skip
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def load(setting: str, method: str) -> dict[int, dict]:
@@ -99,6 +114,9 @@ def report() -> None:
             for seed, m in load(setting, method).items():
                 references.setdefault(seed, {})[task] = m[task]
         print(f"\n### {setting}\n")
+        if not any((RESULTS / setting).glob("*.json")):
+            print("(no results yet)")
+            continue
         cols = [f"{t} {m}" for t, (_, _, ms) in TASKS.items() for m in ms]
         print("| method | seeds | " + " | ".join(cols) + " | Δm (%) |")
         print("|---" * (len(cols) + 3) + "|")
