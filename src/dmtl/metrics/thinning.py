@@ -1,0 +1,96 @@
+"""Morphological thinning of binary maps to 1-pixel strokes, batched on any torch device.
+
+The algorithm is the two-subiteration parallel thinning of Guo & Hall (1989, algorithm A1, as
+stated by Lam, Lee & Suen 1992), the one behind MATLAB's ``bwmorph(..., 'thin', Inf)`` that the
+BSDS / seism boundary benchmarks apply to every thresholded edge map. Each subiteration removes,
+all at once, the pixels whose 8-neighbourhood satisfies three conditions; both subiterations
+repeat until nothing changes. Pixels outside the map count as background.
+
+Neighbours are numbered counter-clockwise from the east: x1 = E, x2 = NE, x3 = N, x4 = NW,
+x5 = W, x6 = SW, x7 = S, x8 = SE, and the neighbourhood code is Σ x_i · 2^(i−1), so each
+subiteration's rule is a 256-entry lookup table.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# (row, column) offsets of x1 … x8.
+NEIGHBOUR_OFFSETS: tuple[tuple[int, int], ...] = (
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+    (1, 0),
+    (1, 1),
+)
+NUM_CODES = 256
+
+
+def _deletable(code: int, first: bool) -> bool:
+    """Whether a foreground pixel with neighbourhood ``code`` is removed in a subiteration."""
+    x = [bool(code >> i & 1) for i in range(8)]  # x[0] is x1, ..., x[7] is x8
+    # G1: exactly one 4-connected "0 then 1" transition around the pixel (X_H = 1).
+    crossings = sum(not x[2 * i] and (x[2 * i + 1] or x[(2 * i + 2) % 8]) for i in range(4))
+    # G2: 2 <= min(n1, n2) <= 3, n1, n2 counting occupied neighbour pairs in two phases.
+    n1 = sum(x[2 * k] or x[2 * k + 1] for k in range(4))
+    n2 = sum(x[2 * k + 1] or x[(2 * k + 2) % 8] for k in range(4))
+    # G3 (first) / G3' (second): the pixel is not on the protected side of the stroke.
+    if first:
+        protected = (x[1] or x[2] or not x[7]) and x[0]
+    else:
+        protected = (x[5] or x[6] or not x[3]) and x[4]
+    return crossings == 1 and 2 <= min(n1, n2) <= 3 and not protected
+
+
+# The two rules as lookup tables, computed once.
+_LUTS: tuple[Tensor, Tensor] = tuple(
+    torch.tensor([_deletable(code, first) for code in range(NUM_CODES)], dtype=torch.bool)
+    for first in (True, False)
+)  # type: ignore[assignment]
+
+
+def neighbour_code(mask: Tensor) -> Tensor:
+    """The 8-neighbourhood code of every pixel.
+
+    Args:
+        mask: bool (N, H, W).
+
+    Returns:
+        int64 (N, H, W) in [0, 255]; neighbours outside the map count as 0.
+    """
+    height, width = mask.shape[-2:]
+    padded = torch.nn.functional.pad(mask.to(torch.uint8), (1, 1, 1, 1))
+    code = torch.zeros(mask.shape, dtype=torch.int64, device=mask.device)
+    for bit, (dy, dx) in enumerate(NEIGHBOUR_OFFSETS):
+        shifted = padded[:, 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        code |= shifted.to(torch.int64) << bit
+    return code
+
+
+def thin(mask: Tensor) -> Tensor:
+    """Thin every binary map of a batch to 1-pixel-wide strokes (topology preserved).
+
+    Args:
+        mask: bool (N, H, W).
+
+    Returns:
+        bool (N, H, W), a subset of ``mask``. Runs until no subiteration removes a pixel
+        anywhere in the batch (one host synchronisation per subiteration).
+    """
+    if mask.dim() != 3:
+        raise ValueError(f"thin expects (N, H, W), got shape {tuple(mask.shape)}")
+    skeleton = mask.bool().clone()
+    luts = tuple(lut.to(mask.device) for lut in _LUTS)
+    changed = True
+    while changed:
+        changed = False
+        for lut in luts:
+            remove = skeleton & lut[neighbour_code(skeleton)]
+            if bool(remove.any()):
+                skeleton &= ~remove
+                changed = True
+    return skeleton
