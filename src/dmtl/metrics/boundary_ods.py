@@ -51,6 +51,8 @@ from dmtl.tasks import IGNORE_INDEX
 # Maximum match distance as a fraction of the image diagonal (BSDS "maxDist").
 MAX_DIST_PASCAL = 0.0075
 MAX_DIST_NYUD = 0.011
+# Candidate pairs examined per tensor operation while building the match graph (memory bound).
+GATHER_CHUNK = 1 << 22
 
 
 def labelled_diagonals(valid: Tensor) -> Tensor:
@@ -105,17 +107,25 @@ def count_matches(pred: Tensor, gt: Tensor, radius: Tensor) -> int:
     reach = int(offsets.abs().max()) if len(offsets) else 0
     # Node numbers of ground-truth pixels (-1 elsewhere), in a map padded by the reach so that
     # every offset of every predicted pixel stays in bounds.
-    gt_node = torch.full((batch, height + 2 * reach, width + 2 * reach), -1, dtype=torch.int64)
+    row_len = width + 2 * reach
+    gt_node = torch.full((batch, height + 2 * reach, row_len), -1, dtype=torch.int64)
     gt_node[:, reach : reach + height, reach : reach + width][gt] = torch.arange(num_gt)
+    gt_node = gt_node.view(-1)
     b, y, x = pred.nonzero(as_tuple=True)
-    radius_sq = radius[b] ** 2
+    base = (b * (height + 2 * reach) + y + reach) * row_len + x + reach
+    shift = offsets[:, 0] * row_len + offsets[:, 1]
+    uniform = bool((radius == radius.max()).all())
     rows, cols = [], []
-    # A loop over offsets (a few hundred at most), vectorised over every predicted pixel.
-    for (dy, dx), dist_sq in zip(offsets.tolist(), squared.tolist()):
-        node = gt_node[b, y + reach + dy, x + reach + dx]
-        hit = (node >= 0) & (dist_sq <= radius_sq)
-        rows.append(hit.nonzero(as_tuple=True)[0])
-        cols.append(node[hit])
+    # Chunks of predicted pixels × every offset: bounded memory, few large tensor ops.
+    chunk = max(1, GATHER_CHUNK // len(shift))
+    for start in range(0, num_pred, chunk):
+        node = gt_node[base[start : start + chunk, None] + shift]  # (K, O) gt node or -1
+        hit = node >= 0
+        if not uniform:  # images with a smaller radius than the largest
+            hit &= squared <= radius[b[start : start + chunk], None] ** 2
+        pred_index, offset_index = hit.nonzero(as_tuple=True)
+        rows.append(pred_index + start)
+        cols.append(node[pred_index, offset_index])
     row, col = torch.cat(rows).numpy(), torch.cat(cols).numpy()
     if row.size == 0:
         return 0
