@@ -151,11 +151,20 @@ def ods_counts(
         int64 ``matched`` and ``n_pred`` (T,) and scalar ``n_gt``, on ``prob``'s device.
     """
     radius = max_dist * labelled_diagonals(valid)
+    # Predicted pixels farther than the radius from every target edge cannot match: leave them
+    # out of the match graph (a square dilation by the largest radius is a superset of the disk).
+    reach = math.floor(float(radius.max())) if radius.numel() else 0
+    near_gt = (
+        torch.nn.functional.max_pool2d(
+            target_edge[:, None].to(prob.dtype), 2 * reach + 1, stride=1, padding=reach
+        )[:, 0]
+        > 0
+    )
     matched, n_pred = [], []
     for threshold in thresholds.tolist():
         edges = thin(prob >= threshold) & valid
         n_pred.append(edges.sum())
-        matched.append(count_matches(edges, target_edge, radius))
+        matched.append(count_matches(edges & near_gt, target_edge, radius))
     device = prob.device
     return {
         "matched": torch.tensor(matched, dtype=torch.long, device=device),

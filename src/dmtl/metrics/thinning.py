@@ -78,25 +78,24 @@ def thin(mask: Tensor) -> Tensor:
     offsets = torch.tensor([dy * row + dx for dy, dx in NEIGHBOUR_OFFSETS], device=device)
     bits = torch.arange(len(NEIGHBOUR_OFFSETS), device=device, dtype=torch.uint8)
     luts = tuple(lut.to(device) for lut in _LUTS)
-    # Pixels each rule must (re-)evaluate: at first the whole foreground.
-    pending = [flat.clone() for _ in luts]
-    removed_any = True
-    while removed_any:
-        removed_any = False
-        for lut, todo in zip(luts, pending):
-            pixels = todo.nonzero().squeeze(1)
-            todo[pixels] = False
-            pixels = pixels[flat[pixels]]  # drop pixels the other rule removed meanwhile
+    # Flat indices each rule must (re-)evaluate, possibly repeated: at first the foreground.
+    foreground = flat.nonzero().squeeze(1)
+    pending = [foreground, foreground]
+    while any(todo.numel() for todo in pending):
+        for rule, lut in enumerate(luts):
+            pixels, pending[rule] = pending[rule], foreground[:0]
             if pixels.numel() == 0:
                 continue
+            if pixels is not foreground:  # lists built from neighbourhoods repeat pixels
+                pixels = torch.unique(pixels)
+            pixels = pixels[flat[pixels]]  # drop pixels the other rule removed meanwhile
             # (K, 8) neighbour bits -> (K,) codes; a subiteration removes all its pixels at once.
             neighbours = flat[pixels[:, None] + offsets].to(torch.uint8) << bits
             removed = pixels[lut[neighbours.sum(dim=1).long()]]
             if removed.numel() == 0:
                 continue
-            removed_any = True
             flat[removed] = False
             touched = (removed[:, None] + offsets).reshape(-1)
-            for other in pending:
-                other[touched] = flat[touched]
+            touched = touched[flat[touched]]
+            pending = [torch.cat([todo, touched]) for todo in pending]
     return padded[:, 1:-1, 1:-1].clone()
