@@ -75,3 +75,17 @@ def test_hyperparameters_are_saved_for_checkpoint_reload():
     module = DiffusionMTLModule(dataset="nyuv2", tasks=["semseg", "normals"], embed_dim=16)
     assert module.hparams.tasks == ["semseg", "normals"] and module.hparams.embed_dim == 16
     assert F.softmax(module(torch.randn(2, 3, 32, 32)).predictions["semseg"], 1).shape[1] == 13
+
+
+def test_metric_options_reach_val_and_test_metrics():
+    from dmtl.metrics import BoundaryMetrics, BoundaryODSMetrics
+
+    default = DiffusionMTLModule(tasks=["semseg", "edge"], embed_dim=16)
+    assert isinstance(default.val_metrics["edge"], BoundaryMetrics)
+    module = DiffusionMTLModule(
+        tasks=["semseg", "edge"], embed_dim=16, boundary_metric="ods", boundary_max_dist=0.011
+    )
+    for metrics in (module.val_metrics, module.test_metrics):
+        assert isinstance(metrics["edge"], BoundaryODSMetrics)
+        assert metrics["edge"].max_dist == 0.011
+    assert module.hparams.boundary_metric == "ods"

@@ -14,7 +14,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from dmtl.data.transforms import denormalize
 from dmtl.diffusion import Schedule
 from dmtl.losses import LossNormalization, MultiTaskLoss, NormalsLoss
-from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
+from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_reference
+from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
 from dmtl.models.network import Diffusion, DiffusionMTLNet, MultiTaskOutput
@@ -64,6 +65,12 @@ class DiffusionMTLModule(pl.LightningModule):
         reference: a YAML/JSON file {task: {metric: value}} of single-task results; when given,
             ``val/delta_m`` and ``test/delta_m`` are logged.
         panel_samples: validation samples drawn in the panel PNG saved each validation run.
+        boundary_metric: ``dilation`` (fast approximation) or ``ods`` (thinned, one-to-one
+            matched boundary F of the literature; for benchmark numbers).
+        boundary_max_dist: ``ods`` match radius as a fraction of the image diagonal (0.0075
+            PASCAL-Context, 0.011 NYUD-v2).
+        saliency_literature_sigmoid: saliency maxF thresholds σ(probability), the quirk of the
+            published evaluation.
     """
 
     def __init__(
@@ -97,6 +104,9 @@ class DiffusionMTLModule(pl.LightningModule):
         poly_power: float = 0.9,
         reference: str | None = None,
         panel_samples: int = 4,
+        boundary_metric: BoundaryMetricName = "dilation",
+        boundary_max_dist: float = MAX_DIST_PASCAL,
+        saliency_literature_sigmoid: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -128,8 +138,13 @@ class DiffusionMTLModule(pl.LightningModule):
             normalization=loss_normalization,
             normals_loss=normals_loss,
         )
-        self.val_metrics = MultiTaskMetrics(self.task_specs)
-        self.test_metrics = MultiTaskMetrics(self.task_specs)
+        metric_options = dict(
+            boundary_metric=boundary_metric,
+            boundary_max_dist=boundary_max_dist,
+            saliency_literature_sigmoid=saliency_literature_sigmoid,
+        )
+        self.val_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
+        self.test_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
         self.reference = load_reference(reference) if reference else None
         self.last_val: dict[str, dict[str, float]] | None = None
         self._panel_batch: dict | None = None

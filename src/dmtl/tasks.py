@@ -37,7 +37,7 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     "semseg": TaskSpec("semseg", "segmentation", 13, "miou", True, IGNORE_INDEX),
     "human_parts": TaskSpec("human_parts", "segmentation", 7, "miou", True, IGNORE_INDEX),
-    "sal": TaskSpec("sal", "segmentation", 2, "miou", True, IGNORE_INDEX),
+    "sal": TaskSpec("sal", "segmentation", 2, "maxf", True, IGNORE_INDEX),
     "depth": TaskSpec("depth", "depth", 1, "abs_err", False),
     "normals": TaskSpec("normals", "normals", 3, "mean", False),
     "edge": TaskSpec("edge", "boundary", 1, "f1", True, IGNORE_INDEX),

@@ -5,17 +5,23 @@ values that sync across DDP processes exactly; ``compute()`` returns a dict of s
 """
 
 from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, BoundaryMetrics
+from dmtl.metrics.boundary_ods import MAX_DIST_NYUD, MAX_DIST_PASCAL, BoundaryODSMetrics
 from dmtl.metrics.depth import DepthMetrics
 from dmtl.metrics.multitask import MultiTaskMetrics, build_metric, delta_m, load_reference
 from dmtl.metrics.normals import NormalMetrics, median_error_bound
+from dmtl.metrics.saliency import SaliencyMetrics
 from dmtl.metrics.segmentation import SegmentationMetrics
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "MAX_DIST_NYUD",
+    "MAX_DIST_PASCAL",
     "BoundaryMetrics",
+    "BoundaryODSMetrics",
     "DepthMetrics",
     "MultiTaskMetrics",
     "NormalMetrics",
+    "SaliencyMetrics",
     "SegmentationMetrics",
     "build_metric",
     "delta_m",

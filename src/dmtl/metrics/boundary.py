@@ -1,15 +1,16 @@
 """Boundary (edge) detection metric: a dataset-wide ODS F-measure with a dilation tolerance.
 
 This is an APPROXIMATION of the boundary F-measure of the literature (BSDS / PASCAL-Context
-``seism`` evaluation). That protocol thins the predicted edges to one pixel (non-maximum
-suppression) and matches predicted and ground-truth edge pixels one-to-one (bipartite
+``seism`` evaluation). That protocol thins the thresholded predicted edges to one pixel
+(morphological thinning) and matches predicted and ground-truth edge pixels one-to-one (bipartite
 matching) within a distance tolerance. Here there is no thinning and no one-to-one matching:
 a predicted edge pixel counts as correct if ANY target edge pixel lies within ``tolerance_px``
 (Chebyshev distance, i.e. a square max-pool dilation of the target), and a target edge pixel
 counts as recalled if ANY predicted edge pixel lies within the same window. Thick predicted
 edges are therefore not penalised the way the literature's protocol penalises them, and the
-numbers are not comparable to published ODS values. A later issue adds the thinned,
-bipartite-matched evaluation.
+numbers are not comparable to published ODS values: ``boundary_ods.BoundaryODSMetrics`` is
+the thinned, one-to-one matched evaluation. This one is cheap (no host synchronisation, no
+CPU matching) and stays the default for quick runs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,22 @@ EDGE_LABEL_CUT = 0.5
 PERCENT = 100.0
 
 
-def _count_at_or_above(values: Tensor, include: Tensor, thresholds: Tensor) -> Tensor:
+def check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
+    """The thresholds sorted ascending.
+
+    Raises:
+        ConfigError: empty, repeated, or outside [0, 1].
+    """
+    values = sorted(float(t) for t in thresholds)
+    distinct = len(set(values)) == len(values)
+    if not values or not distinct or not 0.0 <= values[0] <= values[-1] <= 1.0:
+        raise ConfigError(
+            f"thresholds must be distinct probabilities in [0, 1], got {list(thresholds)}"
+        )
+    return tuple(values)
+
+
+def count_at_or_above(values: Tensor, include: Tensor, thresholds: Tensor) -> Tensor:
     """For every threshold t, how many included entries of ``values`` are ≥ t.
 
     One bucketize + bincount instead of a (pixels × thresholds) comparison: memory O(pixels).
@@ -82,9 +98,9 @@ def _boundary_update(
     prob_masked = torch.where(valid, prob, torch.full_like(prob, -1.0))
     prob_near = F.max_pool2d(prob_masked, kernel, stride=1, padding=tolerance_px)
     return {
-        "tp_pred": _count_at_or_above(prob, valid & gt_near, thresholds),
-        "n_pred": _count_at_or_above(prob, valid, thresholds),
-        "tp_gt": _count_at_or_above(prob_near, gt_edge, thresholds),
+        "tp_pred": count_at_or_above(prob, valid & gt_near, thresholds),
+        "n_pred": count_at_or_above(prob, valid, thresholds),
+        "tp_gt": count_at_or_above(prob_near, gt_edge, thresholds),
         "n_gt": gt_edge.sum(),
     }
 
@@ -121,7 +137,7 @@ class BoundaryMetrics(Metric):
     and the best F over thresholds is reported.
 
     NOT the literature's boundary F-measure: see the module docstring (no thinning, no
-    bipartite matching; a later issue adds them).
+    bipartite matching; ``BoundaryODSMetrics`` has them).
 
     ``compute()`` returns ``{"f1": best F in percent, "threshold": its threshold}`` (scalar
     float64 tensors, NaN if no target edge pixel was seen).
@@ -151,15 +167,10 @@ class BoundaryMetrics(Metric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        values = sorted(float(t) for t in thresholds)
-        distinct = len(set(values)) == len(values)
-        if not values or not distinct or not 0.0 <= values[0] <= values[-1] <= 1.0:
-            raise ConfigError(
-                f"thresholds must be distinct probabilities in [0, 1], got {list(thresholds)}"
-            )
+        values = check_thresholds(thresholds)
         if not isinstance(tolerance_px, int) or tolerance_px < 0:
             raise ConfigError(f"tolerance_px must be a non-negative integer, got {tolerance_px!r}")
-        self.thresholds = tuple(values)
+        self.thresholds = values
         self.tolerance_px = tolerance_px
         self.ignore_index = ignore_index
         num_thresholds = len(values)

@@ -7,6 +7,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch.nn.functional as F
 import yaml
@@ -15,12 +16,19 @@ from torchmetrics import Metric
 
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, DEFAULT_TOLERANCE_PX, BoundaryMetrics
+from dmtl.metrics.boundary_ods import MAX_DIST_PASCAL, BoundaryODSMetrics
 from dmtl.metrics.depth import DepthMetrics
 from dmtl.metrics.normals import DEFAULT_BINS_PER_DEGREE, NormalMetrics
+from dmtl.metrics.saliency import SaliencyMetrics
 from dmtl.metrics.segmentation import SegmentationMetrics
 from dmtl.tasks import IGNORE_INDEX, TaskSpec
 
 PERCENT = 100.0
+BoundaryMetricName = Literal["dilation", "ods"]
+# A segmentation task with this primary metric is evaluated as saliency (maxF).
+SALIENCY_PRIMARY_METRIC = "maxf"
+# Tasks whose images without any foreground label are skipped (the human-parts protocol).
+DEFAULT_SKIP_BACKGROUND_ONLY: tuple[str, ...] = ("human_parts",)
 # torchmetrics warns when compute() precedes update(); here that just means "no data": NaN.
 _NO_UPDATE_WARNING = r".*was called before the ``update`` method.*"
 
@@ -31,25 +39,49 @@ def build_metric(
     normal_bins_per_degree: int = DEFAULT_BINS_PER_DEGREE,
     boundary_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     boundary_tolerance_px: int = DEFAULT_TOLERANCE_PX,
+    boundary_metric: BoundaryMetricName = "dilation",
+    boundary_max_dist: float = MAX_DIST_PASCAL,
+    saliency_literature_sigmoid: bool = False,
+    skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
 ) -> Metric:
     """The metric that evaluates a task of ``spec.kind``.
 
+    A segmentation task whose ``primary_metric`` is ``"maxf"`` (``sal``) gets
+    ``SaliencyMetrics``; the other segmentation tasks get ``SegmentationMetrics``, which skips
+    background-only images for the tasks named in ``skip_background_only``. Boundary tasks get
+    the dilation approximation (``boundary_metric="dilation"``) or the thinned, matched ODS
+    F-measure of the literature (``"ods"``). See ``MultiTaskMetrics`` for the options.
+
     Raises:
-        ConfigError: unknown kind.
+        ConfigError: unknown kind or boundary metric.
     """
     ignore_index = IGNORE_INDEX if spec.ignore_index is None else spec.ignore_index
+    if spec.kind == "segmentation" and spec.primary_metric == SALIENCY_PRIMARY_METRIC:
+        return SaliencyMetrics(
+            literature_sigmoid=saliency_literature_sigmoid, ignore_index=ignore_index
+        )
     if spec.kind == "segmentation":
-        return SegmentationMetrics(spec.channels, ignore_index=ignore_index)
+        return SegmentationMetrics(
+            spec.channels,
+            ignore_index=ignore_index,
+            skip_background_only=spec.name in skip_background_only,
+        )
     if spec.kind == "depth":
         return DepthMetrics()
     if spec.kind == "normals":
         return NormalMetrics(bins_per_degree=normal_bins_per_degree)
-    if spec.kind == "boundary":
+    if spec.kind == "boundary" and boundary_metric == "dilation":
         return BoundaryMetrics(
             thresholds=boundary_thresholds,
             tolerance_px=boundary_tolerance_px,
             ignore_index=ignore_index,
         )
+    if spec.kind == "boundary" and boundary_metric == "ods":
+        return BoundaryODSMetrics(
+            thresholds=boundary_thresholds, max_dist=boundary_max_dist, ignore_index=ignore_index
+        )
+    if spec.kind == "boundary":
+        raise ConfigError(f"unknown boundary_metric {boundary_metric!r}; use 'dilation' or 'ods'")
     raise ConfigError(f"task {spec.name!r} has unknown kind {spec.kind!r}: no metric for it")
 
 
@@ -65,7 +97,15 @@ class MultiTaskMetrics(nn.Module):
         tasks: the task specs; ``spec.kind`` picks the metric.
         normal_bins_per_degree: median histogram resolution of normal metrics.
         boundary_thresholds: thresholds searched by the boundary F-measure.
-        boundary_tolerance_px: match radius of the boundary F-measure.
+        boundary_tolerance_px: match radius of the dilation boundary F-measure.
+        boundary_metric: ``dilation`` (fast approximation) or ``ods`` (thinning and one-to-one
+            matching, the literature's protocol; use it for benchmark numbers).
+        boundary_max_dist: ``ods`` match radius as a fraction of the image diagonal (0.0075
+            PASCAL-Context, 0.011 NYUD-v2).
+        saliency_literature_sigmoid: saliency maxF thresholds σ(probability), as the
+            published evaluation does.
+        skip_background_only: segmentation tasks whose images without a foreground label
+            contribute nothing (human parts: images without a person).
 
     Raises:
         ConfigError: no task, a task named twice, or an unknown kind.
@@ -78,6 +118,10 @@ class MultiTaskMetrics(nn.Module):
         normal_bins_per_degree: int = DEFAULT_BINS_PER_DEGREE,
         boundary_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
         boundary_tolerance_px: int = DEFAULT_TOLERANCE_PX,
+        boundary_metric: BoundaryMetricName = "dilation",
+        boundary_max_dist: float = MAX_DIST_PASCAL,
+        saliency_literature_sigmoid: bool = False,
+        skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
     ) -> None:
         super().__init__()
         names = [spec.name for spec in tasks]
@@ -93,6 +137,10 @@ class MultiTaskMetrics(nn.Module):
                     normal_bins_per_degree=normal_bins_per_degree,
                     boundary_thresholds=boundary_thresholds,
                     boundary_tolerance_px=boundary_tolerance_px,
+                    boundary_metric=boundary_metric,
+                    boundary_max_dist=boundary_max_dist,
+                    saliency_literature_sigmoid=saliency_literature_sigmoid,
+                    skip_background_only=skip_background_only,
                 )
                 for spec in tasks
             }

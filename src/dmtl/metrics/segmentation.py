@@ -65,6 +65,14 @@ def _segmentation_update(
     return counts[:overflow].reshape(num_classes, num_classes)
 
 
+def _ignore_background_only(target: Tensor, background: int, ignore_index: int) -> Tensor:
+    """``target`` (B, H, W) with every image that has no labelled non-background pixel set to
+    ``ignore_index`` (batched: no loop over images)."""
+    foreground = (target != ignore_index) & (target != background)
+    keep = foreground.flatten(1).any(dim=1).view(-1, 1, 1)
+    return torch.where(keep, target, torch.full_like(target, ignore_index))
+
+
 def _segmentation_compute(confmat: Tensor) -> dict[str, Tensor]:
     """mIoU and pixel accuracy (percent) of a (C, C) confusion matrix.
 
@@ -93,11 +101,18 @@ class SegmentationMetrics(Metric):
     mIoU agrees with torchmetrics' ``MulticlassJaccardIndex(average="macro", ignore_index=...)``:
     classes absent from both target and prediction are excluded from the mean.
 
+    With ``skip_background_only``, an image whose labelled pixels are all ``background`` (or
+    that has none) contributes nothing: the human-parts protocol of the literature evaluates
+    only images that show a person (PASCAL-Context readers give the others an all-background
+    or all-ignore part map); in the images it keeps, background pixels count as class 0.
+
     ``compute()`` returns ``{"miou": ..., "pixel_acc": ...}`` in percent (scalar float64 tensors).
 
     Args:
         num_classes: number of classes C.
         ignore_index: target value of unlabelled pixels.
+        skip_background_only: skip images without a labelled non-background pixel.
+        background: the background class index (used by ``skip_background_only``).
         validate_args: check that target labels lie in [0, C) or equal ``ignore_index``; this
             costs one host synchronisation per update.
         kwargs: passed to ``torchmetrics.Metric``.
@@ -115,6 +130,8 @@ class SegmentationMetrics(Metric):
         num_classes: int,
         ignore_index: int = IGNORE_INDEX,
         validate_args: bool = True,
+        skip_background_only: bool = False,
+        background: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +144,8 @@ class SegmentationMetrics(Metric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.validate_args = validate_args
+        self.skip_background_only = skip_background_only
+        self.background = background
         self.add_state(
             "confmat",
             default=torch.zeros(num_classes, num_classes, dtype=torch.long),
@@ -152,6 +171,8 @@ class SegmentationMetrics(Metric):
                     f"segmentation target holds labels {values[:10]} outside "
                     f"[0, {self.num_classes}) that are not ignore_index={self.ignore_index}"
                 )
+        if self.skip_background_only:
+            target = _ignore_background_only(target, self.background, self.ignore_index)
         self.confmat += _segmentation_update(preds, target, self.num_classes, self.ignore_index)
 
     def compute(self) -> dict[str, Tensor]:
