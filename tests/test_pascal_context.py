@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
+import torch
 from PIL import Image
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
+from dmtl.cli import main
+from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.pascal_annotations import NYU_COMPATIBLE_CLASSES, PART_OF, thin
 from dmtl.data.pascal_context import PascalContextDataset
 from dmtl.errors import ConfigError, DataError, MissingDataError
@@ -172,3 +176,66 @@ def test_unknown_task_and_bad_split_name(root: Path) -> None:
         PascalContextDataset(root, "train", ["depth"])
     with pytest.raises(ConfigError, match="plain name"):
         PascalContextDataset(root, "../train", ["semseg"])
+
+
+def _cli_args(subcommand: str, root: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        subcommand,
+        "--data.dataset=pascal_context",
+        f"--data.root={root}",
+        "--data.crop_size=[32,32]",
+        "--data.batch_size=2",
+        "--data.num_workers=0",
+        "--model.embed_dim=16",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={out}",
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.save_dir={out}",
+        "--trainer.logger.name=run",
+        f"--trainer.logger.version={subcommand}",
+        *extra,
+    ]
+
+
+def test_datamodule_pads_batches_and_keeps_label_values(root: Path) -> None:
+    data = MultiTaskDataModule(
+        dataset="pascal_context", root=str(root), crop_size=(32, 32), batch_size=2, num_workers=0
+    )
+    data.setup("fit")
+    batch = next(iter(data.val_dataloader()))
+    assert batch["meta"]["name"] == VAL_IDS and batch["image"].shape == (2, 3, 32, 32)
+    targets = batch["targets"]
+    assert set(targets["human_parts"].unique().tolist()) == {0, 1, 4, IGNORE_INDEX}
+    valid = targets["sal"] != IGNORE_INDEX
+    assert (valid.sum(dim=(1, 2)) == HEIGHT * WIDTH).all()  # padding: 32×32 around 24×30
+    assert targets["edge"].shape == (2, 1, 32, 32) and targets["normals"].shape == (2, 3, 32, 32)
+    train = next(iter(data.train_dataloader()))
+    assert train["image"].shape == (2, 3, 32, 32) and train["labelled"].shape == (2, 5)
+
+
+def test_cli_fit_with_task_lists_then_test_writes_nothing_under_the_root(root, tmp_path) -> None:
+    lists = {"semseg": [TRAIN_IDS[0]], "human_parts": [TRAIN_IDS[1]], "sal": [TRAIN_IDS[2]],
+             "normals": [TRAIN_IDS[3]], "edge": [TRAIN_IDS[0]]}  # fmt: skip
+    split = tmp_path / "onelabel.npy"
+    np.save(split, lists, allow_pickle=True)
+    before = _tree_state(root)
+    out = tmp_path / "out"
+    main(_cli_args("fit", root, out, "--trainer.max_epochs=1", f"--data.split_file={split}"))
+    ckpt = next((out / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    main(_cli_args("test", root, out, f"--ckpt_path={ckpt}"))
+    metrics = json.loads((out / "run" / "test" / "test_metrics.json").read_text())
+    assert set(metrics) == set(ALL_TASKS)
+    assert all(0.0 <= metrics[t]["miou"] <= 100.0 for t in ("semseg", "human_parts", "sal"))
+    assert 0.0 <= metrics["normals"]["mean"] <= 180.0
+    assert _tree_state(root) == before
+
+
+def test_cli_per_image_split_file_missing_an_image_is_one_line(root, tmp_path, capsys) -> None:
+    split = tmp_path / "new_randomlabels.pth"
+    torch.save({image_id: [1, 1, 0, 0, 0] for image_id in TRAIN_IDS[:3]}, split)
+    with pytest.raises(SystemExit):
+        main(_cli_args("fit", root, tmp_path, f"--data.split_file={split}"))
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("dmtl: error:") and str(split) in err and TRAIN_IDS[3] in err
