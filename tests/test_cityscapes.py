@@ -173,3 +173,14 @@ def test_cli_split_file_of_the_wrong_length_is_one_line(root: Path, tmp_path: Pa
         main(_cli_args("fit", root, tmp_path, f"--data.split_file={split}"))
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dmtl: error:") and "randomlabels.pth" in err and "N=5" in err
+
+
+def test_cli_corrupt_npy_read_by_a_worker_is_one_line_naming_it(root, tmp_path, capsys) -> None:
+    path = root / "val" / "label_7" / "1.npy"
+    path.write_bytes(b"not an array")
+    args = _cli_args("validate", root, tmp_path, "--data.num_workers=1")
+    with pytest.raises(SystemExit) as exit_info:
+        main([a for a in args if a != "--data.num_workers=0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("dmtl: error: cannot read") and str(path) in err
