@@ -17,7 +17,7 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.labels import save_split_file
 from dmtl.data.mtpsl import write_mtpsl_sample
 from dmtl.data.pipelines import build_train_transform
-from dmtl.errors import DataError, MissingDataError
+from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
 
 HEIGHT, WIDTH = 32, 64
@@ -184,3 +184,23 @@ def test_cli_corrupt_npy_read_by_a_worker_is_one_line_naming_it(root, tmp_path, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dmtl: error: cannot read") and str(path) in err
+
+
+def test_cityscapes19_reads_label_19(root: Path) -> None:
+    data = MultiTaskDataModule(
+        dataset="cityscapes19", root=str(root), batch_size=2, num_workers=0, augment=False
+    )
+    data.setup("validate")
+    semseg = next(iter(data.val_dataloader()))["targets"]["semseg"]
+    expected = np.stack([make_sample(i)["label19"] for i in range(2)])
+    torch.testing.assert_close(semseg, torch.from_numpy(expected))
+    assert [s.channels for s in data.task_specs] == [19, 1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [({"crop_size": (0, 32)}, "crop_size"), ({"scale_range": (2.0, 1.0)}, "scale_range")],
+)
+def test_bad_pascal_sizes_fail_when_built(root: Path, kwargs, needle) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        MultiTaskDataModule(dataset="cityscapes", root=str(root), **kwargs)

@@ -149,6 +149,12 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.augment = augment
         self.scales = tuple(scales)
+        if len(crop_size) != 2 or min(crop_size) <= 0:
+            raise ConfigError(f"crop_size must be two positive sizes (H, W), got {crop_size}")
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ConfigError(
+                f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}"
+            )
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.label_setting, self.split_file, self.label_seed = label_setting, split_file, label_seed
