@@ -239,3 +239,15 @@ def test_cli_per_image_split_file_missing_an_image_is_one_line(root, tmp_path, c
         main(_cli_args("fit", root, tmp_path, f"--data.split_file={split}"))
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("dmtl: error:") and str(split) in err and TRAIN_IDS[3] in err
+
+
+def test_label_map_stored_as_doubles_is_read_and_fractions_are_refused(root: Path) -> None:
+    path = root / "pascal-context" / "trainval" / f"{VAL_IDS[0]}.mat"
+    dataset = PascalContextDataset(root, "val", ["edge"])
+    expected = dataset[0]["edge"]
+    labels = scipy.io.loadmat(path)["LabelMap"].astype(np.float64)
+    scipy.io.savemat(path, {"LabelMap": labels})
+    np.testing.assert_array_equal(dataset[0]["edge"], expected)
+    scipy.io.savemat(path, {"LabelMap": labels + 0.5})
+    with pytest.raises(DataError, match=re.escape(str(path)) + ".*integer class ids"):
+        dataset[0]

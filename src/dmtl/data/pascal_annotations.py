@@ -127,7 +127,11 @@ def context_label_map(path: Path, size: tuple[int, int]) -> np.ndarray:
     if "LabelMap" not in mat:
         raise DataError(f"{path} holds no 'LabelMap'; expected a PASCAL-Context label file")
     labels = np.asarray(mat["LabelMap"])
-    if labels.shape != size or labels.dtype.kind not in "iu":
+    # MATLAB may store the ids as uint16 or as doubles; either way they must be whole numbers
+    integral = labels.dtype.kind in "iu" or (
+        labels.dtype.kind == "f" and bool(np.all(labels == np.round(labels)))
+    )
+    if labels.shape != size or not integral:
         raise DataError(
             f"{path}: LabelMap is {labels.dtype} of shape {labels.shape}; expected integer "
             f"class ids of the image size {size}"
