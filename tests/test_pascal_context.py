@@ -251,3 +251,16 @@ def test_label_map_stored_as_doubles_is_read_and_fractions_are_refused(root: Pat
     scipy.io.savemat(path, {"LabelMap": labels + 0.5})
     with pytest.raises(DataError, match=re.escape(str(path)) + ".*integer class ids"):
         dataset[0]
+
+
+def test_an_image_without_person_contributes_no_human_parts_loss(root: Path) -> None:
+    from dmtl.losses import per_sample_task_loss
+    from dmtl.tasks import resolve_tasks
+
+    dataset = PascalContextDataset(root, "train", ["human_parts"])
+    spec = resolve_tasks("pascal_context", ["human_parts"])[0]
+    targets = torch.from_numpy(np.stack([dataset[0]["human_parts"], dataset[1]["human_parts"]]))
+    logits = torch.randn(2, spec.channels, HEIGHT, WIDTH)
+    loss, has_pixels = per_sample_task_loss(spec, logits, targets, torch.ones(2, dtype=torch.bool))
+    assert has_pixels.tolist() == [True, False]  # the person image counts, the other is skipped
+    assert loss[1] == 0 and loss[0] > 0
