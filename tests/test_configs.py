@@ -84,3 +84,45 @@ def test_reference_files_hold_every_primary_metric(reference):
     tasks = resolve_tasks("synthetic")
     values = load_reference(reference, tasks)
     assert all(values[t.name][t.primary_metric] > 0 for t in tasks)
+
+
+# The benchmark configs: base (MTL baseline) and every overlay.
+PASCAL_TASKS = ["semseg", "human_parts", "sal", "normals", "edge"]
+BENCHMARKS = {  # folder: (dataset, batch, lr, epochs, standard tasks)
+    "nyuv2": ("nyuv2", 2, 1e-4, 200, ["semseg", "depth", "normals"]),
+    "cityscapes": ("cityscapes", 8, 1e-4, 200, ["semseg", "depth"]),
+    "pascal_context": ("pascal_context", 6, 2e-5, 100, PASCAL_TASKS),
+}
+BENCHMARK_OVERLAYS = [
+    (folder, overlay)
+    for folder in BENCHMARKS
+    for overlay in [None, *sorted((EXPERIMENTS / folder).glob("*.yaml"))]
+    if overlay is None or overlay.stem != "base"
+]
+
+
+@pytest.mark.parametrize(
+    ("folder", "overlay"),
+    BENCHMARK_OVERLAYS,
+    ids=lambda v: v if isinstance(v, str) else ("base" if v is None else v.stem),
+)
+def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
+    dataset, batch, lr, epochs, tasks = BENCHMARKS[folder]
+    configs = [EXPERIMENTS / folder / "base.yaml"] + ([overlay] if overlay else [])
+    args = [a for c in configs for a in ("--config", str(c))]
+    # the configs ask for ImageNet weights; a parse test must not download them
+    args += [f"--data.root={tmp_path}", "--model.pretrained=false"]
+    cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)
+    assert cli.datamodule.dataset == dataset and cli.datamodule.batch_size == batch
+    assert cli.model.hparams.lr == lr and cli.trainer.max_epochs == epochs
+    assert cli.model.hparams.embed_dim == 512 and cli.model.hparams.backbone == "resnet18"
+    assert cli.datamodule.label_tasks == tasks
+    name = overlay.stem if overlay else "base"
+    if name.startswith("stl_"):
+        assert cli.datamodule.tasks == [name.removeprefix("stl_")]
+    else:
+        assert cli.datamodule.tasks == tasks
+        expected = "randomlabels" if name == "randomlabels" else "onelabel"
+        assert cli.datamodule.hparams.label_setting == expected
+    method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
+    assert cli.model.hparams.diffusion == method

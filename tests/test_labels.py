@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from dmtl.data.labels import load_split_file, make_label_mask, resolve_label_mask, save_split_file
+from dmtl.data.labels import load_split_file, make_label_mask, save_split_file
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 
@@ -53,9 +53,6 @@ def test_split_file_round_trip_in_mtpsl_format(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert set(raw) == {"labels_weights"} and raw["labels_weights"].dtype == torch.float32
     assert torch.equal(load_split_file(path, 12, 3), mask)
-    assert torch.equal(
-        resolve_label_mask("full", path, 12, 3), mask
-    )  # a file overrides the setting
 
 
 def test_split_file_of_wrong_size_names_file_and_sizes(tmp_path):

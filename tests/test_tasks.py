@@ -35,3 +35,17 @@ def test_registry_directions():
 def test_bad_task_lists_name_the_problem(dataset, names, needle):
     with pytest.raises(ConfigError, match=needle):
         resolve_tasks(dataset, names)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "names", "channels"),
+    [
+        ("cityscapes", ["semseg", "depth"], [7, 1]),
+        ("cityscapes19", ["semseg", "depth"], [19, 1]),
+        ("pascal_context", ["semseg", "human_parts", "sal", "normals", "edge"], [21, 7, 2, 3, 1]),
+    ],
+)
+def test_benchmark_task_sets(dataset, names, channels):
+    specs = resolve_tasks(dataset)
+    assert [s.name for s in specs] == names == standard_tasks(dataset)
+    assert [s.channels for s in specs] == channels

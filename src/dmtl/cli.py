@@ -44,8 +44,21 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             save_config_kwargs={"overwrite": True},
         )
     except DMTLError as err:
-        print(f"dmtl: error: {err}", file=sys.stderr)
+        print(f"dmtl: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+
+
+def one_line(err: DMTLError) -> str:
+    """The message of a bad-input error on one line.
+
+    A DataLoader worker re-raises an error in the main process with the worker's traceback in the
+    message; its last line holds the original message, prefixed with the error's class path.
+    """
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return str(err).strip()
+    prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
+    return lines[-1].removeprefix(prefix)
 
 
 def console() -> int:

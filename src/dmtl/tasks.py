@@ -50,6 +50,13 @@ DATASET_TASKS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
         {"semseg": 13, "depth": 1, "normals": 3, "edge": 1},
     ),
     "nyuv2": (("semseg", "depth", "normals"), {"semseg": 13, "depth": 1, "normals": 3}),
+    # depth is inverse depth on Cityscapes; label_7 (default) or label_19 (cityscapes19)
+    "cityscapes": (("semseg", "depth"), {"semseg": 7, "depth": 1}),
+    "cityscapes19": (("semseg", "depth"), {"semseg": 19, "depth": 1}),
+    "pascal_context": (
+        ("semseg", "human_parts", "sal", "normals", "edge"),
+        {"semseg": 21, "human_parts": 7, "sal": 2, "normals": 3, "edge": 1},
+    ),
 }
 
 

@@ -9,10 +9,20 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dmtl.data.labels import LABEL_SETTINGS, resolve_label_mask
+from dmtl.data.cityscapes import Cityscapes19Dataset, CityscapesDataset
+from dmtl.data.labels import LABEL_SETTINGS, make_label_mask
 from dmtl.data.nyuv2 import NYUv2Dataset
+from dmtl.data.pascal_context import PascalContextDataset
+from dmtl.data.pipelines import (
+    PASCAL_CROP,
+    PASCAL_SCALE_RANGE,
+    build_eval_transform,
+    build_pascal_eval_transform,
+    build_pascal_train_transform,
+    build_train_transform,
+)
+from dmtl.data.split_files import read_split_file
 from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
-from dmtl.data.transforms import build_eval_transform, build_train_transform
 from dmtl.errors import ConfigError, MissingDataError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
@@ -20,7 +30,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path.home() / ".cache" / "dmtl"
 # Readers per dataset; synthetic scenes are rendered into the NYUv2 layout and read the same way.
-READERS = {"synthetic": NYUv2Dataset, "nyuv2": NYUv2Dataset}
+READERS = {
+    "synthetic": NYUv2Dataset,
+    "nyuv2": NYUv2Dataset,
+    "cityscapes": CityscapesDataset,
+    "cityscapes19": Cityscapes19Dataset,
+    "pascal_context": PascalContextDataset,
+}
+INVERSE_DEPTH = ("cityscapes", "cityscapes19")  # datasets whose depth targets are inverse depth
+PASCAL_PROTOCOL = ("pascal_context",)  # datasets augmented and padded the ATRC way
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
 
 
@@ -57,14 +75,17 @@ class MultiTaskDataModule(pl.LightningDataModule):
     ``tasks``, and ``meta`` {"name": [...], "index": (B,)}.
 
     Args:
-        dataset: ``synthetic`` (rendered on first use, offline) or ``nyuv2`` (MTPSL ``.npy``
-            layout).
+        dataset: ``synthetic`` (rendered on first use, offline), ``nyuv2``, ``cityscapes``
+            (``label_7``), ``cityscapes19`` (``label_19``) (MTPSL ``.npy`` layout) or
+            ``pascal_context`` (ATRC layout).
         root: dataset root; for ``synthetic`` the cache directory it is rendered into
             (default ``~/.cache/dmtl``).
         tasks: tasks to train and evaluate (default: the dataset's standard tasks).
         label_setting: ``full``, ``onelabel`` or ``randomlabels``; ignored if ``split_file`` is
             given.
-        split_file: an MTPSL split file ``{'labels_weights': [N, K]}`` over ``label_tasks``.
+        split_file: a split file over ``label_tasks``: MTPSL ``{'labels_weights': [N, K]}``,
+            a PASCAL ``.npy`` ``{task: [image ids]}`` or ``{image_id: [K ints]}``
+            (``dmtl.data.split_files``).
         label_seed: seed of the drawn label setting.
         label_tasks: the task list the label setting is drawn over (default: the dataset's
             standard tasks, then any requested task outside them). A single-task run keeps the
@@ -73,8 +94,12 @@ class MultiTaskDataModule(pl.LightningDataModule):
         batch_size: training batch size.
         eval_batch_size: validation/test batch size (default: ``batch_size``).
         num_workers: loader worker processes (also the synthetic renderer's processes).
-        augment: MTPSL scale-crop, horizontal flip and photometric jitter during training.
-        scales: scale factors of the random scale-crop.
+        augment: training augmentation of the dataset's protocol (MTPSL scale-crop, flip and
+            jitter; PASCAL-Context scaling, crop, flip and photometric distortion).
+        scales: scale factors of the MTPSL random scale-crop.
+        crop_size: (H, W) of PASCAL-Context training crops and of the evaluation padding
+            (default 512×512); unused by the MTPSL datasets, which keep their native size.
+        scale_range: range of the PASCAL-Context random scaling.
     """
 
     def __init__(
@@ -92,6 +117,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         augment: bool = True,
         scales: tuple[float, ...] = (1.0, 1.2, 1.5),
+        crop_size: tuple[int, int] = PASCAL_CROP,
+        scale_range: tuple[float, float] = PASCAL_SCALE_RANGE,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -122,6 +149,14 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.augment = augment
         self.scales = tuple(scales)
+        if len(crop_size) != 2 or min(crop_size) <= 0:
+            raise ConfigError(f"crop_size must be two positive sizes (H, W), got {crop_size}")
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ConfigError(
+                f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}"
+            )
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.label_setting, self.split_file, self.label_seed = label_setting, split_file, label_seed
         self.labelled: torch.Tensor | None = None  # bool (N_train, K) once set up
 
@@ -134,23 +169,29 @@ class MultiTaskDataModule(pl.LightningDataModule):
         """Open the datasets and fix the label mask (fails here, before any training step)."""
         root = self._dataset_root()
         reader = READERS[self.dataset]
-        eval_tf = build_eval_transform()
+        pascal = self.dataset in PASCAL_PROTOCOL
+        eval_tf = build_pascal_eval_transform(*self.crop_size) if pascal else build_eval_transform()
         val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
         self.val_set = LabelledDataset(val, torch.ones(len(val), len(self.tasks), dtype=torch.bool))
         if stage in (None, "fit"):
             train = reader(root, TRAIN_SPLIT, self.tasks)
-            if self.augment:  # the scale-crop returns images of the training size
+            if self.augment and pascal:
+                train.transform = build_pascal_train_transform(
+                    *self.crop_size, scale_range=self.scale_range
+                )
+            elif self.augment:  # the scale-crop returns images of the training size
                 height, width = train.load_sample(0)["image"].shape[:2]
-                train.transform = build_train_transform(height, width, scales=self.scales)
+                train.transform = build_train_transform(
+                    height, width, self.scales, inverse_depth=self.dataset in INVERSE_DEPTH
+                )
             else:
                 train.transform = eval_tf
-            full = resolve_label_mask(
-                self.label_setting,
-                self.split_file,
-                len(train),
-                len(self.label_tasks),
-                self.label_seed,
-            )
+            if self.split_file is not None:
+                full = read_split_file(self.split_file, train.sample_ids, self.label_tasks)
+            else:
+                full = make_label_mask(
+                    self.label_setting, len(train), len(self.label_tasks), self.label_seed
+                )
             columns = [self.label_tasks.index(t) for t in self.tasks]
             self.labelled = full[:, columns]
             self.train_set = LabelledDataset(train, self.labelled)

@@ -100,11 +100,3 @@ def save_split_file(mask: torch.Tensor, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({SPLIT_FILE_KEY: mask.float()}, path)
 
-
-def resolve_label_mask(
-    setting: str, split_file: str | Path | None, num_samples: int, num_tasks: int, seed: int = 0
-) -> torch.Tensor:
-    """The label mask of a run: from ``split_file`` if one is given, else drawn for ``setting``."""
-    if split_file is not None:
-        return load_split_file(split_file, num_samples, num_tasks)
-    return make_label_mask(setting, num_samples, num_tasks, seed)

@@ -1,4 +1,4 @@
-"""Reader of the MTPSL/MTAN NYUv2 ``.npy`` layout (also the layout of the built-in synthetic data).
+"""NYUv2 in the MTPSL/MTAN ``.npy`` layout (also the layout of the built-in synthetic data).
 
 On disk::
 
@@ -8,332 +8,40 @@ On disk::
     root/{train,val}/normal/{i}.npy   float (H, W, 3) unit vectors, all-zero = invalid
     root/{train,val}/edge/{i}.npy     float (H, W) in {0, 1} (synthetic data only)
 
-with i = 0..N-1 in every folder. Samples come out as plain numpy dicts (see ``NYUv2Dataset``).
+795 training / 654 validation samples of 288×384 as distributed with MTPSL. The reading itself is
+``dmtl.data.mtpsl``'s.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
-from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
+from dmtl.data.mtpsl import TASK_FOLDERS, MTPSLDataset, write_mtpsl_sample
+from dmtl.data.mtpsl import validate_layout as _validate_layout
+from dmtl.tasks import DATASET_TASKS
 
-IMAGE_FOLDER = "image"
-# task name -> folder that holds its labels
-TASK_FOLDERS: dict[str, str] = {
-    "semseg": "label",
-    "depth": "depth",
-    "normals": "normal",
-    "edge": "edge",
-}
 NUM_CLASSES = DATASET_TASKS["nyuv2"][1]["semseg"]
-FILE_LABEL_IGNORE = -1  # how the files mark unlabelled pixels; samples use IGNORE_INDEX instead
-EDGE_VALUES = (0.0, 1.0, float(IGNORE_INDEX))
-IMAGE_RANGE_TOLERANCE = 1e-3  # slack on the [0, 1] image range for rounding in the conversion
-LAYOUT_HINT = "root/{train,val}/{image,label,depth,normal}/<i>.npy with i = 0..N-1"
-
-Sample = dict[str, Any]
 
 
-def task_folders(tasks: Sequence[str]) -> list[str]:
-    """The folders a split needs for ``tasks``: ``image`` first, then one per task.
+class NYUv2Dataset(MTPSLDataset):
+    """NYUv2 (or synthetic) split: ``semseg`` (13 classes), ``depth`` (metres), ``normals``,
+    ``edge`` (synthetic only). See ``MTPSLDataset`` for the sample format and errors."""
 
-    Raises:
-        ConfigError: an unknown or duplicated task name.
-    """
-    if isinstance(tasks, str):
-        raise ConfigError(f"tasks must be a list of task names, got the string {tasks!r}")
-    if len(set(tasks)) != len(tasks):
-        raise ConfigError(f"the task list {list(tasks)} names a task twice")
-    for name in tasks:
-        if name not in TASK_FOLDERS:
-            raise ConfigError(
-                f"task {name!r} cannot be read from NYUv2-layout data; "
-                f"supported: {', '.join(TASK_FOLDERS)}"
-            )
-    return [IMAGE_FOLDER] + [TASK_FOLDERS[name] for name in tasks]
+    DATASET = "NYUv2"
+    TASK_FOLDERS = TASK_FOLDERS
+    NUM_CLASSES = NUM_CLASSES
 
 
 def validate_layout(root: str | Path, split: str, tasks: Sequence[str]) -> int:
-    """Check the directory layout of one split without loading arrays; return its size N.
-
-    Raises:
-        ConfigError: unknown task name or a split name that is not a plain folder name.
-        MissingDataError: root, split folder or a needed modality folder does not exist.
-        DataError: a folder does not hold exactly ``0.npy .. N-1.npy``, folders disagree on N,
-            or N = 0.
-    """
-    folders = task_folders(tasks)
-    root = Path(root)
-    if not split or split in (".", "..") or "/" in split or os.sep in split:
-        raise ConfigError(
-            f"split must be a plain folder name such as 'train' or 'val', got {split!r}"
-        )
-    if not root.is_dir():
-        raise MissingDataError(
-            f"NYUv2 data root {root} does not exist; expected the layout {LAYOUT_HINT}"
-        )
-    split_dir = root / split
-    if not split_dir.is_dir():
-        raise MissingDataError(
-            f"split folder {split_dir} does not exist; expected the layout {LAYOUT_HINT}"
-        )
-    counts: dict[str, int] = {}
-    for folder in folders:
-        path = split_dir / folder
-        if not path.is_dir():
-            raise MissingDataError(
-                f"folder {path} does not exist; it holds the {folder!r} arrays "
-                f"(layout {LAYOUT_HINT})"
-            )
-        counts[folder] = _count_numbered_files(path)
-    num = counts[IMAGE_FOLDER]
-    if num == 0:
-        raise DataError(
-            f"folder {split_dir / IMAGE_FOLDER} holds no samples (expected 0.npy .. N-1.npy)"
-        )
-    for folder, count in counts.items():
-        if count < num:
-            raise DataError(
-                f"folder {split_dir / folder} lacks {count}.npy: it holds {count} files, "
-                f"{IMAGE_FOLDER}/ holds {num}"
-            )
-        if count > num:
-            raise DataError(
-                f"folder {split_dir / folder} has an extra file {num}.npy: it holds {count} "
-                f"files, {IMAGE_FOLDER}/ holds {num}"
-            )
-    return num
-
-
-def _count_numbered_files(folder: Path) -> int:
-    """Number of files in ``folder`` after checking they are exactly ``0.npy .. N-1.npy``."""
-    with os.scandir(folder) as entries:
-        names = [(entry.name, entry.is_file()) for entry in entries]
-    indices = set()
-    for name, is_file in names:
-        if name.startswith("."):  # hidden files (.DS_Store, editor locks) are not samples
-            continue
-        stem, suffix = os.path.splitext(name)
-        # ASCII digits only, and str(int(stem)) == stem rejects "01.npy" and other spellings
-        numbered = stem.isascii() and stem.isdigit() and str(int(stem)) == stem
-        if suffix != ".npy" or not numbered or not is_file:
-            raise DataError(
-                f"unexpected entry {folder / name}: a sample folder holds only <i>.npy files"
-            )
-        indices.add(int(stem))
-    if indices and max(indices) != len(indices) - 1:
-        first_missing = min(set(range(max(indices) + 1)) - indices)
-        raise DataError(
-            f"folder {folder} lacks {first_missing}.npy: the files must be numbered "
-            f"0.npy .. N-1.npy without gaps (highest is {max(indices)}.npy)"
-        )
-    return len(indices)
-
-
-def load_array(path: Path) -> np.ndarray:
-    """Load one ``.npy`` array without pickle; a missing file or a bad one names the file.
-
-    Raises:
-        MissingDataError: the file does not exist (any more).
-        DataError: the file is not a readable numeric ``.npy`` array.
-    """
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise MissingDataError(f"file {path} does not exist") from exc
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {path} as a .npy array: {exc}") from exc
-    if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for a zip archive
-        raise DataError(f"{path} is not a .npy array (an .npz archive?)")
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{path} holds dtype {array.dtype}; expected a real numeric array")
-    return array
-
-
-def _check_shape(
-    array: np.ndarray, path: Path, shapes: Sequence[tuple[int, ...]], what: str
-) -> None:
-    if array.shape not in shapes:
-        expected = " or ".join(str(s) for s in shapes)
-        raise DataError(f"{path} has shape {array.shape}; expected {what} of shape {expected}")
-
-
-def convert_image(array: np.ndarray, path: Path) -> np.ndarray:
-    """File image (H, W, 3) float in [0, 1] -> float32 (H, W, 3)."""
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise DataError(f"{path} has shape {array.shape}; expected an image of shape (H, W, 3)")
-    if array.dtype.kind != "f":
-        raise DataError(f"{path} holds dtype {array.dtype}; expected a float image in [0, 1]")
-    image = array.astype(np.float32, copy=False)
-    if not np.isfinite(image).all():
-        raise DataError(f"{path} holds non-finite pixel values")
-    low, high = float(image.min()), float(image.max())
-    if low < -IMAGE_RANGE_TOLERANCE or high > 1.0 + IMAGE_RANGE_TOLERANCE:
-        raise DataError(
-            f"{path} has values in [{low:.3g}, {high:.3g}]; expected an image in [0, 1]"
-        )
-    return np.clip(image, 0.0, 1.0)
-
-
-def convert_label(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.ndarray:
-    """File label (H, W), -1 = unlabelled -> int64 (H, W), IGNORE_INDEX where unlabelled/NaN."""
-    _check_shape(array, path, [size], "a label map")
-    label = np.asarray(array, dtype=np.float64)
-    invalid = ~np.isfinite(label) | (label == FILE_LABEL_IGNORE) | (label == IGNORE_INDEX)
-    label = np.where(invalid, IGNORE_INDEX, label)
-    bad = ~invalid & ((label != np.round(label)) | (label < 0) | (label >= NUM_CLASSES))
-    if bad.any():
-        value = label[bad].flat[0]
-        raise DataError(
-            f"{path} holds label value {value:g}; expected class ids 0..{NUM_CLASSES - 1} "
-            f"or {FILE_LABEL_IGNORE} (unlabelled)"
-        )
-    return label.astype(np.int64)
-
-
-def convert_depth(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.ndarray:
-    """File depth (H, W, 1) or (H, W) metres -> float32 (H, W), 0 for invalid and non-finite."""
-    _check_shape(array, path, [(*size, 1), size], "a depth map")
-    depth = array.reshape(size).astype(np.float32)
-    depth[~np.isfinite(depth)] = 0.0
-    if (depth < 0).any():
-        raise DataError(
-            f"{path} holds negative depth {float(depth.min()):g}; expected metres, 0 = invalid"
-        )
-    return depth
-
-
-def convert_normals(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.ndarray:
-    """File normals (H, W, 3) -> float32 (H, W, 3); a non-finite component zeroes its pixel."""
-    _check_shape(array, path, [(*size, 3)], "a normal map")
-    normals = array.astype(np.float32)
-    # one bad component makes the whole vector meaningless, so the pixel becomes invalid (all-zero)
-    normals[~np.isfinite(normals).all(axis=2)] = 0.0
-    return normals
-
-
-def convert_edge(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.ndarray:
-    """File boundary map (H, W) in {0, 1} -> float32 (H, W)."""
-    _check_shape(array, path, [size], "a boundary map")
-    edge = array.astype(np.float32)
-    if not np.isin(edge, EDGE_VALUES).all():
-        raise DataError(f"{path} holds values other than 0 and 1; expected a binary boundary map")
-    return edge
-
-
-# task name -> converter of its file array to the sample array
-_CONVERTERS: dict[str, Callable[[np.ndarray, Path, tuple[int, int]], np.ndarray]] = {
-    "semseg": convert_label,
-    "depth": convert_depth,
-    "normals": convert_normals,
-    "edge": convert_edge,
-}
-
-
-class NYUv2Dataset(torch.utils.data.Dataset):
-    """NYUv2 (or synthetic) split in the MTPSL ``.npy`` layout, one numpy sample dict per item.
-
-    A sample holds ``image`` float32 (H, W, 3) in [0, 1], ``name`` ``"{split}/{i}"`` and, per
-    requested task: ``semseg`` int64 (H, W) with 255 = ignore; ``depth`` float32 (H, W) metres,
-    0 = invalid; ``normals`` float32 (H, W, 3), all-zero = invalid; ``edge`` float32 (H, W) in
-    {0, 1}.
-    ``transform``, if given, maps this dict to the item returned.
-
-    The layout is checked at construction (directory listings only); arrays are checked when loaded.
-    Nothing is ever written into ``root``.
-
-    Args:
-        root: folder that holds ``train/`` and ``val/``.
-        split: split folder name (``train`` or ``val``).
-        tasks: task names among ``semseg``, ``depth``, ``normals``, ``edge``; only their folders
-            are read.
-        transform: callable applied to every sample dict.
-
-    Raises:
-        ConfigError: unknown task name.
-        MissingDataError: root, split or a needed folder is missing.
-        DataError: the files of the folders are not ``0.npy .. N-1.npy`` with one N.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        split: str,
-        tasks: Sequence[str],
-        transform: Callable[[Sample], Any] | None = None,
-    ) -> None:
-        self.num_samples = validate_layout(root, split, tasks)
-        self.root = Path(root)
-        self.split = split
-        self.tasks = list(tasks)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __getitem__(self, index: int) -> Any:
-        sample = self.load_sample(index)
-        return sample if self.transform is None else self.transform(sample)
-
-    def load_sample(self, index: int) -> Sample:
-        """Load and convert sample ``index`` (no transform).
-
-        Raises:
-            IndexError: index out of range.
-            DataError: a file is corrupt or has a wrong shape or dtype (the message names the file).
-        """
-        if not -self.num_samples <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
-        index = index % self.num_samples
-        split_dir = self.root / self.split
-        image_path = split_dir / IMAGE_FOLDER / f"{index}.npy"
-        image = convert_image(load_array(image_path), image_path)
-        size = (image.shape[0], image.shape[1])
-        sample: Sample = {"image": image}
-        for task in self.tasks:
-            path = split_dir / TASK_FOLDERS[task] / f"{index}.npy"
-            sample[task] = _CONVERTERS[task](load_array(path), path, size)
-        sample["name"] = f"{self.split}/{index}"
-        return sample
+    """Check the NYUv2 layout of one split without loading arrays; return its size N."""
+    return _validate_layout(root, split, tasks, TASK_FOLDERS, NYUv2Dataset.DATASET)
 
 
 def write_nyuv2_sample(
     root: str | Path, split: str, index: int, arrays: Mapping[str, np.ndarray]
 ) -> None:
-    """Write one sample in the on-disk layout (used by tests and the synthetic data generator).
-
-    Args:
-        root: data root; folders are created as needed.
-        split: split folder name.
-        index: sample number i (file ``{i}.npy``).
-        arrays: sample-format arrays keyed like the samples: ``image`` (H, W, 3) in [0, 1] and any
-            of ``semseg`` (H, W) ints with 255 = ignore, ``depth`` (H, W) metres, ``normals``
-            (H, W, 3), ``edge`` (H, W). They are stored as float32 in the file format
-            (label -1 = unlabelled, depth (H, W, 1)). A ``name`` key is ignored.
-
-    Raises:
-        ConfigError: a key other than ``image``, ``name`` or a supported task.
-    """
-    split_dir = Path(root) / split
-    for key, value in arrays.items():
-        if key == "name":  # a sample dict as the reader returns it can be written back
-            continue
-        if key != "image" and key not in TASK_FOLDERS:
-            raise ConfigError(
-                f"cannot write key {key!r}; known keys: image, {', '.join(TASK_FOLDERS)}"
-            )
-        array = np.asarray(value, dtype=np.float32)
-        if key == "semseg":
-            array = np.where(array == IGNORE_INDEX, FILE_LABEL_IGNORE, array).astype(np.float32)
-        elif key == "depth" and array.ndim == 2:
-            array = array[..., None]
-        folder = split_dir / (IMAGE_FOLDER if key == "image" else TASK_FOLDERS[key])
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"{index}.npy", array)
+    """Write one sample in the NYUv2 layout (see ``dmtl.data.mtpsl.write_mtpsl_sample``)."""
+    write_mtpsl_sample(root, split, index, arrays, TASK_FOLDERS)

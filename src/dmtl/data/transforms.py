@@ -9,11 +9,15 @@ Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1],
      "name": str}
 
 Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s of the image and
-resize back, which zooms in by s, so depth is divided by s), a horizontal flip (which negates the x
-component of the camera-frame normals: x right, y down, z forward), photometric jitter of the image,
-ImageNet normalisation. Every label map is resized with nearest neighbour so that class ids, unit
-normals and the zero/255 invalid markers stay exact. All knowledge of which key needs which
-geometric correction lives here, keyed by ``TaskSpec.kind``.
+resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s
+and inverse depth (Cityscapes) multiplied by s), a horizontal flip (which negates the x component of
+the camera-frame normals: x right, y down, z forward), photometric jitter of the image, ImageNet
+normalisation; the recipes of each protocol are in ``dmtl.data.pipelines``. Padding transforms
+(PASCAL-Context) mark what they add as invalid per task kind (255 for segmentation and boundaries,
+0 for depth and normals) through a validity mask that travels with the targets. Every label map
+is resized with nearest neighbour so that class ids, unit normals and the zero/255 invalid markers
+stay exact. All knowledge of which key needs which geometric correction lives here, keyed by
+``TaskSpec.kind``.
 
 Randomness: albumentations 2.0.8 draws from generators owned by the ``Compose`` (numpy
 ``default_rng`` and ``random.Random``), never from the global numpy/random state, so
@@ -32,7 +36,7 @@ So no ``worker_init_fn`` is needed; seeding torch makes augmentation reproducibl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import albumentations as A
@@ -46,14 +50,11 @@ from dmtl.tasks import IGNORE_INDEX, TASKS
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.2, 1.5)  # MTPSL RandomScaleCrop
-# photometric jitter: modest factors so that colour stays a cue for segmentation
-JITTER_BRIGHTNESS = 0.2
-JITTER_CONTRAST = 0.2
-JITTER_SATURATION = 0.2
-JITTER_HUE = 0.05
-JITTER_P = 0.5
 IMAGE_INTERPOLATION = cv2.INTER_LINEAR
 LABEL_INTERPOLATION = cv2.INTER_NEAREST  # keeps class ids, unit normals and invalid markers exact
+VALID_KEY = "_valid"  # uint8 mask of ones that padding fills with 0 (track_padding)
+# what a padded pixel holds, per task kind
+INVALID_VALUE = {"segmentation": IGNORE_INDEX, "boundary": IGNORE_INDEX, "depth": 0, "normals": 0}
 
 Sample = dict[str, Any]
 
@@ -134,10 +135,26 @@ class SampleTransform:
         transforms: albumentations transforms, applied in order to the image and (as masks) to every
             task map.
         seed: seed of the albumentations generators; None derives it from torch's seed.
+        inverse_depth: depth targets are inverse depth (a zoom by s multiplies them by s instead
+            of dividing).
+        track_padding: mark the pixels that padding transforms add as invalid in every target
+            (and set them to 0, the normalised mean, in the image).
+        output_size: (H, W) every output must have (batched evaluation); a sample that comes out
+            larger is an error that names it.
     """
 
-    def __init__(self, transforms: Sequence[A.BasicTransform], seed: int | None = None) -> None:
-        targets = {name: "mask" for name in TASKS}
+    def __init__(
+        self,
+        transforms: Sequence[A.BasicTransform],
+        seed: int | None = None,
+        inverse_depth: bool = False,
+        track_padding: bool = False,
+        output_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.inverse_depth = inverse_depth
+        self.track_padding = track_padding
+        self.output_size = None if output_size is None else tuple(output_size)
+        targets = {name: "mask" for name in (*TASKS, VALID_KEY)}
         self.compose = A.Compose(
             list(transforms),
             additional_targets=targets,
@@ -177,29 +194,43 @@ class SampleTransform:
         self._sync_random_state()
         name = str(sample.get("name", ""))
         data = _prepare_inputs(sample, name)
+        if self.track_padding:
+            data[VALID_KEY] = np.ones(data["image"].shape[:2], dtype=np.uint8)
         out = self.compose(**data)
+        if self.output_size is not None and out["image"].shape[:2] != self.output_size:
+            raise DataError(
+                f"sample {name!r} of size {data['image'].shape[:2]} does not fit the evaluation "
+                f"size {self.output_size}; raise the crop/pad size"
+            )
+        padded = out[VALID_KEY] == 0 if self.track_padding else None
         scale, flipped = 1.0, False
         for transform_name, params in out["applied_transforms"]:
-            if transform_name == RandomScaleCrop.__name__:
+            if transform_name in (RandomScaleCrop.__name__, A.RandomScale.__name__):
                 scale = float(params["scale"])
             elif transform_name == A.HorizontalFlip.__name__:
                 flipped = True
         targets = {}
         for key in data:
-            if key == "image":
+            if key in ("image", VALID_KEY):
                 continue
             kind = TASKS[key].kind
             array = out[key]
             if kind == "depth" and scale != 1.0:
                 # zooming in by s shows the scene as if every point were s times closer
-                array = array / np.float32(scale)
+                factor = np.float32(scale)
+                array = array * factor if self.inverse_depth else array / factor
+            if padded is not None and padded.any():
+                array = array.copy()
+                array[padded] = INVALID_VALUE[kind]
             if kind == "normals" and flipped:
                 array = array.copy()
                 array[..., 0] = 0.0 - array[..., 0]  # 0 - x, not -x: invalid pixels stay +0.0
             targets[key] = _to_tensor(array, kind)
-        image = torch.from_numpy(
-            np.ascontiguousarray(out["image"].transpose(2, 0, 1), dtype=np.float32)
-        )
+        image = out["image"]
+        if padded is not None and padded.any():
+            image = image.copy()
+            image[padded] = 0.0  # the normalised mean, whatever photometric changes came after
+        image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
         return {"image": image, "targets": targets, "name": name}
 
 
@@ -248,78 +279,16 @@ def _to_tensor(array: np.ndarray, kind: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
-def _check_normalisation(mean: Sequence[float], std: Sequence[float]) -> None:
+def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> None:
     if len(mean) != 3 or len(std) != 3:
         raise ConfigError(f"mean and std need 3 values (RGB), got {list(mean)} and {list(std)}")
     if min(std) <= 0:
         raise ConfigError(f"std must be positive, got {list(std)}")
 
 
-def _normalize(mean: Sequence[float], std: Sequence[float]) -> A.Normalize:
+def normalize(mean: Sequence[float], std: Sequence[float]) -> A.Normalize:
     # images are already in [0, 1], hence max_pixel_value 1
     return A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=1.0)
-
-
-def build_train_transform(
-    height: int,
-    width: int,
-    scales: Sequence[float] = DEFAULT_SCALES,
-    flip_p: float = 0.5,
-    color_jitter: bool = True,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    seed: int | None = None,
-) -> Callable[[Sample], Sample]:
-    """Training augmentation: scale-crop to (height, width), flip, jitter, normalise.
-
-    Args:
-        height: output height.
-        width: output width.
-        scales: zoom factors s >= 1 drawn uniformly; depth is divided by s.
-        flip_p: probability of a horizontal flip (negates the x component of normals).
-        color_jitter: apply brightness/contrast/saturation/hue jitter to the image.
-        mean: per-channel normalisation mean (image in [0, 1]).
-        std: per-channel normalisation std.
-        seed: seed of the augmentation generators; None derives it from torch's seed (see the
-            module docstring).
-
-    Raises:
-        ConfigError: a non-positive size, an empty scale set or one below 1, flip_p outside [0, 1],
-            bad mean/std.
-    """
-    if height <= 0 or width <= 0:
-        raise ConfigError(f"crop size must be positive, got {height}x{width}")
-    if not scales or min(scales) < 1.0:
-        raise ConfigError(
-            f"scales must be a non-empty set of zoom factors >= 1, got {list(scales)}"
-        )
-    if not 0.0 <= flip_p <= 1.0:
-        raise ConfigError(f"flip_p must lie in [0, 1], got {flip_p}")
-    _check_normalisation(mean, std)
-    transforms: list[A.BasicTransform] = [
-        RandomScaleCrop(height, width, scales),
-        A.HorizontalFlip(p=flip_p),
-    ]
-    if color_jitter:
-        transforms.append(
-            A.ColorJitter(
-                brightness=JITTER_BRIGHTNESS,
-                contrast=JITTER_CONTRAST,
-                saturation=JITTER_SATURATION,
-                hue=JITTER_HUE,
-                p=JITTER_P,
-            )
-        )
-    transforms.append(_normalize(mean, std))
-    return SampleTransform(transforms, seed=seed)
-
-
-def build_eval_transform(
-    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
-) -> Callable[[Sample], Sample]:
-    """Evaluation transform: normalisation and conversion only, at the native size."""
-    _check_normalisation(mean, std)
-    return SampleTransform([_normalize(mean, std)], seed=0)
 
 
 def denormalize(

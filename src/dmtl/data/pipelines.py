@@ -1,0 +1,214 @@
+"""Augmentation recipes of the two protocols, built from ``dmtl.data.transforms``.
+
+* MTPSL (NYUv2, Cityscapes, synthetic): random scale-crop with s in {1.0, 1.2, 1.5} back to the
+  training size (metric depth / s, inverse depth × s), horizontal flip, colour jitter; evaluation at
+  the native size.
+* PASCAL-Context (ATRC/InvPT): random scaling by s ~ U(0.5, 2.0), random crop to 512×512 (padding
+  first where the scaled image is smaller), horizontal flip, photometric distortion (brightness
+  ±32/255, contrast ×[0.5, 1.5], saturation ×[0.5, 1.5], hue ±36°, each with probability 0.5);
+  evaluation pads to 512×512 around the centre. Padded pixels are ignore/invalid in every target,
+  so metrics computed on the padded batch are exactly those at the label resolution. Unlike the
+  ATRC crop, no retry bounds the share of one class in a crop (``cat_max_ratio``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import albumentations as A
+import cv2
+
+from dmtl.data.transforms import (
+    DEFAULT_SCALES,
+    IMAGE_INTERPOLATION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LABEL_INTERPOLATION,
+    RandomScaleCrop,
+    Sample,
+    SampleTransform,
+    check_normalisation,
+    normalize,
+)
+from dmtl.errors import ConfigError
+
+# MTPSL colour jitter: modest factors so that colour stays a cue for segmentation
+JITTER_BRIGHTNESS = 0.2
+JITTER_CONTRAST = 0.2
+JITTER_SATURATION = 0.2
+JITTER_HUE = 0.05
+JITTER_P = 0.5
+# PASCAL-Context (ATRC): scale range, crop size, photometric distortion
+PASCAL_SCALE_RANGE: tuple[float, float] = (0.5, 2.0)
+PASCAL_CROP: tuple[int, int] = (512, 512)
+PHOTOMETRIC_BRIGHTNESS = 32 / 255  # additive, image in [0, 1]
+PHOTOMETRIC_CONTRAST = 0.5  # factor 1 ± 0.5
+PHOTOMETRIC_SATURATION = (0.5, 1.5)
+PHOTOMETRIC_HUE = 0.1  # fraction of the hue circle: 36° (18 OpenCV hue units)
+PHOTOMETRIC_P = 0.5
+
+
+def _check_flip(flip_p: float) -> None:
+    if not 0.0 <= flip_p <= 1.0:
+        raise ConfigError(f"flip_p must lie in [0, 1], got {flip_p}")
+
+
+def _check_size(height: int, width: int) -> None:
+    if height <= 0 or width <= 0:
+        raise ConfigError(f"crop size must be positive, got {height}x{width}")
+
+
+def build_train_transform(
+    height: int,
+    width: int,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    flip_p: float = 0.5,
+    color_jitter: bool = True,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    seed: int | None = None,
+    inverse_depth: bool = False,
+) -> Callable[[Sample], Sample]:
+    """MTPSL training augmentation: scale-crop to (height, width), flip, jitter, normalise.
+
+    Args:
+        height: output height.
+        width: output width.
+        scales: zoom factors s >= 1 drawn uniformly; depth is divided by s.
+        flip_p: probability of a horizontal flip (negates the x component of normals).
+        color_jitter: apply brightness/contrast/saturation/hue jitter to the image.
+        mean: per-channel normalisation mean (image in [0, 1]).
+        std: per-channel normalisation std.
+        seed: seed of the augmentation generators; None derives it from torch's seed (see
+            ``dmtl.data.transforms``).
+        inverse_depth: depth targets are inverse depth (multiplied by s instead of divided).
+
+    Raises:
+        ConfigError: a non-positive size, an empty scale set or one below 1, flip_p outside [0, 1],
+            bad mean/std.
+    """
+    _check_size(height, width)
+    if not scales or min(scales) < 1.0:
+        raise ConfigError(
+            f"scales must be a non-empty set of zoom factors >= 1, got {list(scales)}"
+        )
+    _check_flip(flip_p)
+    check_normalisation(mean, std)
+    transforms: list[A.BasicTransform] = [
+        RandomScaleCrop(height, width, scales),
+        A.HorizontalFlip(p=flip_p),
+    ]
+    if color_jitter:
+        transforms.append(
+            A.ColorJitter(
+                brightness=JITTER_BRIGHTNESS,
+                contrast=JITTER_CONTRAST,
+                saturation=JITTER_SATURATION,
+                hue=JITTER_HUE,
+                p=JITTER_P,
+            )
+        )
+    transforms.append(normalize(mean, std))
+    return SampleTransform(transforms, seed=seed, inverse_depth=inverse_depth)
+
+
+def build_eval_transform(
+    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> Callable[[Sample], Sample]:
+    """MTPSL evaluation transform: normalisation and conversion only, at the native size."""
+    check_normalisation(mean, std)
+    return SampleTransform([normalize(mean, std)], seed=0)
+
+
+def _photometric() -> list[A.BasicTransform]:
+    """The ATRC/mmseg photometric distortion, each part with probability 0.5."""
+    keep = (1.0, 1.0)
+    return [
+        A.RandomBrightnessContrast(
+            brightness_limit=PHOTOMETRIC_BRIGHTNESS,
+            contrast_limit=0.0,
+            brightness_by_max=True,
+            p=PHOTOMETRIC_P,
+        ),
+        A.RandomBrightnessContrast(
+            brightness_limit=0.0, contrast_limit=PHOTOMETRIC_CONTRAST, p=PHOTOMETRIC_P
+        ),
+        A.ColorJitter(
+            brightness=keep,
+            contrast=keep,
+            saturation=PHOTOMETRIC_SATURATION,
+            hue=0.0,
+            p=PHOTOMETRIC_P,
+        ),  # fmt: skip
+        A.ColorJitter(
+            brightness=keep, contrast=keep, saturation=keep, hue=PHOTOMETRIC_HUE, p=PHOTOMETRIC_P
+        ),
+    ]
+
+
+def build_pascal_train_transform(
+    height: int = PASCAL_CROP[0],
+    width: int = PASCAL_CROP[1],
+    scale_range: tuple[float, float] = PASCAL_SCALE_RANGE,
+    flip_p: float = 0.5,
+    photometric: bool = True,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    seed: int | None = None,
+) -> Callable[[Sample], Sample]:
+    """PASCAL-Context training augmentation: scale, pad, crop, flip, photometric, normalise.
+
+    Args:
+        height: crop height (512 in the protocol).
+        width: crop width.
+        scale_range: the scale factor is drawn uniformly from this range.
+        flip_p: probability of a horizontal flip (negates the x component of normals).
+        photometric: apply the photometric distortion to the image.
+        mean: per-channel normalisation mean (image in [0, 1]).
+        std: per-channel normalisation std.
+        seed: seed of the augmentation generators (see ``dmtl.data.transforms``).
+
+    Raises:
+        ConfigError: a non-positive size, a scale range not 0 < low <= high, flip_p outside [0, 1],
+            bad mean/std.
+    """
+    _check_size(height, width)
+    low, high = scale_range
+    if not 0.0 < low <= high:
+        raise ConfigError(f"scale_range must satisfy 0 < low <= high, got {list(scale_range)}")
+    _check_flip(flip_p)
+    check_normalisation(mean, std)
+    transforms: list[A.BasicTransform] = [
+        A.RandomScale(
+            scale_limit=(low - 1.0, high - 1.0),
+            interpolation=IMAGE_INTERPOLATION,
+            mask_interpolation=LABEL_INTERPOLATION,
+            p=1.0,
+        ),
+        A.PadIfNeeded(height, width, position="center", border_mode=cv2.BORDER_CONSTANT),
+        A.RandomCrop(height, width),
+        A.HorizontalFlip(p=flip_p),
+        *(_photometric() if photometric else []),
+        normalize(mean, std),
+    ]
+    return SampleTransform(transforms, seed=seed, track_padding=True)
+
+
+def build_pascal_eval_transform(
+    height: int = PASCAL_CROP[0],
+    width: int = PASCAL_CROP[1],
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Callable[[Sample], Sample]:
+    """PASCAL-Context evaluation: normalise and pad to (height, width) around the centre.
+
+    Padded pixels are ignore/invalid in every target, so the metrics count exactly the pixels of
+    the labels at their own resolution. A larger image is an error that names it.
+    """
+    _check_size(height, width)
+    check_normalisation(mean, std)
+    transforms = [
+        normalize(mean, std),
+        A.PadIfNeeded(height, width, position="center", border_mode=cv2.BORDER_CONSTANT),
+    ]
+    return SampleTransform(transforms, seed=0, track_padding=True, output_size=(height, width))
