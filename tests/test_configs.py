@@ -124,5 +124,8 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
         assert cli.datamodule.tasks == tasks
         expected = "randomlabels" if name == "randomlabels" else "onelabel"
         assert cli.datamodule.hparams.label_setting == expected
+    if folder == "pascal_context":
+        hp = cli.model.hparams
+        assert (hp.boundary_metric, hp.saliency_literature_sigmoid) == ("ods", True)
     method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
     assert cli.model.hparams.diffusion == method
