@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dmtl.data.labels import LABEL_SETTINGS, resolve_label_mask
 from dmtl.data.nyuv2 import NYUv2Dataset
+from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
 from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
 from dmtl.data.transforms import build_eval_transform, build_train_transform
 from dmtl.errors import ConfigError, MissingDataError
@@ -161,27 +163,46 @@ class MultiTaskDataModule(pl.LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True)
+        """Shuffled by (seed, epoch) per process shard; resumable in the middle of an epoch."""
+        world, rank = self._world()
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by --seed_everything
+        sampler = EpochShuffleSampler(self.train_set, world, rank, seed=seed)
+        return ResumableLoader(
+            self.train_set,
+            sampler=sampler,
+            drop_last=len(sampler) >= self.batch_size,
+            **self._loader_kwargs(self.batch_size),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
-    def _loader(self, data: Dataset, batch_size: int, shuffle: bool, drop_last: bool = False):
-        return DataLoader(
-            data,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last and len(data) >= batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+    def _eval_loader(self, data: Dataset) -> DataLoader:
+        """Every sample exactly once over all processes (no padded duplicates in the metrics)."""
+        world, rank = self._world()
+        sampler = ShardSampler(data, world, rank)
+        return DataLoader(data, sampler=sampler, **self._loader_kwargs(self.eval_batch_size))
+
+    def _loader_kwargs(self, batch_size: int) -> dict:
+        return {
+            "batch_size": batch_size,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+        }
+
+    def _world(self) -> tuple[int, int]:
+        """(world size, global rank) of the attached trainer; (1, 0) without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
 
     def _cache_dir(self) -> Path:
         return Path(self.root) if self.root is not None else DEFAULT_CACHE
