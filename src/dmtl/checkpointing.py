@@ -37,9 +37,11 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dmtl.data.sampling import ResumableLoader
 from dmtl.errors import ConfigError
 
 RNG_KEY = "dmtl_rng_states"
+LOADER_KEY = "dmtl_train_loader"
 LAST_NAME = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
 
 
@@ -115,6 +117,7 @@ class FaultTolerance(Callback):
         self._received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self._pending_rng: dict[str, Any] | None = None
+        self._pending_loader: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -128,6 +131,7 @@ class FaultTolerance(Callback):
             # the uninterrupted run stood when it saved them.
             restore_rng_states(self._pending_rng)
             self._pending_rng = None
+        self._resume_loader(trainer)
         self._install(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -188,15 +192,33 @@ class FaultTolerance(Callback):
             return Path(callback.dirpath)
         return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
 
-    # -------------------------------------------------------------- RNG states
+    # ------------------------------------------------ RNG and data loader states
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         if self.rng_states:
             checkpoint[RNG_KEY] = collect_rng_states()
+        loader = trainer.train_dataloader if trainer.training else None
+        if isinstance(loader, ResumableLoader):
+            checkpoint[LOADER_KEY] = loader.state_dict()
 
     def on_load_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         if self.rng_states and RNG_KEY in checkpoint:
             self._pending_rng = checkpoint[RNG_KEY]
+        self._pending_loader = checkpoint.get(LOADER_KEY)
+
+    def _resume_loader(self, trainer: pl.Trainer) -> None:
+        """Continue a mid-epoch checkpoint's epoch at its next batch.
+
+        Lightning restores a loader's state only when the loader is set up after the checkpoint
+        is loaded, but ``configure_optimizers`` sets it up earlier (to count the steps of the
+        learning-rate schedule), so the state is applied here, before the first batch is drawn.
+        """
+        state, self._pending_loader = self._pending_loader, None
+        loader = trainer.train_dataloader
+        if state is None or not isinstance(loader, ResumableLoader):
+            return
+        if 0 < state["batches"] < len(loader):  # a finished epoch resumes with the next one
+            loader.load_state_dict(state)
