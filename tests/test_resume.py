@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from test_cli import _args
 
 from dmtl.cli import main
+from test_cli import _args
 
 pytestmark = pytest.mark.slow
 
