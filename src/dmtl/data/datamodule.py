@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dmtl.data.image_folder import ImageFolderDataset, pad_collate
 from dmtl.data.labels import LABEL_SETTINGS, resolve_label_mask
 from dmtl.data.nyuv2 import NYUv2Dataset
 from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
@@ -77,6 +78,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         num_workers: loader worker processes (also the synthetic renderer's processes).
         augment: MTPSL scale-crop, horizontal flip and photometric jitter during training.
         scales: scale factors of the random scale-crop.
+        predict_dir: ``predict`` reads the images of this folder (any size; see
+            ``dmtl.data.image_folder``) instead of the evaluation split.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         augment: bool = True,
         scales: tuple[float, ...] = (1.0, 1.2, 1.5),
+        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -116,6 +120,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             raise MissingDataError(f"split file {split_file} does not exist")
         if dataset != "synthetic" and (root is None or not Path(root).is_dir()):
             raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
+        if predict_dir is not None and not Path(predict_dir).is_dir():
+            raise MissingDataError(f"predict folder {predict_dir} does not exist")
+        self.predict_dir = predict_dir
         self.dataset = dataset
         self.root = root
         self.synthetic = synthetic
@@ -129,11 +136,16 @@ class MultiTaskDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
+        if self._predicts_folder():
+            return
         if self.dataset == "synthetic":
             ensure_rendered(self._cache_dir(), self.synthetic, workers=max(self.num_workers, 1))
 
     def setup(self, stage: str | None = None) -> None:
         """Open the datasets and fix the label mask (fails here, before any training step)."""
+        if stage == "predict" and self.predict_dir is not None:
+            self.predict_set = ImageFolderDataset(self.predict_dir)
+            return
         root = self._dataset_root()
         reader = READERS[self.dataset]
         eval_tf = build_eval_transform()
@@ -181,7 +193,12 @@ class MultiTaskDataModule(pl.LightningDataModule):
         return self._eval_loader(self.val_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_set)
+        if self.predict_dir is None:
+            return self._eval_loader(self.val_set)
+        world, rank = self._world()
+        sampler = ShardSampler(self.predict_set, world, rank)
+        kwargs = self._loader_kwargs(self.eval_batch_size)
+        return DataLoader(self.predict_set, sampler=sampler, collate_fn=pad_collate, **kwargs)
 
     def _eval_loader(self, data: Dataset) -> DataLoader:
         """Every sample exactly once over all processes (no padded duplicates in the metrics)."""
@@ -196,6 +213,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             "persistent_workers": self.num_workers > 0,
             "pin_memory": torch.cuda.is_available(),
         }
+
+    def _predicts_folder(self) -> bool:
+        return self.predict_dir is not None and self.trainer is not None and self.trainer.predicting
 
     def _world(self) -> tuple[int, int]:
         """(world size, global rank) of the attached trainer; (1, 0) without one."""
