@@ -38,4 +38,4 @@ def test_srun_arguments_parse_into_a_multi_node_ddp_config(capsys, monkeypatch):
     assert (trainer["num_nodes"], int(trainer["devices"])) == (4, 8)
     assert trainer["strategy"]["class_path"].endswith("DDPStrategy")
     assert trainer["default_root_dir"] == "runs/mtl/1234"
-    assert trainer["logger"]["init_args"]["version"] == "1234"
+    assert str(trainer["logger"]["init_args"]["version"]) == "1234"
