@@ -33,6 +33,10 @@ install: $(STAMP) ## create .venv and install dmtl with the tested pins (constra
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	# W&B's sweep engine, for the offline sweep tests: its own pins would downgrade numpy, so
+	# without its dependencies; the two it needs to validate sweep files come separately.
+	$(PY) -m pip install $(PIP_QUIET) --no-deps sweeps
+	$(PY) -m pip install $(PIP_QUIET) -c constraints.txt jsonschema jsonref
 	$(PY) -c "import dmtl, lightning, timm, torchmetrics, albumentations" 
 	touch $@
 

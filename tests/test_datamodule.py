@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.labels import make_label_mask, save_split_file
@@ -44,7 +45,7 @@ def test_onelabel_rows_come_from_the_mask_over_the_standard_tasks(cache):
     dm.setup("fit")
     expected = make_label_mask("onelabel", TINY.num_train, 3, seed=3)
     assert torch.equal(dm.labelled, expected)
-    batch = next(iter(dm._loader(dm.train_set, 4, shuffle=False)))
+    batch = next(iter(DataLoader(dm.train_set, batch_size=4)))
     assert torch.equal(batch["labelled"], expected[:4])
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import sys
 
+import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from dmtl.checkpointing import FaultTolerance
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DMTLError
+from dmtl.loss_guard import NonFiniteLossGuard
 from dmtl.module import DiffusionMTLModule
+from dmtl.wandb_run import WandbPanels, WandbSaveConfig, check_wandb_login
+
+OOM_HINT = (
+    "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
+    "--trainer.accumulate_grad_batches), train in mixed precision (--trainer.precision=bf16-mixed "
+    "or 16-mixed), or lower --data.eval_batch_size if it happened during validation"
+)
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -24,13 +34,22 @@ class DMTLCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.dataset", "model.dataset")
         parser.link_arguments("data.tasks", "model.tasks")
+        # Always-on callbacks, configurable as --fault_tolerance.*, --loss_guard.*, ...
+        parser.add_lightning_class_args(FaultTolerance, "fault_tolerance")
+        parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
+        parser.add_lightning_class_args(WandbPanels, "wandb_panels")
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        check_wandb_login(self.trainer)  # before any step, not at the first log call
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
     """Run the CLI (``dmtl fit|validate|test|predict ...``).
 
-    Bad input (unknown task, label setting, missing or mismatched files) ends with a one-line
-    ``dmtl: error: ...`` message and exit status 2 instead of a traceback.
+    Bad input (unknown task, label setting, missing or mismatched files) and a run that cannot
+    go on (non-finite loss) end with a one-line ``dmtl: error: ...`` message and exit status 2
+    instead of a traceback; running out of GPU memory ends with a hint and exit status 3.
 
     Args:
         args: the argument list; ``None`` reads ``sys.argv``.
@@ -41,11 +60,16 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             MultiTaskDataModule,
             args=args,
             trainer_defaults=TRAINER_DEFAULTS,
+            save_config_callback=WandbSaveConfig,
             save_config_kwargs={"overwrite": True},
         )
     except DMTLError as err:
         print(f"dmtl: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    except torch.OutOfMemoryError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
+        print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
+        sys.exit(3)
 
 
 def one_line(err: DMTLError) -> str:

@@ -15,3 +15,7 @@ class DataError(DMTLError, ValueError):
 
 class MissingDataError(DMTLError, FileNotFoundError):
     """A file or directory that the dataset needs does not exist."""
+
+
+class TrainingError(DMTLError, RuntimeError):
+    """Training cannot go on (a non-finite loss, out of memory); the message says what to change."""

@@ -8,7 +8,7 @@ from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from dmtl.data.transforms import denormalize
@@ -258,7 +258,14 @@ class DiffusionMTLModule(pl.LightningModule):
         return {"delta_m": delta_m(results, self.reference, self.task_specs)}
 
     def _out_dir(self) -> Path:
-        return Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        # Not trainer.log_dir: it broadcasts from rank 0, a collective that the rank-zero-only
+        # writers below would enter alone, and DDP would hang. The same choice, locally:
+        logger = self.trainer.loggers[0] if self.trainer.loggers else None
+        if isinstance(logger, (CSVLogger, TensorBoardLogger)):
+            path = logger.log_dir
+        else:
+            path = logger.save_dir if logger is not None else None
+        return Path(path or self.trainer.default_root_dir)
 
     @rank_zero_only
     def _report(self, results, extra, title: str, filename: str) -> None:

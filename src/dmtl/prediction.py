@@ -22,7 +22,9 @@ class PredictionWriter(BasePredictionWriter):
     The ``.npy`` holds the post-processed prediction of ``DiffusionMTLModule.predict_step``
     (class ids, depth in metres, unit normals (3, H, W), edge probabilities); the PNG is its
     colourised view. Use it with ``dmtl predict
-    --trainer.callbacks+=dmtl.prediction.PredictionWriter --trainer.callbacks.output_dir=DIR``.
+    --trainer.callbacks+=dmtl.prediction.PredictionWriter --trainer.callbacks.output_dir=DIR``
+    (add ``--data.predict_dir=IMAGES`` to predict a folder of images of any size: each map is
+    cropped back to its image's size, ``meta["height"]`` and ``meta["width"]``).
 
     Args:
         output_dir: the folder to write into (created; files of the same name are replaced).
@@ -51,10 +53,18 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        names = prediction["meta"]["name"]
+        meta = prediction["meta"]
+        names = meta["name"]
+        # images of a folder were padded to a common size: crop each map back to its image
+        sizes = None
+        if "height" in meta:
+            sizes = list(zip(meta["height"].tolist(), meta["width"].tolist()))
         for spec in pl_module.task_specs:
             maps = prediction["predictions"][spec.name].detach().cpu()
-            for name, value in zip(names, maps):
+            for i, (name, value) in enumerate(zip(names, maps)):
+                if sizes is not None:
+                    height, width = sizes[i]
+                    value = value[..., :height, :width]
                 path = self.output_dir / spec.name / f"{name}.npy"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, value.numpy())

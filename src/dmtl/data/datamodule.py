@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -10,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dmtl.data.cityscapes import Cityscapes19Dataset, CityscapesDataset
+from dmtl.data.image_folder import ImageFolderDataset, pad_collate
 from dmtl.data.labels import LABEL_SETTINGS, make_label_mask
 from dmtl.data.nyuv2 import NYUv2Dataset
 from dmtl.data.pascal_context import PascalContextDataset
@@ -21,6 +23,7 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
+from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
 from dmtl.data.split_files import read_split_file
 from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
 from dmtl.errors import ConfigError, MissingDataError
@@ -100,6 +103,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         crop_size: (H, W) of PASCAL-Context training crops and of the evaluation padding
             (default 512×512); unused by the MTPSL datasets, which keep their native size.
         scale_range: range of the PASCAL-Context random scaling.
+        predict_dir: ``predict`` reads the images of this folder (any size; see
+            ``dmtl.data.image_folder``) instead of the evaluation split.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         scales: tuple[float, ...] = (1.0, 1.2, 1.5),
         crop_size: tuple[int, int] = PASCAL_CROP,
         scale_range: tuple[float, float] = PASCAL_SCALE_RANGE,
+        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -141,6 +147,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             raise MissingDataError(f"split file {split_file} does not exist")
         if dataset != "synthetic" and (root is None or not Path(root).is_dir()):
             raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
+        if predict_dir is not None and not Path(predict_dir).is_dir():
+            raise MissingDataError(f"predict folder {predict_dir} does not exist")
+        self.predict_dir = predict_dir
         self.dataset = dataset
         self.root = root
         self.synthetic = synthetic
@@ -162,11 +171,16 @@ class MultiTaskDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
+        if self._predicts_folder():
+            return
         if self.dataset == "synthetic":
             ensure_rendered(self._cache_dir(), self.synthetic, workers=max(self.num_workers, 1))
 
     def setup(self, stage: str | None = None) -> None:
         """Open the datasets and fix the label mask (fails here, before any training step)."""
+        if stage == "predict" and self.predict_dir is not None:
+            self.predict_set = ImageFolderDataset(self.predict_dir)
+            return
         root = self._dataset_root()
         reader = READERS[self.dataset]
         pascal = self.dataset in PASCAL_PROTOCOL
@@ -202,27 +216,54 @@ class MultiTaskDataModule(pl.LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True)
+        """Shuffled by (seed, epoch) per process shard; resumable in the middle of an epoch."""
+        world, rank = self._world()
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by --seed_everything
+        sampler = EpochShuffleSampler(self.train_set, world, rank, seed=seed)
+        return ResumableLoader(
+            self.train_set,
+            sampler=sampler,
+            drop_last=len(sampler) >= self.batch_size,
+            **self._loader_kwargs(self.batch_size),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        if self.predict_dir is None:
+            return self._eval_loader(self.val_set)
+        world, rank = self._world()
+        sampler = ShardSampler(self.predict_set, world, rank)
+        kwargs = self._loader_kwargs(self.eval_batch_size)
+        return DataLoader(self.predict_set, sampler=sampler, collate_fn=pad_collate, **kwargs)
 
-    def _loader(self, data: Dataset, batch_size: int, shuffle: bool, drop_last: bool = False):
-        return DataLoader(
-            data,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last and len(data) >= batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+    def _eval_loader(self, data: Dataset) -> DataLoader:
+        """Every sample exactly once over all processes (no padded duplicates in the metrics)."""
+        world, rank = self._world()
+        sampler = ShardSampler(data, world, rank)
+        return DataLoader(data, sampler=sampler, **self._loader_kwargs(self.eval_batch_size))
+
+    def _loader_kwargs(self, batch_size: int) -> dict:
+        return {
+            "batch_size": batch_size,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+        }
+
+    def _predicts_folder(self) -> bool:
+        return self.predict_dir is not None and self.trainer is not None and self.trainer.predicting
+
+    def _world(self) -> tuple[int, int]:
+        """(world size, global rank) of the attached trainer; (1, 0) without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
 
     def _cache_dir(self) -> Path:
         return Path(self.root) if self.root is not None else DEFAULT_CACHE

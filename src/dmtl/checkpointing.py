@@ -1,0 +1,224 @@
+"""Fault tolerance: atomic checkpoints, a checkpoint on SIGUSR1/SIGTERM, exact resumption.
+
+``FaultTolerance`` is always on in the ``dmtl`` command line (options ``--fault_tolerance.*``):
+
+* every checkpoint (``ModelCheckpoint``'s ``last.ckpt`` included) is written to a temporary file
+  in the same folder and renamed over the old one (``os.replace``), so a crash or a kill while
+  writing leaves the previous checkpoint intact, never a truncated ``last.ckpt``;
+* on SIGUSR1 or SIGTERM during ``fit``, the run finishes the current training step, writes
+  ``<checkpoint dir>/last.ckpt`` and exits with status 128 + signal number. ``fit --ckpt_path
+  last`` (same logger version, hence same folder) continues from the next batch;
+* the RNG states (torch, CUDA, NumPy, Python) of rank 0 go into every checkpoint and are restored
+  when training resumes, so random draws after the resume (noise, dropout) match those of an
+  uninterrupted run.
+
+Under SLURM with auto-requeue, SIGUSR1 belongs to Lightning's ``SLURMEnvironment`` (it writes the
+``hpc_ckpt_*.ckpt`` that a requeued job resumes from and requeues the job); this callback then
+handles SIGTERM only.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.environments import SLURMEnvironment
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from dmtl.data.sampling import ResumableLoader
+from dmtl.errors import ConfigError
+
+RNG_KEY = "dmtl_rng_states"
+LOADER_KEY = "dmtl_train_loader"
+LAST_NAME = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into a temporary file of the target folder, then ``os.replace``."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # the rename must not overtake the data on disk
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """The RNG states of torch (CPU and every CUDA device), NumPy and Python.
+
+    Only tensors and plain Python values, so that ``torch.load(weights_only=True)`` reads them.
+    """
+    # The legacy global NumPy RNG is what third-party code draws from, so it is the one to keep.
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of ``collect_rng_states``."""
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class FaultTolerance(Callback):
+    """Atomic checkpoints, a resumable checkpoint on a stop signal, RNG states in checkpoints.
+
+    Args:
+        signals: signal names that stop ``fit`` with a checkpoint (``SIGUSR1``, ``SIGTERM``, ...).
+        atomic: write checkpoints through ``AtomicCheckpointIO``.
+        rng_states: save the RNG states into checkpoints and restore them on resume.
+    """
+
+    def __init__(
+        self,
+        signals: list[str] | None = None,
+        atomic: bool = True,
+        rng_states: bool = True,
+    ) -> None:
+        names = ["SIGUSR1", "SIGTERM"] if signals is None else list(signals)
+        unknown = [n for n in names if not isinstance(getattr(signal, n, None), signal.Signals)]
+        if unknown:
+            raise ConfigError(f"fault_tolerance.signals: unknown signal names {unknown}")
+        self.signals = [signal.Signals[n] for n in names]
+        self.atomic = atomic
+        self.rng_states = rng_states
+        self._received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+        self._pending_rng: dict[str, Any] | None = None
+        self._pending_loader: dict[str, int] | None = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Only the stock writer is swapped: a user's own CheckpointIO plugin stays in charge.
+        if self.atomic and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._pending_rng is not None:
+            # Applied here, after the sanity check and before the first batch is drawn, where
+            # the uninterrupted run stood when it saved them.
+            restore_rng_states(self._pending_rng)
+            self._pending_rng = None
+        self._resume_loader(trainer)
+        self._install(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._uninstall()
+
+    # ----------------------------------------------------------- the stop signal
+    def _install(self, trainer: pl.Trainer) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python accepts signal handlers only in the main thread
+        env = trainer._accelerator_connector.cluster_environment
+        slurm_requeue = isinstance(env, SLURMEnvironment) and env.auto_requeue
+        self._received = None
+        for signum in self.signals:
+            if slurm_requeue and signum == env.requeue_signal:
+                continue  # Lightning's SLURM handler saves the hpc checkpoint and requeues
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._handle)
+
+    def _uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # Only note it: the checkpoint is written between two steps, where the state is whole.
+        self._received = signal.Signals(signum)
+        previous = self._previous.get(self._received)
+        if callable(previous):  # e.g. Lightning's SIGTERM notifier, which also stops DDP peers
+            previous(signum, frame)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        stop = self._received is not None
+        if trainer.world_size > 1:  # every rank must take part in the checkpoint and stop
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
+            return
+        path = self._checkpoint_dir(trainer) / LAST_NAME
+        trainer.save_checkpoint(path)
+        signum = self._received or signal.SIGTERM
+        if trainer.is_global_zero:
+            print(
+                f"dmtl: stopped by {signum.name} at epoch {trainer.current_epoch}, step "
+                f"{trainer.global_step}; resumable checkpoint {path} (resume with "
+                "`dmtl fit ... --ckpt_path last`, same logger version)",
+                file=sys.stderr,
+                flush=True,
+            )
+        self._uninstall()
+        raise SIGTERMException(128 + int(signum))
+
+    @staticmethod
+    def _checkpoint_dir(trainer: pl.Trainer) -> Path:
+        callback = trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is not None:
+            return Path(callback.dirpath)
+        return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+
+    # ------------------------------------------------ RNG and data loader states
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self.rng_states:
+            checkpoint[RNG_KEY] = collect_rng_states()
+        loader = trainer.train_dataloader if trainer.training else None
+        if isinstance(loader, ResumableLoader):
+            checkpoint[LOADER_KEY] = loader.state_dict()
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self.rng_states and RNG_KEY in checkpoint:
+            self._pending_rng = checkpoint[RNG_KEY]
+        self._pending_loader = checkpoint.get(LOADER_KEY)
+
+    def _resume_loader(self, trainer: pl.Trainer) -> None:
+        """Continue a mid-epoch checkpoint's epoch at its next batch.
+
+        Lightning restores a loader's state only when the loader is set up after the checkpoint
+        is loaded, but ``configure_optimizers`` sets it up earlier (to count the steps of the
+        learning-rate schedule), so the state is applied here, before the first batch is drawn.
+        """
+        state, self._pending_loader = self._pending_loader, None
+        loader = trainer.train_dataloader
+        if state is None or not isinstance(loader, ResumableLoader):
+            return
+        if 0 < state["batches"] < len(loader):  # a finished epoch resumes with the next one
+            loader.load_state_dict(state)
