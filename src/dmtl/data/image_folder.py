@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from dmtl.data.transforms import build_eval_transform
+from dmtl.data.pipelines import build_eval_transform
 from dmtl.errors import DataError, MissingDataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
