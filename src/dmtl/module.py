@@ -24,6 +24,7 @@ from dmtl.tasks import resolve_tasks
 from dmtl.viz import make_panel, save_panel
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
+NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
 SGD_MOMENTUM = 0.9
 
 
@@ -52,6 +53,9 @@ class DiffusionMTLModule(pl.LightningModule):
         depth_scale: metres mapped to +1 when depth maps are encoded (prediction diffusion and the
             condition feature).
         inference_seed: seed of the denoising noise in evaluation (``null``: global generator).
+        noise_seed: the training noise of a step is drawn from a generator seeded with (noise_seed,
+            global step, process rank), so it does not depend on what else drew from the global
+            generator, and a resumed run draws the same noise; ``null``: the global generator.
         loss_weights: task -> loss weight (default 1).
         initial_weight: weight of the initial predictions' loss (the paper: 0.5).
         loss_normalization: ``task`` (each task's loss is the mean over its labelled samples) or
@@ -94,6 +98,7 @@ class DiffusionMTLModule(pl.LightningModule):
         denoiser_blocks: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
         inference_seed: int | None = 0,
+        noise_seed: int | None = 0,
         loss_weights: dict[str, float] | None = None,
         initial_weight: float = 0.5,
         loss_normalization: LossNormalization = "task",
@@ -158,7 +163,7 @@ class DiffusionMTLModule(pl.LightningModule):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch["image"], batch["labelled"])
+        out = self.net(batch["image"], batch["labelled"], self._training_noise(batch["image"]))
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
         self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
@@ -239,6 +244,13 @@ class DiffusionMTLModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ----------------------------------------------------------------- helpers
+    def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:
+        """A generator for this step's diffusion noise: a function of (seed, step, rank)."""
+        if self.hparams.noise_seed is None or self.net.mtd is None:
+            return None
+        seed = (self.hparams.noise_seed * NOISE_SEED_STRIDE + self.global_step) * 1024
+        return torch.Generator(device=image.device).manual_seed(seed + self.global_rank)
+
     def _log_results(
         self, stage: str, metrics: MultiTaskMetrics
     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:

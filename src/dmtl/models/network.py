@@ -189,12 +189,19 @@ class DiffusionMTLNet(MultiTaskNet):
             depth_scale,
         )
 
-    def forward(self, image: torch.Tensor, labelled: torch.Tensor | None = None) -> MultiTaskOutput:
+    def forward(
+        self,
+        image: torch.Tensor,
+        labelled: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MultiTaskOutput:
         """Predict every task; in training denoise only the labelled pairs.
 
         Args:
             image: (B, 3, H, W), normalised.
             labelled: bool (B, K) in task order; ``None`` denoises every task of every sample.
+            generator: source of the diffusion noise (on the image's device); ``None``: in
+                evaluation a generator seeded with ``inference_seed``, else the global one.
 
         Returns:
             ``MultiTaskOutput``: final predictions (B, C_task, H, W), the initial predictions at the
@@ -212,7 +219,7 @@ class DiffusionMTLNet(MultiTaskNet):
                 for s in self.specs
             }
         )
-        noises = self._draw_noise(features, initial)
+        noises = self._draw_noise(features, initial, generator)
         rows = self._rows(labelled)
         starts, conds, eps = {}, {}, {}
         for name, idx in rows.items():
@@ -245,7 +252,10 @@ class DiffusionMTLNet(MultiTaskNet):
         return rows
 
     def _draw_noise(
-        self, features: dict[str, torch.Tensor], initial: dict[str, torch.Tensor]
+        self,
+        features: dict[str, torch.Tensor],
+        initial: dict[str, torch.Tensor],
+        generator: torch.Generator | None = None,
     ) -> dict[str, list[torch.Tensor]]:
         """S standard normal tensors per task, for the whole batch, in a fixed order.
 
@@ -253,8 +263,7 @@ class DiffusionMTLNet(MultiTaskNet):
         which other samples are labelled; zeros when the chain has no noise.
         """
         noises = {}
-        generator = None
-        if not self.training and self.inference_seed is not None:
+        if generator is None and not self.training and self.inference_seed is not None:
             device = next(iter(features.values())).device
             generator = torch.Generator(device=device).manual_seed(self.inference_seed)
         for name in self.task_names:
