@@ -150,3 +150,14 @@ def test_unknown_diffusion_option_is_a_config_error():
         _diffusion_net(diffusion="latent")
     with pytest.raises(ConfigError, match="condition"):
         _diffusion_net(condition="none")
+
+
+def test_evaluation_of_an_image_does_not_depend_on_its_batch():
+    net = _diffusion_net(["semseg", "depth"]).eval()
+    _perturb(net.mtd)
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        batched = net(images).predictions
+        alone = net(images[2:]).predictions
+    for name in batched:
+        torch.testing.assert_close(alone[name][0], batched[name][2], rtol=1e-4, atol=1e-5)

@@ -260,21 +260,25 @@ class DiffusionMTLNet(MultiTaskNet):
         """S standard normal tensors per task, for the whole batch, in a fixed order.
 
         Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
-        which other samples are labelled; zeros when the chain has no noise.
+        which other samples are labelled; zeros when the chain has no noise. Seeded evaluation
+        draws one map and gives it to every sample, so a prediction is a function of the image and
+        the seed alone, whatever batch or process (DDP shard) the image lands in.
         """
         noises = {}
-        if generator is None and not self.training and self.inference_seed is not None:
+        shared = generator is None and not self.training and self.inference_seed is not None
+        if shared:
             device = next(iter(features.values())).device
             generator = torch.Generator(device=device).manual_seed(self.inference_seed)
         for name in self.task_names:
             like = features[name] if self.diffusion == "feature" else initial[name]
             if self.mtd.refine_only:
                 noises[name] = [torch.zeros_like(like)] * self.mtd.steps
-            else:
-                noises[name] = [
-                    torch.randn(
-                        like.shape, generator=generator, device=like.device, dtype=like.dtype
-                    )
-                    for _ in range(self.mtd.steps)
-                ]
+                continue
+            shape = (1, *like.shape[1:]) if shared else like.shape
+            noises[name] = [
+                torch.randn(
+                    shape, generator=generator, device=like.device, dtype=like.dtype
+                ).expand(like.shape)
+                for _ in range(self.mtd.steps)
+            ]
         return noises
