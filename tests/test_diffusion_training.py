@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.losses import MultiTaskLoss, per_sample_task_loss
+from dmtl.models.encoding import encode_prediction
 from dmtl.models.network import DiffusionMTLNet
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
@@ -41,7 +42,9 @@ def _targets(specs, b):
 def _oracle_loss(net, specs, image, targets, labelled, noises, normalization):
     """Per-sample loop over (sample, labelled task), each chain at batch size 1."""
     feats, initial = net.initial(image)  # the shared trunk (batch norm sees the whole batch)
-    cond = net.condition({s.name: net_encode(net, s, initial[s.name].detach()) for s in specs})
+    cond = net.condition(
+        {s.name: encode_prediction(s, initial[s.name].detach(), net.depth_scale) for s in specs}
+    )
     d, mtd = net.mtd.process, net.mtd
     b, k_tasks = labelled.shape
     terms = torch.zeros(b, k_tasks, dtype=image.dtype)
@@ -78,12 +81,6 @@ def _oracle_loss(net, specs, image, targets, labelled, noises, normalization):
         return (terms * w).sum(1).mul(scale).sum() / b
     per_task = terms.sum(0) / labelled.sum(0).clamp(min=1)
     return (per_task * w).sum()
-
-
-def net_encode(net, spec, raw):
-    from dmtl.models.encoding import encode_prediction
-
-    return encode_prediction(spec, raw, net.depth_scale)
 
 
 @pytest.mark.parametrize("normalization", ["task", "sample"])

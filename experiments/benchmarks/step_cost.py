@@ -67,7 +67,7 @@ def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, to
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
     start = time.perf_counter()
-    out = module(batch["image"], batch["labelled"])
+    out = module(batch["image"], batch["labelled"], module._training_noise(batch["image"]))
     loss = module.criterion(out, batch["targets"], batch["labelled"]).total
     opt.zero_grad(set_to_none=True)
     loss.backward()

@@ -154,16 +154,22 @@ class DiffusionMTLModule(pl.LightningModule):
         self.last_val: dict[str, dict[str, float]] | None = None
         self._panel_batch: dict | None = None
 
-    def forward(self, image: torch.Tensor, labelled: torch.Tensor | None = None) -> MultiTaskOutput:
+    def forward(
+        self,
+        image: torch.Tensor,
+        labelled: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MultiTaskOutput:
         """Predict every task for normalised images (B, 3, H, W).
 
-        ``labelled`` (B, K) restricts the denoising to the labelled pairs (training).
+        ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``generator``
+        is the source of the diffusion noise (see ``DiffusionMTLNet.forward``).
         """
-        return self.net(image, labelled)
+        return self.net(image, labelled, generator)
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self.net(batch["image"], batch["labelled"], self._training_noise(batch["image"]))
+        out = self(batch["image"], batch["labelled"], self._training_noise(batch["image"]))
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
         self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
