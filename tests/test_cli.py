@@ -68,8 +68,12 @@ def test_fit_writes_checkpoint_metrics_and_panel(fitted):
         "val/semseg/miou",
         "val/depth/abs_err",
         "val/normals/mean",
+        "val_initial/semseg/miou",  # DiffusionMTL (the default) also scores what it denoises
     ):
         assert key in metrics_csv
+    initial = json.loads((run / "val_initial_metrics.json").read_text())
+    assert set(initial) == set(val) and set(initial["depth"]) == set(val["depth"])
+    assert initial != val  # the denoiser changed the predictions
 
 
 def test_test_with_checkpoint_reproduces_the_final_validation(fitted, cache, capsys):

@@ -92,3 +92,27 @@ def test_output_depends_on_timestep_task_and_condition():
 def test_bad_configuration_is_a_config_error():
     with pytest.raises(ConfigError, match="channel_mults"):
         UNetDenoiser(CHANNELS, cond_channels=4, channel_mults=())
+
+
+def test_input_skip_starts_as_the_identity_and_learns_a_correction():
+    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8, input_skip=True)
+    x, c, t = _inputs({"semseg": 2, "depth": 1, "normals": 3})
+    out = net(x, c, t)
+    for name in x:  # zero-initialised heads: x̂_0 = z at the start
+        torch.testing.assert_close(out[name], x[name])
+    _perturb(net)
+    plain = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
+    plain.load_state_dict(net.state_dict())
+    with_skip, without = net(x, c, t), plain(x, c, t)
+    for name in x:  # the same weights: the skip adds exactly the input
+        torch.testing.assert_close(with_skip[name], without[name] + x[name])
+
+
+def test_input_skip_needs_feature_diffusion():
+    from dmtl.models.mtdnet import MTDNet
+    from dmtl.tasks import resolve_tasks
+
+    tasks = resolve_tasks("synthetic", None)
+    MTDNet(tasks, "feature", 16, 8, width=8, input_skip=True)
+    with pytest.raises(ConfigError, match="denoiser_skip needs feature diffusion"):
+        MTDNet(tasks, "prediction", 16, 8, width=8, input_skip=True)

@@ -89,3 +89,10 @@ def test_metric_options_reach_val_and_test_metrics():
         assert isinstance(metrics["edge"], BoundaryODSMetrics)
         assert metrics["edge"].max_dist == 0.011
     assert module.hparams.boundary_metric == "ods"
+
+
+def test_initial_predictions_are_scored_only_when_a_denoiser_rectifies_them():
+    assert DiffusionMTLModule(embed_dim=16, diffusion="none").val_initial_metrics is None
+    assert DiffusionMTLModule(embed_dim=16, log_initial_metrics=False).val_initial_metrics is None
+    module = DiffusionMTLModule(embed_dim=16, diffusion="prediction")
+    assert set(module.val_initial_metrics.tasks) == set(module.val_metrics.tasks)

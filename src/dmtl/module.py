@@ -50,6 +50,8 @@ class DiffusionMTLModule(pl.LightningModule):
         denoiser_width: width of the denoiser UNet at its finest scale.
         denoiser_mults: width multiplier per UNet scale.
         denoiser_blocks: residual blocks per UNet scale.
+        denoiser_skip: feature diffusion: the denoiser adds its input to its output, so it learns
+            a correction of the noisy task feature instead of rebuilding it through its width.
         depth_scale: metres mapped to +1 when depth maps are encoded (prediction diffusion and the
             condition feature).
         inference_seed: seed of the denoising noise in evaluation (``null``: global generator).
@@ -75,6 +77,9 @@ class DiffusionMTLModule(pl.LightningModule):
             PASCAL-Context, 0.011 NYUD-v2).
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), the quirk of the
             published evaluation.
+        log_initial_metrics: DiffusionMTL: also evaluate the initial predictions in validation
+            (logged as ``val_initial/...``, and ``val_initial_metrics.json`` at the end of fit), to
+            show what the denoiser rectifies; costs one more metric update per batch.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class DiffusionMTLModule(pl.LightningModule):
         denoiser_width: int = 32,
         denoiser_mults: tuple[int, ...] = (1, 2),
         denoiser_blocks: int = 1,
+        denoiser_skip: bool = False,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
         inference_seed: int | None = 0,
         noise_seed: int | None = 0,
@@ -112,6 +118,7 @@ class DiffusionMTLModule(pl.LightningModule):
         boundary_metric: BoundaryMetricName = "dilation",
         boundary_max_dist: float = MAX_DIST_PASCAL,
         saliency_literature_sigmoid: bool = False,
+        log_initial_metrics: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -135,6 +142,7 @@ class DiffusionMTLModule(pl.LightningModule):
             denoiser_blocks,
             depth_scale,
             inference_seed,
+            denoiser_skip=denoiser_skip,
         )
         self.criterion = MultiTaskLoss(
             self.task_specs,
@@ -150,6 +158,13 @@ class DiffusionMTLModule(pl.LightningModule):
         )
         self.val_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
         self.test_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
+        # What the denoiser starts from: the initial predictions' metrics show what it rectifies.
+        self.val_initial_metrics = (
+            MultiTaskMetrics(self.task_specs, **metric_options)
+            if diffusion != "none" and log_initial_metrics
+            else None
+        )
+        self.last_val_initial: dict[str, dict[str, float]] | None = None
         self.reference = load_reference(reference) if reference else None
         self.last_val: dict[str, dict[str, float]] | None = None
         self._panel_batch: dict | None = None
@@ -181,6 +196,8 @@ class DiffusionMTLModule(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out = self(batch["image"])
         self.val_metrics.update(out.predictions, batch["targets"])
+        if self.val_initial_metrics is not None:
+            self.val_initial_metrics.update(out.initial, batch["targets"])
         if batch_idx == 0:
             n = self.hparams.panel_samples
             self._panel_batch = {
@@ -191,8 +208,11 @@ class DiffusionMTLModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         results, _ = self._log_results("val", self.val_metrics)
+        initial = None
+        if self.val_initial_metrics is not None:
+            initial, _ = self._log_results("val_initial", self.val_initial_metrics)
         if not self.trainer.sanity_checking:
-            self.last_val = results
+            self.last_val, self.last_val_initial = results, initial
             self._save_panel()
 
     # -------------------------------------------------------------------- test
@@ -209,6 +229,13 @@ class DiffusionMTLModule(pl.LightningModule):
             extra = self._delta(self.last_val)
             self._report(
                 self.last_val, extra, "final validation metrics (per task)", "val_metrics.json"
+            )
+        if self.last_val_initial is not None:
+            self._report(
+                self.last_val_initial,
+                self._delta(self.last_val_initial),
+                "initial predictions before denoising, final validation (per task)",
+                "val_initial_metrics.json",
             )
 
     # ----------------------------------------------------------------- predict

@@ -101,6 +101,9 @@ class UNetDenoiser(nn.Module):
         width: channels at the finest scale.
         channel_mults: width multiplier of each scale; its length is the number of scales.
         blocks_per_scale: residual blocks per scale on the down path (the up path has one more).
+        input_skip: add the noisy input to the output, x̂_0 = z + head(UNet(z)), with zero-initialised
+            heads (needs the same channels in and out): the denoiser then starts as the identity
+            and learns a correction, so a narrow UNet does not bottleneck a wide feature.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class UNetDenoiser(nn.Module):
         width: int = 64,
         channel_mults: Sequence[int] = (1, 2),
         blocks_per_scale: int = 1,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         if not channel_mults or blocks_per_scale < 1 or width < 1:
@@ -166,6 +170,11 @@ class UNetDenoiser(nn.Module):
         self.heads = nn.ModuleDict(
             {name: nn.Conv2d(current, c, 3, padding=1) for name, c in in_channels.items()}
         )
+        self.input_skip = input_skip
+        if input_skip:
+            for head in self.heads.values():
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
 
     def forward(
         self,
@@ -195,7 +204,10 @@ class UNetDenoiser(nn.Module):
         emb = emb + self.task_embed(task_ids)
         y = self._unet(self.stem(torch.cat([h, c], dim=1)), emb, c)
         y = F.silu(self.out_norm(y))
-        return {n: self.heads[n](part) for n, part in zip(names, y.split(sizes))}
+        out = {n: self.heads[n](part) for n, part in zip(names, y.split(sizes))}
+        if self.input_skip:
+            out = {n: x[n] + o for n, o in out.items()}
+        return out
 
     def _unet(self, h: torch.Tensor, emb: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         skips = [h]

@@ -38,6 +38,7 @@ class MTDNet(nn.Module):
         channel_mults: denoiser width multiplier per scale.
         blocks_per_scale: residual blocks per scale.
         depth_scale: metres that map to +1 in the depth encoding.
+        input_skip: feature space only: x̂_0 = z + correction (see ``UNetDenoiser``).
     """
 
     def __init__(
@@ -53,10 +54,16 @@ class MTDNet(nn.Module):
         channel_mults: Sequence[int] = (1, 2),
         blocks_per_scale: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         if space not in ("prediction", "feature"):
             raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
+        if input_skip and space != "feature":
+            raise ConfigError(
+                "denoiser_skip needs feature diffusion: in prediction space the denoiser's input "
+                "is an encoded map and its output raw predictions, so they cannot be added"
+            )
         self.specs = {t.name: t for t in tasks}
         self.space = space
         self.refine_only = refine_only
@@ -66,7 +73,7 @@ class MTDNet(nn.Module):
             t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
         }
         self.denoiser = UNetDenoiser(
-            channels, cond_channels, width, channel_mults, blocks_per_scale
+            channels, cond_channels, width, channel_mults, blocks_per_scale, input_skip
         )
         self.heads = (
             nn.ModuleDict({t.name: nn.Conv2d(feature_channels, t.channels, 1) for t in tasks})

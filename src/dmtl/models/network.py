@@ -136,6 +136,8 @@ class DiffusionMTLNet(MultiTaskNet):
         denoiser_blocks: residual blocks per UNet scale.
         depth_scale: metres mapped to +1 when depth maps are encoded.
         inference_seed: seed of the noise in evaluation; ``None`` draws from the global generator.
+        denoiser_skip: feature diffusion only: the denoiser adds its input to its output, so it
+            learns a correction of the noisy feature (see ``UNetDenoiser``).
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class DiffusionMTLNet(MultiTaskNet):
         denoiser_blocks: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
         inference_seed: int | None = 0,
+        denoiser_skip: bool = False,
     ) -> None:
         super().__init__(
             tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks
@@ -187,6 +190,7 @@ class DiffusionMTLNet(MultiTaskNet):
             denoiser_mults,
             denoiser_blocks,
             depth_scale,
+            input_skip=denoiser_skip,
         )
 
     def forward(
