@@ -101,8 +101,8 @@ class UNetDenoiser(nn.Module):
         width: channels at the finest scale.
         channel_mults: width multiplier of each scale; its length is the number of scales.
         blocks_per_scale: residual blocks per scale on the down path (the up path has one more).
-        input_skip: add the noisy input to the output, x̂_0 = z + head(UNet(z)), with zero-initialised
-            heads (needs the same channels in and out): the denoiser then starts as the identity
+        input_skip: add the noisy input to the output, x̂_0 = z + head(UNet(z)), with
+            zero-initialised heads (same channels in and out): the denoiser starts as the identity
             and learns a correction, so a narrow UNet does not bottleneck a wide feature.
     """
 
