@@ -2,8 +2,8 @@
 
 A person is ten primitives in a local frame (x across the body, +y towards the front, z up):
 a sphere head, a box torso, and vertical cylinders for the upper and lower arms and legs. Each
-primitive is its own object, named by its PASCAL-Part part name (``head``, ``torso``, ``luarm`` ...),
-so the PASCAL reader's mapping (``pascal_annotations.PART_OF``) turns it into one of the 6 parts.
+primitive is its own object, named by its PASCAL-Part part name (``head``, ``torso``, ``luarm``,
+...), so the PASCAL reader's mapping (``pascal_annotations.PART_OF``) gives one of the 6 parts.
 
 ``render_people_sample`` adds 0–3 people, facing the camera, to a random room of the indoor
 generator (``synthetic_scene``), ray casts it with the shared renderer and returns what the
@@ -52,7 +52,18 @@ VOC_IGNORE = 255
 
 # The ten part names of a mannequin (PASCAL-Part names, see pascal_annotations.PART_OF), in the
 # order add_person creates them.
-PART_NAMES = ("head", "torso", "luarm", "llarm", "luleg", "llleg", "ruarm", "rlarm", "ruleg", "rlleg")
+PART_NAMES = (
+    "head",
+    "torso",
+    "luarm",
+    "llarm",
+    "luleg",
+    "llleg",
+    "ruarm",
+    "rlarm",
+    "ruleg",
+    "rlleg",
+)
 PERSON_HEIGHT = (1.45, 1.9)  # m, adults
 CHILD_PROBABILITY = 0.15
 CHILD_HEIGHT = (1.0, 1.35)
@@ -170,4 +181,3 @@ def render_people_sample(
         "sal": np.where(salient, 255, 0).astype(np.uint8),
         "normals": view.normal.astype(np.float32),
     }
-

@@ -15,8 +15,20 @@ import math
 import numpy as np
 
 from dmtl.data.synthetic_objects import (
-    BOX, CYLINDER, NUM_ROOM_SURFACES, SPHERE, TEX_CARPET, TEX_FABRIC, TEX_FLOOR_TILE, TEX_PLAIN,
-    TEX_SCREEN, TEX_WALL, WALL_X0, WALL_X1, WALL_Y1, Layout,
+    BOX,
+    CYLINDER,
+    NUM_ROOM_SURFACES,
+    SPHERE,
+    TEX_CARPET,
+    TEX_FABRIC,
+    TEX_FLOOR_TILE,
+    TEX_PLAIN,
+    TEX_SCREEN,
+    TEX_WALL,
+    WALL_X0,
+    WALL_X1,
+    WALL_Y1,
+    Layout,
 )  # fmt: skip
 from dmtl.data.synthetic_people import add_person
 from dmtl.data.synthetic_render import camera_rays, render_scene
@@ -60,40 +72,99 @@ def _car(lay: Layout, x: float, y: float, yaw: float) -> None:
     if not lay.claim(frame, width, length):
         return
     inst = lay.new_instance()
-    lay.add(frame, inst, VEHICLE, BOX, (0, 0, 0.65), (width / 2, length / 2, 0.35), color,
-            TEX_PLAIN)
-    lay.add(frame, inst, VEHICLE, BOX, (0, -0.1 * length, 1.22), (width * 0.44, length * 0.27,
-            0.23), (0.15, 0.18, 0.22), TEX_SCREEN, color)
+    lay.add(
+        frame, inst, VEHICLE, BOX, (0, 0, 0.65), (width / 2, length / 2, 0.35), color, TEX_PLAIN
+    )
+    lay.add(
+        frame,
+        inst,
+        VEHICLE,
+        BOX,
+        (0, -0.1 * length, 1.22),
+        (width * 0.44, length * 0.27, 0.23),
+        (0.15, 0.18, 0.22),
+        TEX_SCREEN,
+        color,
+    )
     for sx in (-1, 1):
         for sy in (-1, 1):
-            lay.add(frame, inst, VEHICLE, BOX, (sx * width * 0.42, sy * length * 0.32, 0.32),
-                    (0.12, 0.32, 0.32), (0.05, 0.05, 0.05), TEX_PLAIN)
+            lay.add(
+                frame,
+                inst,
+                VEHICLE,
+                BOX,
+                (sx * width * 0.42, sy * length * 0.32, 0.32),
+                (0.12, 0.32, 0.32),
+                (0.05, 0.05, 0.05),
+                TEX_PLAIN,
+            )
 
 
 def _tree(lay: Layout, x: float, y: float) -> None:
     rng, inst = lay.rng, lay.new_instance()
     trunk, crown = rng.uniform(2.0, 3.5), rng.uniform(1.2, 2.2)
-    lay.add((x, y, 0.0), inst, NATURE, CYLINDER, (0, 0, trunk / 2), (0.15, 0.15, trunk / 2),
-            lay.color(TRUNK), TEX_PLAIN)
-    lay.add((x, y, 0.0), inst, NATURE, SPHERE, (0, 0, trunk + crown * 0.8), (crown,) * 3,
-            lay.color(LEAVES), TEX_FABRIC)
+    lay.add(
+        (x, y, 0.0),
+        inst,
+        NATURE,
+        CYLINDER,
+        (0, 0, trunk / 2),
+        (0.15, 0.15, trunk / 2),
+        lay.color(TRUNK),
+        TEX_PLAIN,
+    )
+    lay.add(
+        (x, y, 0.0),
+        inst,
+        NATURE,
+        SPHERE,
+        (0, 0, trunk + crown * 0.8),
+        (crown,) * 3,
+        lay.color(LEAVES),
+        TEX_FABRIC,
+    )
 
 
 def _pole(lay: Layout, x: float, y: float, yaw: float) -> None:
     rng, inst = lay.rng, lay.new_instance()
     height = rng.uniform(2.5, 5.0)
-    lay.add((x, y, yaw), inst, OBJECT, CYLINDER, (0, 0, height / 2), (0.06, 0.06, height / 2),
-            lay.color(GREY), TEX_PLAIN)
-    lay.add((x, y, yaw), inst, OBJECT, BOX, (0, 0, height), (0.35, 0.03, 0.3),
-            lay.bright_color(), TEX_PLAIN)
+    lay.add(
+        (x, y, yaw),
+        inst,
+        OBJECT,
+        CYLINDER,
+        (0, 0, height / 2),
+        (0.06, 0.06, height / 2),
+        lay.color(GREY),
+        TEX_PLAIN,
+    )
+    lay.add(
+        (x, y, yaw),
+        inst,
+        OBJECT,
+        BOX,
+        (0, 0, height),
+        (0.35, 0.03, 0.3),
+        lay.bright_color(),
+        TEX_PLAIN,
+    )
 
 
 def _furnish_street(lay: Layout, room: np.ndarray, walk: float) -> None:
     """Sidewalks, facades, cars, trees, poles and pedestrians along the street."""
     rng, (lx, ly, lz) = lay.rng, (float(v) for v in room)
     for x0 in (0.0, lx - walk):  # sidewalks: flat, a curb above the road
-        lay.add((x0 + walk / 2, ly / 2, 0.0), lay.new_instance(), FLAT, BOX, (0, 0, CURB / 2),
-                (walk / 2, ly / 2, CURB / 2), lay.color(GREY), TEX_FLOOR_TILE, lay.color(GREY))
+        lay.add(
+            (x0 + walk / 2, ly / 2, 0.0),
+            lay.new_instance(),
+            FLAT,
+            BOX,
+            (0, 0, CURB / 2),
+            (walk / 2, ly / 2, CURB / 2),
+            lay.color(GREY),
+            TEX_FLOOR_TILE,
+            lay.color(GREY),
+        )
     for side in (-1, 1):  # facades standing out of the side walls by up to 2 m
         y = 0.0
         while y < ly:
@@ -101,9 +172,16 @@ def _furnish_street(lay: Layout, room: np.ndarray, walk: float) -> None:
             height = rng.uniform(0.4, 1.0) * lz
             x = depth / 2 if side < 0 else lx - depth / 2
             if depth > 0.3:
-                lay.add((x, y + length / 2, 0.0), lay.new_instance(), CONSTRUCTION, BOX,
-                        (0, 0, height / 2), (depth / 2, length / 2, height / 2),
-                        lay.color(FACADES), TEX_WALL)
+                lay.add(
+                    (x, y + length / 2, 0.0),
+                    lay.new_instance(),
+                    CONSTRUCTION,
+                    BOX,
+                    (0, 0, height / 2),
+                    (depth / 2, length / 2, height / 2),
+                    lay.color(FACADES),
+                    TEX_WALL,
+                )
             y += length
         curb_x = walk - 0.6 if side < 0 else lx - walk + 0.6
         for _ in range(rng.integers(1, 5)):  # trees and poles near the curb
@@ -142,8 +220,13 @@ def street_scene(rng: np.random.Generator) -> Scene:
     layout = Layout(rng, room, cam_pos)
     _furnish_street(layout, room, walk)
     azimuth, elevation = rng.uniform(0, 2 * math.pi), rng.uniform(*SUN_ELEVATION)
-    sun = SUN_DISTANCE * np.array([math.cos(azimuth) * math.cos(elevation),
-                                   math.sin(azimuth) * math.cos(elevation), math.sin(elevation)])
+    sun = SUN_DISTANCE * np.array(
+        [
+            math.cos(azimuth) * math.cos(elevation),
+            math.sin(azimuth) * math.cos(elevation),
+            math.sin(elevation),
+        ]
+    )
     # The renderer's falloff 1 / (1 + (d / 3 m)^2) is undone at the sun's distance.
     power = rng.uniform(0.9, 1.3) * (1 + (SUN_DISTANCE / 3.0) ** 2)
     room_albedo = np.empty((NUM_ROOM_SURFACES, 3))

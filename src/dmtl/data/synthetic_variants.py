@@ -1,4 +1,4 @@
-"""Synthetic PASCAL-like and Cityscapes-like datasets, rendered once into the real datasets' layouts.
+"""Synthetic PASCAL-like and Cityscapes-like datasets, rendered once into the real layouts.
 
 ``synthetic_pascal`` renders indoor rooms with people (``synthetic_people``) into the ATRC
 ``PASCAL_MT`` layout (JPEG images, PNG labels, PASCAL-Part and ``LabelMap`` MATLAB files), so the
@@ -25,8 +25,13 @@ from PIL import Image
 
 from dmtl.data.cityscapes import CityscapesDataset
 from dmtl.data.mtpsl import write_mtpsl_sample
-from dmtl.data.synthetic import CACHED_SPLITS, MANIFEST_NAME, SPLIT_CODES, SyntheticConfig
-from dmtl.data.synthetic import worker_pool
+from dmtl.data.synthetic import (
+    CACHED_SPLITS,
+    MANIFEST_NAME,
+    SPLIT_CODES,
+    SyntheticConfig,
+    worker_pool,
+)
 from dmtl.data.synthetic_people import VOC_PERSON, render_people_sample
 from dmtl.data.synthetic_street import LABEL7_CLASSES, render_street_sample
 from dmtl.errors import ConfigError, DataError
