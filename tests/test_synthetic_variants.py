@@ -54,7 +54,8 @@ def test_cityscapes_variant_batches_hold_label7_and_inverse_depth(cache):
     batch = next(iter(dm.val_dataloader()))
     depth, semseg = batch["targets"]["depth"], batch["targets"]["semseg"]
     assert depth.shape == (4, 1, 64 // 2, 64) and float(depth.max()) < 0.6
-    assert int(semseg.max()) <= 6 and float((depth > 0).float().mean()) > 0.8
+    assert set(semseg.unique().tolist()) <= set(range(7)) | {255}  # 255: the bonnet, void
+    assert float((depth > 0).float().mean()) > 0.6
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,36 @@ def test_cityscapes_like_config_trains_and_tests_both_tasks(cache, tmp_path):
     assert set(metrics) == {"semseg", "depth"}
     assert 0.0 <= metrics["semseg"]["miou"] <= 100.0
     assert np.isfinite(metrics["depth"]["abs_err"]) and metrics["depth"]["abs_err"] >= 0.0
+
+
+def test_the_cityscapes_variant_zoom_multiplies_inverse_depth(cache):
+    # A zoom by s = 2 makes the scene look twice as close: inverse depth doubles (metric depth
+    # would halve), so every valid training value is twice a value of the unaugmented sample.
+    config = SyntheticConfig(height=32, width=64, num_train=4, num_val=2, seed=0)
+    kwargs = {"dataset": "synthetic_cityscapes", "root": str(cache), "synthetic": config,
+              "num_workers": 0}  # fmt: skip
+    zoomed = MultiTaskDataModule(scales=(2.0,), **kwargs)
+    zoomed.prepare_data()
+    zoomed.setup("fit")
+    plain = zoomed.train_set.base.load_sample(0)["depth"]
+    depth = zoomed.train_set[0]["targets"]["depth"].numpy()
+    values = depth[depth > 0]
+    assert values.size > 0 and np.isin(values / 2, plain[plain > 0]).all()
+    assert not np.isin(values, plain[plain > 0]).all()  # not the unzoomed values
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "needle"),
+    [
+        ("synthetic_pascal", "--data.tasks=[semseg,depth]", "'depth' is not available on dataset"),
+        ("synthetic_cityscapes", "--data.tasks=[edge]", "'edge' is not available on dataset"),
+    ],
+)
+def test_cli_refuses_a_task_the_variant_lacks_in_one_line(cache, tmp_path, capsys, config,
+                                                          extra, needle):  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(_cli("fit", config, cache, tmp_path, (32, 32), extra))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dmtl: error:") and needle in err[-1]
+    assert not (tmp_path / "run").exists()

@@ -5,7 +5,8 @@ the side walls are facades, the far wall is the end of the street and the ceilin
 stand sidewalks, protruding facades, parked and driving cars, trees, poles with signs, and
 pedestrians (the mannequins of ``synthetic_people``). Labels are Cityscapes' 7 categories as MTAN's
 ``label_7`` numbers them (``LABEL7_CLASSES``, -1 void); depth is inverse depth in MTAN's units, 0
-where stereo has none (sky, random holes), as ``dmtl.data.cityscapes`` reads it.
+where stereo has none (sky, the ego car's bonnet, random holes), as ``dmtl.data.cityscapes``
+reads it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ SUN_ELEVATION = (math.radians(25.0), math.radians(65.0))
 AMBIENT = (0.3, 0.45)
 SKY_HORIZON, SKY_ZENITH = np.array((0.80, 0.86, 0.92)), np.array((0.38, 0.56, 0.85))
 HOLE_PROBABILITY = 0.02  # pixels without a stereo match, besides the sky
+BONNET_HEIGHT = (0.03, 0.1)  # fraction of the image height the ego car's bonnet takes at the centre
+BONNET_HALF_WIDTH = 0.65  # fraction of the image width
+VOID = 255  # ignore in the sample format (-1 in label_7 files)
 FACADES = ((0.75, 0.70, 0.62), (0.62, 0.58, 0.55), (0.85, 0.80, 0.72), (0.55, 0.40, 0.32),
            (0.70, 0.72, 0.75), (0.45, 0.45, 0.48))  # fmt: skip
 CARS = ((0.85, 0.85, 0.85), (0.1, 0.1, 0.12), (0.6, 0.1, 0.1), (0.2, 0.3, 0.6), (0.5, 0.5, 0.52))
@@ -72,99 +76,43 @@ def _car(lay: Layout, x: float, y: float, yaw: float) -> None:
     if not lay.claim(frame, width, length):
         return
     inst = lay.new_instance()
-    lay.add(
-        frame, inst, VEHICLE, BOX, (0, 0, 0.65), (width / 2, length / 2, 0.35), color, TEX_PLAIN
-    )
-    lay.add(
-        frame,
-        inst,
-        VEHICLE,
-        BOX,
-        (0, -0.1 * length, 1.22),
-        (width * 0.44, length * 0.27, 0.23),
-        (0.15, 0.18, 0.22),
-        TEX_SCREEN,
-        color,
-    )
+    lay.add(frame, inst, VEHICLE, BOX, (0, 0, 0.65), (width / 2, length / 2, 0.35), color,
+            TEX_PLAIN)  # fmt: skip
+    lay.add(frame, inst, VEHICLE, BOX, (0, -0.1 * length, 1.22),
+            (width * 0.44, length * 0.27, 0.23), (0.15, 0.18, 0.22), TEX_SCREEN, color)  # fmt: skip
     for sx in (-1, 1):
         for sy in (-1, 1):
-            lay.add(
-                frame,
-                inst,
-                VEHICLE,
-                BOX,
-                (sx * width * 0.42, sy * length * 0.32, 0.32),
-                (0.12, 0.32, 0.32),
-                (0.05, 0.05, 0.05),
-                TEX_PLAIN,
-            )
+            lay.add(frame, inst, VEHICLE, BOX, (sx * width * 0.42, sy * length * 0.32, 0.32),
+                    (0.12, 0.32, 0.32), (0.05, 0.05, 0.05), TEX_PLAIN)  # fmt: skip
 
 
 def _tree(lay: Layout, x: float, y: float) -> None:
+    """A tree (nature): a trunk and a round crown."""
     rng, inst = lay.rng, lay.new_instance()
     trunk, crown = rng.uniform(2.0, 3.5), rng.uniform(1.2, 2.2)
-    lay.add(
-        (x, y, 0.0),
-        inst,
-        NATURE,
-        CYLINDER,
-        (0, 0, trunk / 2),
-        (0.15, 0.15, trunk / 2),
-        lay.color(TRUNK),
-        TEX_PLAIN,
-    )
-    lay.add(
-        (x, y, 0.0),
-        inst,
-        NATURE,
-        SPHERE,
-        (0, 0, trunk + crown * 0.8),
-        (crown,) * 3,
-        lay.color(LEAVES),
-        TEX_FABRIC,
-    )
+    lay.add((x, y, 0.0), inst, NATURE, CYLINDER, (0, 0, trunk / 2), (0.15, 0.15, trunk / 2),
+            lay.color(TRUNK), TEX_PLAIN)  # fmt: skip
+    lay.add((x, y, 0.0), inst, NATURE, SPHERE, (0, 0, trunk + crown * 0.8), (crown,) * 3,
+            lay.color(LEAVES), TEX_FABRIC)  # fmt: skip
 
 
 def _pole(lay: Layout, x: float, y: float, yaw: float) -> None:
+    """A pole with a sign (object)."""
     rng, inst = lay.rng, lay.new_instance()
     height = rng.uniform(2.5, 5.0)
-    lay.add(
-        (x, y, yaw),
-        inst,
-        OBJECT,
-        CYLINDER,
-        (0, 0, height / 2),
-        (0.06, 0.06, height / 2),
-        lay.color(GREY),
-        TEX_PLAIN,
-    )
-    lay.add(
-        (x, y, yaw),
-        inst,
-        OBJECT,
-        BOX,
-        (0, 0, height),
-        (0.35, 0.03, 0.3),
-        lay.bright_color(),
-        TEX_PLAIN,
-    )
+    lay.add((x, y, yaw), inst, OBJECT, CYLINDER, (0, 0, height / 2), (0.06, 0.06, height / 2),
+            lay.color(GREY), TEX_PLAIN)  # fmt: skip
+    lay.add((x, y, yaw), inst, OBJECT, BOX, (0, 0, height), (0.35, 0.03, 0.3), lay.bright_color(),
+            TEX_PLAIN)  # fmt: skip
 
 
 def _furnish_street(lay: Layout, room: np.ndarray, walk: float) -> None:
     """Sidewalks, facades, cars, trees, poles and pedestrians along the street."""
     rng, (lx, ly, lz) = lay.rng, (float(v) for v in room)
     for x0 in (0.0, lx - walk):  # sidewalks: flat, a curb above the road
-        lay.add(
-            (x0 + walk / 2, ly / 2, 0.0),
-            lay.new_instance(),
-            FLAT,
-            BOX,
-            (0, 0, CURB / 2),
-            (walk / 2, ly / 2, CURB / 2),
-            lay.color(GREY),
-            TEX_FLOOR_TILE,
-            lay.color(GREY),
-        )
+        grey = lay.color(GREY)
+        lay.add((x0 + walk / 2, ly / 2, 0.0), lay.new_instance(), FLAT, BOX, (0, 0, CURB / 2),
+                (walk / 2, ly / 2, CURB / 2), grey, TEX_FLOOR_TILE, grey * 0.85)  # fmt: skip
     for side in (-1, 1):  # facades standing out of the side walls by up to 2 m
         y = 0.0
         while y < ly:
@@ -172,16 +120,9 @@ def _furnish_street(lay: Layout, room: np.ndarray, walk: float) -> None:
             height = rng.uniform(0.4, 1.0) * lz
             x = depth / 2 if side < 0 else lx - depth / 2
             if depth > 0.3:
-                lay.add(
-                    (x, y + length / 2, 0.0),
-                    lay.new_instance(),
-                    CONSTRUCTION,
-                    BOX,
-                    (0, 0, height / 2),
-                    (depth / 2, length / 2, height / 2),
-                    lay.color(FACADES),
-                    TEX_WALL,
-                )
+                lay.add((x, y + length / 2, 0.0), lay.new_instance(), CONSTRUCTION, BOX,
+                        (0, 0, height / 2), (depth / 2, length / 2, height / 2),
+                        lay.color(FACADES), TEX_WALL)  # fmt: skip
             y += length
         curb_x = walk - 0.6 if side < 0 else lx - walk + 0.6
         for _ in range(rng.integers(1, 5)):  # trees and poles near the curb
@@ -266,11 +207,13 @@ def render_street_sample(
     """Render one Cityscapes-like sample.
 
     Returns:
-        ``image`` float32 (H, W, 3) in [0, 1]; ``semseg`` int64 (H, W) ``label_7`` classes (no void
-        pixels); ``depth`` float32 (H, W) inverse depth DISPARITY_UNIT / z, 0 on the sky and on
-        random stereo holes; ``z`` float32 (H, W) the metric z-depth (inf on the sky).
+        ``image`` float32 (H, W, 3) in [0, 1]; ``semseg`` int64 (H, W) ``label_7`` classes, 255 on
+        the ego car's bonnet (void, -1 in the files); ``depth`` float32 (H, W) inverse depth
+        DISPARITY_UNIT / z, 0 on the sky, the bonnet and random stereo holes; ``z`` float32 (H, W)
+        the metric z-depth of the street (inf on the sky).
     """
     scene = street_scene(scene_rng)
+    bonnet_height, bonnet_color = scene_rng.uniform(*BONNET_HEIGHT), scene_rng.choice(CARS)
     view = render_scene(scene, height, width, noise_rng)
     room = view.instance < NUM_ROOM_SURFACES
     semseg = np.where(room, ROOM_CLASSES[np.minimum(view.instance, NUM_ROOM_SURFACES - 1)],
@@ -282,8 +225,15 @@ def render_street_sample(
     image = view.image.copy()
     sky_color = SKY_HORIZON + (SKY_ZENITH - SKY_HORIZON) * up[..., None]
     image[sky] = np.clip(sky_color[sky] + 0.01 * noise_rng.standard_normal((sky.sum(), 3)), 0, 1)
+    # The bonnet of the ego car: a parabolic arc along the bottom, void as in Cityscapes.
+    u = (np.arange(width) + 0.5) / width - 0.5
+    v = ((np.arange(height) + 0.5) / height)[:, None]
+    bonnet = v > 1 - bonnet_height * (1 - (u / BONNET_HALF_WIDTH) ** 2)
+    image[bonnet] = np.broadcast_to(1.5 - v, bonnet.shape)[bonnet, None] * bonnet_color
+    semseg[bonnet] = VOID
     holes = noise_rng.uniform(size=(height, width)) < HOLE_PROBABILITY
     z = np.where(sky, np.inf, view.depth).astype(np.float32)
-    depth = np.where(sky | holes, 0.0, DISPARITY_UNIT / np.where(sky, 1.0, view.depth))
+    invalid = sky | holes | bonnet
+    depth = np.where(invalid, 0.0, DISPARITY_UNIT / np.where(sky, 1.0, view.depth))
     return {"image": image.astype(np.float32), "semseg": semseg,
             "depth": depth.astype(np.float32), "z": z}  # fmt: skip
