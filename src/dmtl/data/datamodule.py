@@ -26,6 +26,7 @@ from dmtl.data.pipelines import (
 from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
 from dmtl.data.split_files import read_split_file
 from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
+from dmtl.data.synthetic_variants import VARIANTS, ensure_variant_rendered
 from dmtl.errors import ConfigError, MissingDataError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
@@ -39,9 +40,14 @@ READERS = {
     "cityscapes": CityscapesDataset,
     "cityscapes19": Cityscapes19Dataset,
     "pascal_context": PascalContextDataset,
+    # rendered into the real layouts (dmtl.data.synthetic_variants), read by the real readers
+    "synthetic_pascal": PascalContextDataset,
+    "synthetic_cityscapes": CityscapesDataset,
 }
-INVERSE_DEPTH = ("cityscapes", "cityscapes19")  # datasets whose depth targets are inverse depth
-PASCAL_PROTOCOL = ("pascal_context",)  # datasets augmented and padded the ATRC way
+SYNTHETIC = ("synthetic", *VARIANTS)  # rendered on first use into the cache directory
+# datasets whose depth targets are inverse depth
+INVERSE_DEPTH = ("cityscapes", "cityscapes19", "synthetic_cityscapes")
+PASCAL_PROTOCOL = ("pascal_context", "synthetic_pascal")  # augmented and padded the ATRC way
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
 
 
@@ -80,8 +86,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
     Args:
         dataset: ``synthetic`` (rendered on first use, offline), ``nyuv2``, ``cityscapes``
             (``label_7``), ``cityscapes19`` (``label_19``) (MTPSL ``.npy`` layout) or
-            ``pascal_context`` (ATRC layout).
-        root: dataset root; for ``synthetic`` the cache directory it is rendered into
+            ``pascal_context`` (ATRC layout); ``synthetic_pascal`` and ``synthetic_cityscapes``
+            render PASCAL-like and Cityscapes-like scenes into those layouts on first use.
+        root: dataset root; for the synthetic datasets the cache directory it is rendered into
             (default ``~/.cache/dmtl``).
         tasks: tasks to train and evaluate (default: the dataset's standard tasks).
         label_setting: ``full``, ``onelabel`` or ``randomlabels``; ignored if ``split_file`` is
@@ -93,7 +100,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         label_tasks: the task list the label setting is drawn over (default: the dataset's
             standard tasks, then any requested task outside them). A single-task run keeps the
             default, so that it sees exactly the labels the multi-task run sees for its task.
-        synthetic: size and seed of the synthetic scenes.
+        synthetic: size and seed of the synthetic scenes (of every synthetic dataset).
         batch_size: training batch size.
         eval_batch_size: validation/test batch size (default: ``batch_size``).
         num_workers: loader worker processes (also the synthetic renderer's processes).
@@ -145,7 +152,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
             )
         if split_file is not None and not Path(split_file).is_file():
             raise MissingDataError(f"split file {split_file} does not exist")
-        if dataset != "synthetic" and (root is None or not Path(root).is_dir()):
+        if dataset not in SYNTHETIC and (root is None or not Path(root).is_dir()):
             raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
         if predict_dir is not None and not Path(predict_dir).is_dir():
             raise MissingDataError(f"predict folder {predict_dir} does not exist")
@@ -173,8 +180,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
         if self._predicts_folder():
             return
-        if self.dataset == "synthetic":
-            ensure_rendered(self._cache_dir(), self.synthetic, workers=max(self.num_workers, 1))
+        if self.dataset in SYNTHETIC:
+            self._render(workers=max(self.num_workers, 1))
 
     def setup(self, stage: str | None = None) -> None:
         """Open the datasets and fix the label mask (fails here, before any training step)."""
@@ -269,6 +276,12 @@ class MultiTaskDataModule(pl.LightningDataModule):
         return Path(self.root) if self.root is not None else DEFAULT_CACHE
 
     def _dataset_root(self) -> Path:
-        if self.dataset == "synthetic":
-            return ensure_rendered(self._cache_dir(), self.synthetic, workers=1)
+        if self.dataset in SYNTHETIC:
+            return self._render(workers=1)
         return Path(self.root)
+
+    def _render(self, workers: int) -> Path:
+        """The root of the rendered synthetic dataset (rendered now if not cached)."""
+        if self.dataset == "synthetic":
+            return ensure_rendered(self._cache_dir(), self.synthetic, workers=workers)
+        return ensure_variant_rendered(self._cache_dir(), self.dataset, self.synthetic, workers)
