@@ -10,11 +10,13 @@ from torch import nn
 
 from dmtl.diffusion import GaussianDiffusion, Schedule
 from dmtl.errors import ConfigError
+from dmtl.models.crossattn import CrossAttnDenoiser
 from dmtl.models.denoiser import UNetDenoiser
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
 from dmtl.tasks import TaskSpec
 
 DiffusionSpace = Literal["prediction", "feature"]
+DenoiserKind = Literal["unet", "crossattn"]
 
 
 class MTDNet(nn.Module):
@@ -38,6 +40,9 @@ class MTDNet(nn.Module):
         channel_mults: denoiser width multiplier per scale.
         blocks_per_scale: residual blocks per scale.
         depth_scale: metres that map to +1 in the depth encoding.
+        denoiser: ``unet`` or ``crossattn`` (the released denoiser, ``cond_channels`` wide).
+        attn_blocks: cross-attention blocks (``crossattn``).
+        attn_heads: attention heads (``crossattn``).
     """
 
     def __init__(
@@ -53,6 +58,9 @@ class MTDNet(nn.Module):
         channel_mults: Sequence[int] = (1, 2),
         blocks_per_scale: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
+        denoiser: DenoiserKind = "unet",
+        attn_blocks: int = 4,
+        attn_heads: int = 4,
     ) -> None:
         super().__init__()
         if space not in ("prediction", "feature"):
@@ -65,9 +73,14 @@ class MTDNet(nn.Module):
         channels = {
             t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
         }
-        self.denoiser = UNetDenoiser(
-            channels, cond_channels, width, channel_mults, blocks_per_scale
-        )
+        if denoiser == "unet":
+            self.denoiser: nn.Module = UNetDenoiser(
+                channels, cond_channels, width, channel_mults, blocks_per_scale
+            )
+        elif denoiser == "crossattn":
+            self.denoiser = CrossAttnDenoiser(channels, cond_channels, attn_blocks, attn_heads)
+        else:
+            raise ConfigError(f"unknown denoiser {denoiser!r}; use 'unet' or 'crossattn'")
         self.heads = (
             nn.ModuleDict({t.name: nn.Conv2d(feature_channels, t.channels, 1) for t in tasks})
             if space == "feature"
