@@ -20,7 +20,8 @@ from dmtl.convert import convert_state_dict, module_hparams, released_model_args
 from dmtl.diffusion import make_betas
 from dmtl.module import DiffusionMTLModule
 
-GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "golden" / "released_pascal_r18_64px.pt"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # ../shared beside the repo root
+GOLDEN = SHARED / "golden" / "released_pascal_r18_64px.pt"
 PARAMETERS = 132_913_284
 pytestmark = pytest.mark.skipif(
     not GOLDEN.is_file(), reason=f"the golden file {GOLDEN} is absent (../shared not cloned)"

@@ -109,7 +109,7 @@ def released_model_args(
     need = "backbone_embed.weight"
     if need not in state:
         raise DataError(f"the checkpoint has no {need!r}: not a released DiffusionMTL state dict")
-    heads = {m.group(1) for k in state if (m := re.fullmatch(r"preliminary_head\.(\w+)\.0\.weight", k))}
+    heads = _captures(state, r"preliminary_head\.(\w+)\.0\.weight")
     if dataset not in DATASET_TASKS:
         raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(DATASET_TASKS)}")
     available = DATASET_TASKS[dataset][1]
@@ -117,8 +117,8 @@ def released_model_args(
     if unknown:
         raise ConfigError(f"checkpoint tasks {unknown} are not tasks of dataset {dataset!r}")
     order = standard_tasks(dataset) + [t for t in available if t not in standard_tasks(dataset)]
-    blocks = {m.group(1) for k in state if (m := re.fullmatch(r"preliminary_dec\.\w+\.(\d+)\..+", k))}
-    attn = {m.group(1) for k in state if (m := re.search(r"\.crossblocks\.(\d+)\.", k))}
+    blocks = _captures(state, r"preliminary_dec\.\w+\.(\d+)\..+")
+    attn = _captures(state, r"diffusion_model\.denoiser\.crossblocks\.(\d+)\..+")
     betas = state.get(SCHEDULE_PREFIX + "betas")
     return {
         "dataset": dataset,
@@ -144,6 +144,11 @@ def released_model_args(
         "poly_power": 0.9,
         "poly_interval": "epoch",
     }
+
+
+def _captures(state: Mapping[str, torch.Tensor], pattern: str) -> set[str]:
+    """The distinct first groups of the keys that match ``pattern`` in full."""
+    return {m.group(1) for k in state if (m := re.fullmatch(pattern, k))}
 
 
 def check_schedule(state: Mapping[str, torch.Tensor], steps: int) -> list[str]:

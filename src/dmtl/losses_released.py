@@ -65,4 +65,3 @@ def _balanced_saliency(
     pixel = F.cross_entropy(pred, labels, reduction="none") * weight
     pixel = torch.where(valid, pixel, torch.zeros((), dtype=pixel.dtype, device=pixel.device))
     return pixel.flatten(1).sum(dim=1) / count.clamp(min=1), count > 0
-

@@ -19,8 +19,8 @@ from dmtl.losses_released import RELEASED_WEIGHTS, LossRecipe, released_task_los
 from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_reference
 from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
-from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
 from dmtl.models.decoders import NeckStyle
+from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
 from dmtl.models.mtdnet import DenoiserKind
 from dmtl.models.network import ConditionInput, Diffusion, DiffusionMTLNet, MultiTaskOutput
 from dmtl.report import format_table, write_results

@@ -109,7 +109,7 @@ class CrossAttnDenoiser(nn.Module):
     ) -> None:
         super().__init__()
         if blocks < 1:
-            raise ConfigError(f"the cross-attention denoiser needs at least one block, got {blocks}")
+            raise ConfigError(f"the cross-attention denoiser needs a block or more, got {blocks}")
         width = cond_channels
         self.task_names = list(in_channels)
         self.time_mlp = nn.Sequential(
@@ -127,7 +127,7 @@ class CrossAttnDenoiser(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Linear: xavier-uniform weights, zero bias; LayerNorm: 1 and 0; timestep MLP N(0, 0.02)."""
+        """Linear: xavier-uniform, zero bias; LayerNorm: 1 and 0; timestep MLP N(0, 0.02)."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)

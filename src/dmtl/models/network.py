@@ -179,7 +179,13 @@ class DiffusionMTLNet(MultiTaskNet):
         inference_noise: bool = True,
     ) -> None:
         super().__init__(
-            tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks,
+            tasks,
+            backbone,
+            pretrained,
+            backbone_weights,
+            embed_dim,
+            neck_stride,
+            decoder_blocks,
             neck,
         )
         if condition_input not in ("encoded", "raw"):
