@@ -86,8 +86,10 @@ def oracle_total(final, initial, targets) -> float:
         labelled = [n for k, n in enumerate(names) if LABELLED[i, k]]
         loss_i = sum(
             RELEASED_WEIGHTS[n]
-            * (oracle_task_loss(n, final[n][i], targets[n][i])
-               + 0.5 * oracle_task_loss(n, initial[n][i], targets[n][i]))  # fmt: skip
+            * (
+                oracle_task_loss(n, final[n][i], targets[n][i])
+                + 0.5 * oracle_task_loss(n, initial[n][i], targets[n][i])
+            )  # fmt: skip
             for n in labelled
         )
         total += len(names) / len(labelled) * loss_i
