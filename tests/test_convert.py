@@ -1,4 +1,4 @@
-"""``dmtl convert-checkpoint``: released names -> a Lightning checkpoint that ``dmtl test`` loads."""
+"""``dmtl convert-checkpoint``: released names -> a Lightning checkpoint for ``dmtl test``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from fixtures_pascal import write_pascal_context
-from test_released_golden import GOLDEN, released_schedule
 
 from dmtl.cli import main
 from dmtl.convert import convert_checkpoint, load_released
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DataError, MissingDataError
 from dmtl.module import DiffusionMTLModule
+from fixtures_pascal import write_pascal_context
+from test_released_golden import GOLDEN, released_schedule
 
 # module name -> released name (REFERENCE.md §2), written independently of dmtl.convert.
 TO_RELEASED = [
@@ -29,7 +29,8 @@ TO_RELEASED = [
     (r"net\.mtd\.denoiser\.inputs\.(.+)", r"diffusion_model.denoiser.pre_layer.\1"),
     (r"net\.mtd\.denoiser\.blocks\.(.+)", r"diffusion_model.denoiser.crossblocks.\1"),
     (r"net\.mtd\.denoiser\.heads\.(.+)", r"diffusion_model.denoiser.task_heads.\1"),
-    (r"net\.mtd\.heads\.(\w+)\.(.+)", r"diffusion_model.denoiser.final_task_heads.\1.linear_pred.\2"),
+    (r"net\.mtd\.heads\.(\w+)\.(.+)",
+     r"diffusion_model.denoiser.final_task_heads.\1.linear_pred.\2"),
 ]  # fmt: skip
 TASK_NAMES = ["semseg", "human_parts", "sal", "normals", "edge"]
 TINY = dict(dataset="pascal_context", embed_dim=16, neck="conv", denoiser="crossattn",
@@ -105,7 +106,8 @@ def test_dmtl_test_runs_on_a_converted_checkpoint(source, tmp_path):
     main(["test", "--data.dataset=pascal_context", f"--data.root={root}",
           "--data.crop_size=[32,32]", "--data.batch_size=2", "--data.num_workers=0",
           "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
-          "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={out}",
+          "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+          f"--trainer.logger.save_dir={out}",
           "--trainer.logger.name=run", "--trainer.logger.version=test",
           f"--ckpt_path={dst}"])  # fmt: skip
     metrics = json.loads((out / "run" / "test" / "test_metrics.json").read_text())
