@@ -1,0 +1,62 @@
+"""The paper-exact PASCAL configs build the released network (132,913,284 parameters)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from dmtl.convert import released_model_args
+from dmtl.module import DiffusionMTLModule
+
+EXPERIMENTS = Path(__file__).parents[1] / "experiments"
+PASCAL = EXPERIMENTS / "pascal_context"
+PAPER_CONFIGS = sorted(PASCAL.glob("paper_*.yaml"))
+SHAPES = {  # the released tensors the converter reads the architecture from (5 tasks, 512 wide)
+    "backbone_embed.weight": (512, 960, 3, 3),
+    **{f"preliminary_head.{t}.0.weight": (c, 512, 1, 1) for t, c in
+       [("semseg", 21), ("human_parts", 7), ("sal", 2), ("normals", 3), ("edge", 1)]},
+    **{f"preliminary_dec.semseg.{i}.conv1.weight": (512, 512, 3, 3) for i in range(2)},
+    **{f"diffusion_model.denoiser.crossblocks.{i}.attn.q.weight": (512, 512) for i in range(4)},
+    "diffusion_model.betas": (2,),
+}  # fmt: skip
+
+
+def _param_count_script():
+    spec = importlib.util.spec_from_file_location(
+        "param_count", EXPERIMENTS / "benchmarks" / "param_count.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_both_label_settings_have_a_paper_config():
+    assert [p.stem for p in PAPER_CONFIGS] == [
+        "paper_feature_onelabel",
+        "paper_feature_randomlabels",
+    ]
+
+
+@pytest.mark.parametrize("config", PAPER_CONFIGS, ids=lambda p: p.stem)
+def test_paper_config_builds_the_released_network(config):
+    script = _param_count_script()
+    args = script.model_args([PASCAL / "base.yaml", config])
+    with torch.device("meta"):
+        module = DiffusionMTLModule(**args)
+    total, parts = script.count(module)
+    assert total == script.PAPER_PARAMETERS == 132_913_284
+    assert parts["mtd.denoiser"] == 69_914_112 and parts["neck.proj"] == 512 * 960 * 9 + 512
+    # the same network the converter declares for a released checkpoint
+    released = released_model_args({k: torch.empty(s) for k, s in SHAPES.items()})
+    del released["tasks"]  # the config names none: every PASCAL task, in the same order
+    assert {k: args.get(k) for k in released} == released
+    assert [s.name for s in module.task_specs] == [
+        "semseg",
+        "human_parts",
+        "sal",
+        "normals",
+        "edge",
+    ]
