@@ -114,3 +114,14 @@ def test_unknown_denoiser_and_condition_input_are_config_errors():
         )
     with pytest.raises(ConfigError, match="condition_input"):
         _net(condition_input="logits")
+
+
+def test_training_chain_sends_gradients_to_every_parameter():
+    net = _net(condition_input="raw").train()
+    image = torch.randn(2, 3, 64, 64)
+    labelled = torch.ones(2, 3, dtype=torch.bool)
+    out = net(image, labelled, torch.Generator().manual_seed(0))
+    maps = [*out.predictions.values(), *out.initial.values()]  # as the loss: final + initial
+    sum((p**2).mean() for p in maps).backward()
+    dead = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert dead == []
