@@ -34,7 +34,10 @@ TO_RELEASED = [
 ]  # fmt: skip
 TASK_NAMES = ["semseg", "human_parts", "sal", "normals", "edge"]
 TINY = dict(dataset="pascal_context", embed_dim=16, neck="conv", denoiser="crossattn",
-            condition_input="raw", attn_blocks=4, attn_heads=4)  # fmt: skip
+            condition_input="raw", attn_blocks=4, attn_heads=4,
+            # the evaluation protocol the converter writes for PASCAL (that of base.yaml)
+            boundary_metric="ods", boundary_max_dist=0.0075,
+            saliency_literature_sigmoid=True)  # fmt: skip
 
 
 def to_released(name: str) -> str:

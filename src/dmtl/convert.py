@@ -24,6 +24,7 @@ import torch
 
 from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError, DataError, MissingDataError
+from dmtl.metrics import MAX_DIST_PASCAL
 from dmtl.tasks import DATASET_TASKS, standard_tasks
 
 COMMAND = "convert-checkpoint"
@@ -120,6 +121,13 @@ def released_model_args(
     blocks = _captures(state, r"preliminary_dec\.\w+\.(\d+)\..+")
     attn = _captures(state, r"diffusion_model\.denoiser\.crossblocks\.(\d+)\..+")
     betas = state.get(SCHEDULE_PREFIX + "betas")
+    # LightningCLI lets a checkpoint's hyper-parameters override the config's model section, so
+    # the evaluation protocol is written here: the literature's, as pascal_context/base.yaml has it.
+    protocol = (
+        {"boundary_metric": "ods", "boundary_max_dist": MAX_DIST_PASCAL,
+         "saliency_literature_sigmoid": True}
+        if dataset == "pascal_context" else {}
+    )  # fmt: skip
     return {
         "dataset": dataset,
         "tasks": [t for t in order if t in heads],
@@ -143,6 +151,7 @@ def released_model_args(
         "weight_decay": 1e-6,
         "poly_power": 0.9,
         "poly_interval": "epoch",
+        **protocol,
     }
 
 
