@@ -60,3 +60,32 @@ def test_paper_config_builds_the_released_network(config):
         "normals",
         "edge",
     ]
+
+
+@pytest.mark.slow
+def test_paper_recipe_trains_on_pascal_files_with_the_poly_decay_per_epoch(tmp_path):
+    from dmtl.cli import main
+    from fixtures_pascal import write_pascal_context
+
+    root = write_pascal_context(tmp_path / "PASCAL_MT")
+    out = tmp_path / "runs"
+    main(["fit", "--config", str(PASCAL / "base.yaml"),
+          "--config", str(PASCAL / "paper_feature_onelabel.yaml"),
+          f"--data.root={root}", "--data.crop_size=[32,32]", "--data.batch_size=2",
+          "--data.num_workers=0", "--model.pretrained=false", "--model.embed_dim=16",
+          "--trainer.max_epochs=2", "--trainer.accelerator=cpu", "--trainer.devices=1",
+          "--trainer.sync_batchnorm=false", "--trainer.enable_progress_bar=false",
+          "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+          f"--trainer.logger.save_dir={out}", "--trainer.logger.name=run",
+          "--trainer.logger.version=fit"])  # fmt: skip
+    ckpt = torch.load(out / "run" / "fit" / "checkpoints" / "last.ckpt", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    assert (hp["denoiser"], hp["loss_recipe"], hp["poly_interval"]) == (
+        "crossattn", "released", "epoch",
+    )  # fmt: skip
+    # 4 training images, batch 2: 2 steps an epoch. Decayed per epoch, the lr after 2 of 2 epochs
+    # is 2e-5 × (1 − 1/2)^0.9 (held at the last epoch's value); per step it would be × 0.25^0.9
+    lr = ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(2e-5 * 0.5**0.9, rel=1e-6)
+    weights = [v for v in ckpt["state_dict"].values() if v.is_floating_point()]
+    assert all(torch.isfinite(v).all() for v in weights)
