@@ -14,8 +14,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from dmtl.data.transforms import denormalize
 from dmtl.diffusion import Schedule
 from dmtl.errors import ConfigError
-from dmtl.losses import LossNormalization, MultiTaskLoss, NormalsLoss
-from dmtl.losses_released import RELEASED_WEIGHTS, LossRecipe, released_task_loss
+from dmtl.losses import LossNormalization, NormalsLoss
+from dmtl.losses_released import LossRecipe, build_criterion
 from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_reference
 from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
@@ -168,19 +168,13 @@ class DiffusionMTLModule(pl.LightningModule):
             attn_heads,
             inference_noise,
         )
-        if loss_recipe not in ("dmtl", "released"):
-            raise ConfigError(f"unknown loss_recipe {loss_recipe!r}; use 'dmtl' or 'released'")
-        released = loss_recipe == "released"
-        if loss_weights is None and released:
-            names = {s.name for s in self.task_specs}
-            loss_weights = {n: w for n, w in RELEASED_WEIGHTS.items() if n in names}
-        self.criterion = MultiTaskLoss(
+        self.criterion = build_criterion(
             self.task_specs,
+            loss_recipe,
             loss_weights,
-            initial_weight=initial_weight,
-            normalization=loss_normalization or ("sample" if released else "task"),
-            normals_loss=normals_loss,
-            task_loss=released_task_loss if released else None,
+            initial_weight,
+            loss_normalization,
+            normals_loss,
         )
         metric_options = dict(
             boundary_metric=boundary_metric,
