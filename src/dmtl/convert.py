@@ -286,9 +286,13 @@ def main(argv: Sequence[str]) -> None:
     )
     parser.add_argument("src", help="the released checkpoint (state dict, or {'model': ...})")
     parser.add_argument("dst", help="the Lightning checkpoint to write")
-    parser.add_argument("--dataset", default="pascal_context")
-    parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--attn_heads", type=int, default=4)
+    parser.add_argument(
+        "--dataset", default="pascal_context", help="whose task set the checkpoint's tasks are"
+    )
+    parser.add_argument("--backbone", default="resnet18", help="timm name of the backbone")
+    parser.add_argument(
+        "--attn_heads", type=int, default=4, help="attention heads (not in the tensors; 4)"
+    )
     args = parser.parse_args(list(argv))
     dst = convert_checkpoint(args.src, args.dst, args.dataset, args.backbone, args.attn_heads)
     print(f"wrote {dst}; use it with: dmtl test --config <config> --ckpt_path {dst}")
