@@ -122,10 +122,13 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
         assert cli.datamodule.tasks == [name.removeprefix("stl_")]
     else:
         assert cli.datamodule.tasks == tasks
-        expected = "randomlabels" if name == "randomlabels" else "onelabel"
+        expected = "randomlabels" if name.endswith("randomlabels") else "onelabel"
         assert cli.datamodule.hparams.label_setting == expected
     if folder == "pascal_context":
         hp = cli.model.hparams
         assert (hp.boundary_metric, hp.saliency_literature_sigmoid) == ("ods", True)
     method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
+    if name.startswith("paper_"):  # the released network: paper_<method>_<setting>
+        method = name.split("_")[1]
+        assert (cli.model.hparams.denoiser, cli.model.hparams.neck) == ("crossattn", "conv")
     assert cli.model.hparams.diffusion == method

@@ -7,6 +7,7 @@ import sys
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from dmtl import convert
 from dmtl.checkpointing import FaultTolerance
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DMTLError
@@ -45,7 +46,7 @@ class DMTLCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
-    """Run the CLI (``dmtl fit|validate|test|predict ...``).
+    """Run the CLI (``dmtl fit|validate|test|predict ...``, or ``dmtl convert-checkpoint SRC DST``).
 
     Bad input (unknown task, label setting, missing or mismatched files) and a run that cannot
     go on (non-finite loss) end with a one-line ``dmtl: error: ...`` message and exit status 2
@@ -54,7 +55,11 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
     Args:
         args: the argument list; ``None`` reads ``sys.argv``.
     """
+    argv = sys.argv[1:] if args is None else list(args)
     try:
+        if argv and argv[0] == convert.COMMAND:
+            convert.main(argv[1:])
+            return None
         return DMTLCLI(
             DiffusionMTLModule,
             MultiTaskDataModule,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -103,6 +103,8 @@ class MultiTaskLoss(nn.Module):
         initial_weight: weight of the initial predictions' loss relative to the final one.
         normalization: ``task`` or ``sample`` (see above).
         normals_loss: ``l1`` of the L2-normalised prediction or ``cosine`` (1 - cos).
+        task_loss: the per-sample loss of one task, with the signature of
+            ``per_sample_task_loss`` (default); ``dmtl.losses_released`` has the released one.
     """
 
     def __init__(
@@ -112,8 +114,10 @@ class MultiTaskLoss(nn.Module):
         initial_weight: float = 0.5,
         normalization: LossNormalization = "task",
         normals_loss: NormalsLoss = "l1",
+        task_loss: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
         super().__init__()
+        self.task_loss = task_loss or per_sample_task_loss
         self.tasks = list(tasks)
         names = [t.name for t in self.tasks]
         weights = dict(weights or {})
@@ -173,7 +177,7 @@ class MultiTaskLoss(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if pred.shape[-2:] != target.shape[-2:]:
             pred = F.interpolate(pred, target.shape[-2:], mode="bilinear", align_corners=False)
-        return per_sample_task_loss(spec, pred, target, use, self.normals_loss)
+        return self.task_loss(spec, pred, target, use, self.normals_loss)
 
 
 def _valid_pixels(spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:

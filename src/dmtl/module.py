@@ -13,17 +13,22 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from dmtl.data.transforms import denormalize
 from dmtl.diffusion import Schedule
-from dmtl.losses import LossNormalization, MultiTaskLoss, NormalsLoss
+from dmtl.errors import ConfigError
+from dmtl.losses import LossNormalization, NormalsLoss
+from dmtl.losses_released import LossRecipe, build_criterion
 from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_reference
 from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
+from dmtl.models.decoders import NeckStyle
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
-from dmtl.models.network import Diffusion, DiffusionMTLNet, MultiTaskOutput
+from dmtl.models.mtdnet import DenoiserKind
+from dmtl.models.network import ConditionInput, Diffusion, DiffusionMTLNet, MultiTaskOutput
 from dmtl.report import format_table, write_results
 from dmtl.tasks import resolve_tasks
 from dmtl.viz import make_panel, save_panel
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
+PolyInterval = Literal["step", "epoch"]
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
 SGD_MOMENTUM = 0.9
 
@@ -58,16 +63,19 @@ class DiffusionMTLModule(pl.LightningModule):
         noise_seed: the training noise of a step is drawn from a generator seeded with (noise_seed,
             global step, process rank), so it does not depend on what else drew from the global
             generator, and a resumed run draws the same noise; ``null``: the global generator.
-        loss_weights: task -> loss weight (default 1).
+        loss_weights: task -> loss weight (default: 1, or the released weights with
+            ``loss_recipe=released``).
         initial_weight: weight of the initial predictions' loss (the paper: 0.5).
         loss_normalization: ``task`` (each task's loss is the mean over its labelled samples) or
             ``sample`` (the released code: per sample, K / |labelled tasks| times the sum of its
-            labelled tasks' losses, averaged over the batch).
+            labelled tasks' losses, averaged over the batch); default: ``task``, or ``sample``
+            with ``loss_recipe=released``.
         normals_loss: ``l1`` or ``cosine``.
         optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
         lr: peak learning rate.
         weight_decay: weight decay.
-        poly_power: the learning rate decays as (1 - step / total) ** poly_power, per step.
+        poly_power: the learning rate decays as (1 - step / total) ** poly_power.
+        poly_interval: the decay steps per optimiser ``step`` or per ``epoch`` (the release).
         reference: a YAML/JSON file {task: {metric: value}} of single-task results; when given,
             ``val/delta_m`` and ``test/delta_m`` are logged.
         panel_samples: validation samples drawn in the panel PNG saved each validation run.
@@ -77,6 +85,16 @@ class DiffusionMTLModule(pl.LightningModule):
             PASCAL-Context, 0.011 NYUD-v2).
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), the quirk of the
             published evaluation.
+        neck: ``conv_bn_relu`` or ``conv`` (the released neck: a 3x3 conv with bias over the
+            levels resized to half the stride-4 map).
+        denoiser: ``unet`` (conv UNet) or ``crossattn`` (the released cross-attention denoiser).
+        condition_input: the condition conv reads ``encoded`` or ``raw`` (the release) initial
+            predictions.
+        attn_blocks: cross-attention blocks of the ``crossattn`` denoiser.
+        attn_heads: attention heads of the ``crossattn`` denoiser.
+        inference_noise: ``False``: evaluation runs the chain with zero noise.
+        loss_recipe: ``dmtl`` (the package's task losses) or ``released`` (the released code's:
+            class-balanced saliency CE, boundary BCE × 0.05; ``dmtl.losses_released``).
         log_initial_metrics: DiffusionMTL: also evaluate the initial predictions in validation
             (logged as ``val_initial/...``, and ``val_initial_metrics.json`` at the end of fit), to
             show what the denoiser rectifies; costs one more metric update per batch.
@@ -107,7 +125,7 @@ class DiffusionMTLModule(pl.LightningModule):
         noise_seed: int | None = 0,
         loss_weights: dict[str, float] | None = None,
         initial_weight: float = 0.5,
-        loss_normalization: LossNormalization = "task",
+        loss_normalization: LossNormalization | None = None,
         normals_loss: NormalsLoss = "l1",
         optimizer: OptimizerName = "adam",
         lr: float = 1e-3,
@@ -118,6 +136,14 @@ class DiffusionMTLModule(pl.LightningModule):
         boundary_metric: BoundaryMetricName = "dilation",
         boundary_max_dist: float = MAX_DIST_PASCAL,
         saliency_literature_sigmoid: bool = False,
+        neck: NeckStyle = "conv_bn_relu",
+        denoiser: DenoiserKind = "unet",
+        condition_input: ConditionInput = "encoded",
+        attn_blocks: int = 4,
+        attn_heads: int = 4,
+        inference_noise: bool = True,
+        loss_recipe: LossRecipe = "dmtl",
+        poly_interval: PolyInterval = "step",
         log_initial_metrics: bool = True,
     ) -> None:
         super().__init__()
@@ -142,14 +168,21 @@ class DiffusionMTLModule(pl.LightningModule):
             denoiser_blocks,
             depth_scale,
             inference_seed,
+            neck,
+            denoiser,
+            condition_input,
+            attn_blocks,
+            attn_heads,
+            inference_noise,
             denoiser_skip=denoiser_skip,
         )
-        self.criterion = MultiTaskLoss(
+        self.criterion = build_criterion(
             self.task_specs,
+            loss_recipe,
             loss_weights,
-            initial_weight=initial_weight,
-            normalization=loss_normalization,
-            normals_loss=normals_loss,
+            initial_weight,
+            loss_normalization,
+            normals_loss,
         )
         metric_options = dict(
             boundary_metric=boundary_metric,
@@ -267,14 +300,22 @@ class DiffusionMTLModule(pl.LightningModule):
             opt = torch.optim.SGD(
                 params, lr=hp.lr, weight_decay=hp.weight_decay, momentum=SGD_MOMENTUM
             )
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        if hp.poly_interval not in ("step", "epoch"):
+            raise ConfigError(f"unknown poly_interval {hp.poly_interval!r}; use 'step' or 'epoch'")
+        if hp.poly_interval == "epoch":
+            total = max(int(self.trainer.max_epochs or 1), 1)
+        else:
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
         power = hp.poly_power
 
         def poly(step: int) -> float:
             return (1.0 - min(step, total - 1) / total) ** power
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": sched, "interval": hp.poly_interval},
+        }
 
     # ----------------------------------------------------------------- helpers
     def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dmtl.errors import ConfigError
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
@@ -33,21 +37,33 @@ class BasicBlock(nn.Module):
         return F.relu(out + x, inplace=True)
 
 
+NeckStyle = Literal["conv_bn_relu", "conv"]
+
+
 class FuseNeck(nn.Module):
     """Fuses multi-scale backbone features into one map at a chosen stride.
 
-    Every level is resized (bilinear) to the output stride, the levels are concatenated and a
-    3x3 conv + BN + ReLU projects them to ``embed_dim`` channels.
+    Every level is resized (bilinear, align_corners=False) to the output size, the levels are
+    concatenated and projected to ``embed_dim`` channels. ``conv_bn_relu``: output size
+    ceil(H / out_stride), projection 3x3 conv + BN + ReLU. ``conv`` (the released network,
+    REFERENCE.md §2 item 2): output size = the finest map's size × (finest stride / out_stride),
+    floored (half the stride-4 map for stride 8), projection a plain 3x3 conv with bias.
 
     Args:
         in_channels: channels of each backbone level.
         in_strides: stride of each backbone level.
         embed_dim: output channels.
         out_stride: stride of the fused map (the paper uses 8; smaller images want 4).
+        style: ``conv_bn_relu`` or ``conv``.
     """
 
     def __init__(
-        self, in_channels: list[int], in_strides: list[int], embed_dim: int, out_stride: int
+        self,
+        in_channels: list[int],
+        in_strides: list[int],
+        embed_dim: int,
+        out_stride: int,
+        style: NeckStyle = "conv_bn_relu",
     ) -> None:
         super().__init__()
         if out_stride < min(in_strides):
@@ -55,12 +71,24 @@ class FuseNeck(nn.Module):
                 f"neck out_stride {out_stride} is finer than the finest backbone stride "
                 f"{min(in_strides)}"
             )
+        if style not in ("conv_bn_relu", "conv"):
+            raise ConfigError(f"unknown neck {style!r}; use 'conv_bn_relu' or 'conv'")
         self.out_stride = out_stride
-        self.proj = conv_bn_relu(sum(in_channels), embed_dim)
+        self.style = style
+        self.finest_stride = min(in_strides)
+        self.proj = (
+            conv_bn_relu(sum(in_channels), embed_dim)
+            if style == "conv_bn_relu"
+            else nn.Conv2d(sum(in_channels), embed_dim, 3, padding=1)
+        )
 
     def forward(self, feats: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
-        """Fuse (B, C_i, H_i, W_i) maps into (B, embed_dim, ceil(H / s), ceil(W / s))."""
-        size = (-(-image_size[0] // self.out_stride), -(-image_size[1] // self.out_stride))
+        """Fuse (B, C_i, H_i, W_i) maps (finest first) into (B, embed_dim, h, w) (see the class)."""
+        if self.style == "conv":
+            ratio = self.finest_stride / self.out_stride
+            size = (int(feats[0].shape[-2] * ratio), int(feats[0].shape[-1] * ratio))
+        else:
+            size = (-(-image_size[0] // self.out_stride), -(-image_size[1] // self.out_stride))
         resized = [
             f
             if f.shape[-2:] == size

@@ -10,11 +10,13 @@ from torch import nn
 
 from dmtl.diffusion import GaussianDiffusion, Schedule
 from dmtl.errors import ConfigError
+from dmtl.models.crossattn import CrossAttnDenoiser
 from dmtl.models.denoiser import UNetDenoiser
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
 from dmtl.tasks import TaskSpec
 
 DiffusionSpace = Literal["prediction", "feature"]
+DenoiserKind = Literal["unet", "crossattn"]
 
 
 class MTDNet(nn.Module):
@@ -38,6 +40,9 @@ class MTDNet(nn.Module):
         channel_mults: denoiser width multiplier per scale.
         blocks_per_scale: residual blocks per scale.
         depth_scale: metres that map to +1 in the depth encoding.
+        denoiser: ``unet`` or ``crossattn`` (the released denoiser, ``cond_channels`` wide).
+        attn_blocks: cross-attention blocks (``crossattn``).
+        attn_heads: attention heads (``crossattn``).
         input_skip: feature space only: x̂_0 = z + correction (see ``UNetDenoiser``).
     """
 
@@ -54,6 +59,9 @@ class MTDNet(nn.Module):
         channel_mults: Sequence[int] = (1, 2),
         blocks_per_scale: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
+        denoiser: DenoiserKind = "unet",
+        attn_blocks: int = 4,
+        attn_heads: int = 4,
         input_skip: bool = False,
     ) -> None:
         super().__init__()
@@ -64,6 +72,8 @@ class MTDNet(nn.Module):
                 "denoiser_skip needs feature diffusion: in prediction space the denoiser's input "
                 "is an encoded map and its output raw predictions, so they cannot be added"
             )
+        if input_skip and denoiser != "unet":
+            raise ConfigError("denoiser_skip is an option of the 'unet' denoiser")
         self.specs = {t.name: t for t in tasks}
         self.space = space
         self.refine_only = refine_only
@@ -72,9 +82,14 @@ class MTDNet(nn.Module):
         channels = {
             t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
         }
-        self.denoiser = UNetDenoiser(
-            channels, cond_channels, width, channel_mults, blocks_per_scale, input_skip
-        )
+        if denoiser == "unet":
+            self.denoiser: nn.Module = UNetDenoiser(
+                channels, cond_channels, width, channel_mults, blocks_per_scale, input_skip
+            )
+        elif denoiser == "crossattn":
+            self.denoiser = CrossAttnDenoiser(channels, cond_channels, attn_blocks, attn_heads)
+        else:
+            raise ConfigError(f"unknown denoiser {denoiser!r}; use 'unet' or 'crossattn'")
         self.heads = (
             nn.ModuleDict({t.name: nn.Conv2d(feature_channels, t.channels, 1) for t in tasks})
             if space == "feature"

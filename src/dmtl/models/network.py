@@ -14,12 +14,13 @@ from dmtl.diffusion import Schedule
 from dmtl.errors import ConfigError
 from dmtl.models.backbone import TimmBackbone
 from dmtl.models.condition import ConditionFusion, ConditionMode
-from dmtl.models.decoders import FuseNeck, TaskDecoder
+from dmtl.models.decoders import FuseNeck, NeckStyle, TaskDecoder
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
-from dmtl.models.mtdnet import MTDNet
+from dmtl.models.mtdnet import DenoiserKind, MTDNet
 from dmtl.tasks import TaskSpec
 
 Diffusion = Literal["none", "prediction", "feature"]
+ConditionInput = Literal["encoded", "raw"]
 
 
 @dataclass
@@ -51,6 +52,7 @@ class MultiTaskNet(nn.Module):
         embed_dim: width of the neck and of the task decoders.
         neck_stride: stride of the fused feature map.
         decoder_blocks: basic blocks per task decoder.
+        neck: ``conv_bn_relu`` or ``conv`` (the released neck; see ``FuseNeck``).
     """
 
     def __init__(
@@ -62,11 +64,14 @@ class MultiTaskNet(nn.Module):
         embed_dim: int = 256,
         neck_stride: int = 8,
         decoder_blocks: int = 2,
+        neck: NeckStyle = "conv_bn_relu",
     ) -> None:
         super().__init__()
         self.task_names = [t.name for t in tasks]
         self.backbone = TimmBackbone(backbone, pretrained=pretrained, weights=backbone_weights)
-        self.neck = FuseNeck(self.backbone.channels, self.backbone.strides, embed_dim, neck_stride)
+        self.neck = FuseNeck(
+            self.backbone.channels, self.backbone.strides, embed_dim, neck_stride, neck
+        )
         self.decoders = nn.ModuleDict(
             {t.name: TaskDecoder(embed_dim, t.channels, decoder_blocks) for t in tasks}
         )
@@ -123,7 +128,7 @@ class DiffusionMTLNet(MultiTaskNet):
     ``torch.Generator`` seeded by ``inference_seed`` on each call, so predictions are reproducible.
 
     Args:
-        tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks:
+        tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks, neck:
             as ``MultiTaskNet``.
         diffusion: ``none``, ``prediction`` or ``feature``.
         condition: ``multitask`` or ``single`` (the ablation "w/o multi-task conditioning").
@@ -136,6 +141,14 @@ class DiffusionMTLNet(MultiTaskNet):
         denoiser_blocks: residual blocks per UNet scale.
         depth_scale: metres mapped to +1 when depth maps are encoded.
         inference_seed: seed of the noise in evaluation; ``None`` draws from the global generator.
+        neck: see ``MultiTaskNet``.
+        denoiser: ``unet`` (the conv UNet) or ``crossattn`` (the released cross-attention
+            denoiser, ``dmtl.models.crossattn``; its width is ``cond_channels``).
+        condition_input: the condition conv reads the ``encoded`` initial predictions or the
+            ``raw`` ones (logits, metres, vectors; the released network).
+        attn_blocks, attn_heads: cross-attention blocks and heads of the ``crossattn`` denoiser.
+        inference_noise: ``False`` runs the evaluation chain with zero noise (deterministic,
+            seed-free; used to compare with the released network's golden outputs).
         denoiser_skip: feature diffusion only: the denoiser adds its input to its output, so it
             learns a correction of the noisy feature (see ``UNetDenoiser``).
     """
@@ -160,11 +173,30 @@ class DiffusionMTLNet(MultiTaskNet):
         denoiser_blocks: int = 1,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
         inference_seed: int | None = 0,
+        neck: NeckStyle = "conv_bn_relu",
+        denoiser: DenoiserKind = "unet",
+        condition_input: ConditionInput = "encoded",
+        attn_blocks: int = 4,
+        attn_heads: int = 4,
+        inference_noise: bool = True,
         denoiser_skip: bool = False,
     ) -> None:
         super().__init__(
-            tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks
+            tasks,
+            backbone,
+            pretrained,
+            backbone_weights,
+            embed_dim,
+            neck_stride,
+            decoder_blocks,
+            neck,
         )
+        if condition_input not in ("encoded", "raw"):
+            raise ConfigError(
+                f"unknown condition_input {condition_input!r}; use 'encoded' or 'raw'"
+            )
+        self.condition_input = condition_input
+        self.inference_noise = inference_noise
         if diffusion not in ("none", "prediction", "feature"):
             raise ConfigError(
                 f"unknown diffusion {diffusion!r}; use 'none', 'prediction' or 'feature'"
@@ -190,6 +222,9 @@ class DiffusionMTLNet(MultiTaskNet):
             denoiser_mults,
             denoiser_blocks,
             depth_scale,
+            denoiser,
+            attn_blocks,
+            attn_heads,
             input_skip=denoiser_skip,
         )
 
@@ -219,7 +254,9 @@ class DiffusionMTLNet(MultiTaskNet):
             )
         cond = self.condition(
             {
-                s.name: encode_prediction(s, initial[s.name].detach(), self.depth_scale)
+                s.name: initial[s.name].detach()
+                if self.condition_input == "raw"
+                else encode_prediction(s, initial[s.name].detach(), self.depth_scale)
                 for s in self.specs
             }
         )
@@ -264,7 +301,8 @@ class DiffusionMTLNet(MultiTaskNet):
         """S standard normal tensors per task, for the whole batch, in a fixed order.
 
         Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
-        which other samples are labelled; zeros when the chain has no noise. Seeded evaluation
+        which other samples are labelled; zeros when the chain has no noise (``refine_only``, or
+        evaluation with ``inference_noise=False``). Seeded evaluation
         draws one map and gives it to every sample, so a prediction is a function of the image and
         the seed alone, whatever batch or process (DDP shard) the image lands in.
         """
@@ -275,7 +313,7 @@ class DiffusionMTLNet(MultiTaskNet):
             generator = torch.Generator(device=device).manual_seed(self.inference_seed)
         for name in self.task_names:
             like = features[name] if self.diffusion == "feature" else initial[name]
-            if self.mtd.refine_only:
+            if self.mtd.refine_only or not (self.training or self.inference_noise):
                 noises[name] = [torch.zeros_like(like)] * self.mtd.steps
                 continue
             shape = (1, *like.shape[1:]) if shared else like.shape
