@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import lightning.pytorch as pl
 import torch
@@ -18,14 +17,14 @@ from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_refere
 from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
+from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import Diffusion, DiffusionMTLNet, MultiTaskOutput
+from dmtl.optim import OptimizerName, build_optimizer
 from dmtl.report import format_table, write_results
 from dmtl.tasks import resolve_tasks
 from dmtl.viz import make_panel, save_panel
 
-OptimizerName = Literal["adam", "adamw", "sgd"]
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
-SGD_MOMENTUM = 0.9
 
 
 class DiffusionMTLModule(pl.LightningModule):
@@ -62,7 +61,8 @@ class DiffusionMTLModule(pl.LightningModule):
             ``sample`` (the released code: per sample, K / |labelled tasks| times the sum of its
             labelled tasks' losses, averaged over the batch).
         normals_loss: ``l1`` or ``cosine``.
-        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9); Adam/AdamW use the fused
+            kernel when the parameters are on CUDA.
         lr: peak learning rate.
         weight_decay: weight decay.
         poly_power: the learning rate decays as (1 - step / total) ** poly_power, per step.
@@ -75,6 +75,10 @@ class DiffusionMTLModule(pl.LightningModule):
             PASCAL-Context, 0.011 NYUD-v2).
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), the quirk of the
             published evaluation.
+        channels_last: NHWC memory for the network's weights and input images (faster
+            convolutions with bf16 on tensor-core GPUs; the same function).
+        compile: ``torch.compile`` the network's parts (see ``dmtl.models.fast_paths``; the
+            first steps are slow while it compiles).
     """
 
     def __init__(
@@ -112,6 +116,8 @@ class DiffusionMTLModule(pl.LightningModule):
         boundary_metric: BoundaryMetricName = "dilation",
         boundary_max_dist: float = MAX_DIST_PASCAL,
         saliency_literature_sigmoid: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -136,6 +142,10 @@ class DiffusionMTLModule(pl.LightningModule):
             depth_scale,
             inference_seed,
         )
+        if channels_last:
+            to_channels_last(self.net)
+        if compile:
+            compile_network(self.net)
         self.criterion = MultiTaskLoss(
             self.task_specs,
             loss_weights,
@@ -165,6 +175,8 @@ class DiffusionMTLModule(pl.LightningModule):
         ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``generator``
         is the source of the diffusion noise (see ``DiffusionMTLNet.forward``).
         """
+        if self.hparams.channels_last:
+            image = channels_last_input(image)
         return self.net(image, labelled, generator)
 
     # ---------------------------------------------------------------- training
@@ -232,14 +244,7 @@ class DiffusionMTLModule(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
-        if hp.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        elif hp.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            opt = torch.optim.SGD(
-                params, lr=hp.lr, weight_decay=hp.weight_decay, momentum=SGD_MOMENTUM
-            )
+        opt = build_optimizer(hp.optimizer, params, hp.lr, hp.weight_decay)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         power = hp.poly_power
 

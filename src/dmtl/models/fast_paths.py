@@ -1,0 +1,60 @@
+"""Execution options that change the speed of the network, never its function.
+
+- ``to_channels_last``: NHWC memory for the convolution weights (and, by the caller, the inputs);
+  cuDNN's fastest bf16/fp16 convolution kernels (tensor cores) read NHWC.
+- ``compile_network``: ``torch.compile`` of the network's parts, each on its own so that the
+  parameter names (and so checkpoints) stay as they are and the graph breaks fall between parts.
+
+Why the parts are compiled separately, and the denoising network with dynamic shapes: the
+backbone, neck, initial decoders and condition fusion see the whole batch, whose size is fixed in
+training (``drop_last``) and changes at most once in evaluation (the last batch), so they are
+compiled for static shapes (an evaluation tail batch costs one more compilation). The denoising
+network in training sees only the labelled (sample, task) pairs; how many a task has changes from
+batch to batch, and a static graph would be recompiled for every new count until the recompile
+limit sends the rest back to eager mode. It is compiled with ``dynamic=True``: one graph with a
+symbolic pair count serves every batch (counts of 0 and 1 are still specialised by dynamo, and a
+batch without a task is a different dict, so a few graphs at most). Selecting the labelled rows
+(``nonzero``: a shape that depends on data) and drawing the noise (a ``torch.Generator``) stay
+outside the compiled parts, in eager code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Convert every 4-D parameter and buffer of ``module`` to NHWC memory, in place."""
+    return module.to(memory_format=torch.channels_last)
+
+
+def channels_last_input(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) image in NHWC memory (same values, same shape)."""
+    return image.contiguous(memory_format=torch.channels_last)
+
+
+def compile_network(net: nn.Module, backend: str = "inductor") -> nn.Module:
+    """Compile the parts of a ``MultiTaskNet``/``DiffusionMTLNet`` in place (``nn.Module.compile``).
+
+    Args:
+        net: the network; its state-dict keys do not change.
+        backend: ``inductor`` (generated kernels), ``aot_eager`` (the traced graphs run by eager
+            kernels: checks tracing without a C++/Triton compiler) or ``eager``.
+
+    Returns:
+        ``net`` itself.
+    """
+    if backend not in COMPILE_BACKENDS:
+        raise ValueError(f"unknown compile backend {backend!r}; use one of {COMPILE_BACKENDS}")
+    for part in (net.backbone, net.neck, *net.decoders.values()):
+        part.compile(backend=backend, dynamic=False)
+    condition = getattr(net, "condition", None)
+    if condition is not None:
+        condition.compile(backend=backend, dynamic=False)
+    mtd = getattr(net, "mtd", None)
+    if mtd is not None:
+        mtd.compile(backend=backend, dynamic=True)
+    return net
