@@ -11,9 +11,13 @@ training (``drop_last``) and changes at most once in evaluation (the last batch)
 compiled for static shapes (an evaluation tail batch costs one more compilation). The denoising
 network in training sees only the labelled (sample, task) pairs; how many a task has changes from
 batch to batch, and a static graph would be recompiled for every new count until the recompile
-limit sends the rest back to eager mode. It is compiled with ``dynamic=True``: one graph with a
-symbolic pair count serves every batch (counts of 0 and 1 are still specialised by dynamo, and a
-batch without a task is a different dict, so a few graphs at most). Selecting the labelled rows
+limit sends the rest back to eager mode. It is compiled with dynamo's automatic dynamic shapes
+(``dynamic=None``): the first call is compiled static; when a pair count changes, the one
+recompilation marks exactly the dimensions that changed (the pair counts) as symbolic, and that
+graph serves every later batch. (``dynamic=True`` would make every dimension symbolic, spatial
+sizes and channels too, and tracing the chain that way took minutes on a CPU; counts of 0 and 1
+are still specialised, and a batch without a task is a different dict: a few graphs at most.)
+Selecting the labelled rows
 (``nonzero``: a shape that depends on data) and drawing the noise (a ``torch.Generator``) stay
 outside the compiled parts, in eager code.
 """
@@ -49,12 +53,13 @@ def compile_network(net: nn.Module, backend: str = "inductor") -> nn.Module:
     """
     if backend not in COMPILE_BACKENDS:
         raise ValueError(f"unknown compile backend {backend!r}; use one of {COMPILE_BACKENDS}")
-    for part in (net.backbone, net.neck, *net.decoders.values()):
-        part.compile(backend=backend, dynamic=False)
+    # One graph for the trunk (backbone, neck, every task decoder): the decoders share a code
+    # object, so compiled one by one they would use up dynamo's recompile limit on each other.
+    net.initial = torch.compile(net.initial, backend=backend, dynamic=False)
     condition = getattr(net, "condition", None)
     if condition is not None:
         condition.compile(backend=backend, dynamic=False)
     mtd = getattr(net, "mtd", None)
     if mtd is not None:
-        mtd.compile(backend=backend, dynamic=True)
+        mtd.compile(backend=backend, dynamic=None)
     return net
