@@ -1,4 +1,4 @@
-"""The fast paths compute the same function: channels-last, bf16 autocast, torch.compile, fused Adam.
+"""The fast paths compute the same function: channels-last, bf16 autocast, compile, fused Adam.
 
 Each test builds a tiny DiffusionMTL (feature diffusion, 32×40 images), copies its weights into a
 second module that takes the fast path, and compares predictions, the loss and the gradients on the
@@ -93,7 +93,7 @@ def test_bf16_autocast_agrees_with_fp32():
     loss16, grads16 = _train_pass(module, batch, autocast=True)
     assert loss16.dtype == torch.float32 and torch.isfinite(loss16)
     assert abs(loss16 - loss32) <= 0.02 * loss32
-    for name, grad in grads32.items():
+    for name in grads32:
         assert grads16[name].dtype == torch.float32, name  # autocast keeps fp32 master weights
         assert torch.isfinite(grads16[name]).all(), name
     # The whole gradient points the same way (cosine similarity), though single entries of tiny

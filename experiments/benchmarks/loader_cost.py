@@ -36,12 +36,17 @@ def write_dataset(root: Path, num: int, height: int, width: int) -> None:
     for i in range(num):
         labels = np.kron(rng.integers(0, 13, (height // 16, width // 16)), np.ones((16, 16)))
         normals = rng.normal(size=(height, width, 3))
-        write_nyuv2_sample(root, "train", i, {
-            "image": rng.random((height, width, 3)),
-            "semseg": labels,
-            "depth": rng.random((height, width)) * 8 + 0.5,
-            "normals": normals / np.linalg.norm(normals, axis=-1, keepdims=True),
-        })  # fmt: skip
+        write_nyuv2_sample(
+            root,
+            "train",
+            i,
+            {
+                "image": rng.random((height, width, 3)),
+                "semseg": labels,
+                "depth": rng.random((height, width)) * 8 + 0.5,
+                "normals": normals / np.linalg.norm(normals, axis=-1, keepdims=True),
+            },
+        )
 
 
 def per_sample_ms(data: NYUv2Dataset, repeats: int) -> float:
@@ -71,14 +76,24 @@ def main() -> None:
             read = per_sample_ms(data, args.repeats)
             data.transform = build_train_transform(h, w, MTPSL_SCALES, seed=0)
             train = per_sample_ms(data, args.repeats)
-            rows.append({"data": name, "size": [h, w], "read_ms": round(read, 3),
-                         "read_augment_ms": round(train, 3), "augment_ms": round(train - read, 3),
-                         "samples_per_s": round(1000 / train, 1)})  # fmt: skip
-    print(f"\n{'data':<10} {'size':>8} {'read ms':>8} {'+augment ms':>11} {'aug ms':>7} {'samples/s':>9}")
+            rows.append(
+                {
+                    "data": name,
+                    "size": [h, w],
+                    "read_ms": round(read, 3),
+                    "read_augment_ms": round(train, 3),
+                    "augment_ms": round(train - read, 3),
+                    "samples_per_s": round(1000 / train, 1),
+                }
+            )
+    head = ("data", "size", "read ms", "+augment ms", "aug ms", "samples/s")
+    print("\n{:<10} {:>8} {:>8} {:>11} {:>7} {:>9}".format(*head))
     for r in rows:
         size = "x".join(map(str, r["size"]))
-        print(f"{r['data']:<10} {size:>8} {r['read_ms']:8.3f} {r['read_augment_ms']:11.3f} "
-              f"{r['augment_ms']:7.3f} {r['samples_per_s']:9.1f}")  # fmt: skip
+        print(
+            f"{r['data']:<10} {size:>8} {r['read_ms']:8.3f} {r['read_augment_ms']:11.3f} "
+            f"{r['augment_ms']:7.3f} {r['samples_per_s']:9.1f}"
+        )
     print("(CPU time of one thread per sample, median of passes)")
     if args.json:
         args.json.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=2))

@@ -149,9 +149,15 @@ def measure(config: dict, name: str, batch: int, precision: str, args) -> dict:
     data = make_batch(module.task_specs, batch, size, device)
     masks = torch.Generator().manual_seed(0)
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
-    row = {"network": name, "batch": batch, "precision": precision, "size": list(size),
-           "channels_last": args.channels_last, "compile": args.compile,
-           "params_m": round(sum(p.numel() for p in params) / 1e6, 3)}  # fmt: skip
+    row = {
+        "network": name,
+        "batch": batch,
+        "precision": precision,
+        "size": list(size),
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "params_m": round(sum(p.numel() for p in params) / 1e6, 3),
+    }
 
     def train_step(_: int) -> None:
         labelled = one_label_mask(batch, len(module.task_specs), masks).to(device)
@@ -180,10 +186,6 @@ def measure(config: dict, name: str, batch: int, precision: str, args) -> dict:
         row[f"{stage}_img_s"] = round(batch / sec, 2)
         row[f"{stage}_step_ms"] = round(1000 * sec, 2)
         row[f"{stage}_peak_gb"] = _peak_gb(device)
-    del module, opt, data
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return row
 
 
@@ -191,36 +193,52 @@ def machine(device: torch.device) -> dict:
     """What ran the benchmark."""
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
         cpu = names[0] if names else cpu
-    info = {"cpu": cpu, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "cuda": torch.version.cuda,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    info = {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'network':<10} {'batch':>5} {'prec':>5} {'train img/s':>11} {'infer img/s':>11} "
-            f"{'train GB':>8} {'infer GB':>8} {'step ms':>8}")  # fmt: skip
+    head = (
+        f"{'network':<10} {'batch':>5} {'prec':>5} {'train img/s':>11} {'infer img/s':>11} "
+        f"{'train GB':>8} {'infer GB':>8} {'step ms':>8}"
+    )
     print("\n" + head + "\n" + "-" * len(head))
-    for r in rows:
-        def cell(key: str, width: int) -> str:
-            value = r.get(key)
-            return f"{'-' if value is None else value:>{width}}"
 
-        print(f"{r['network']:<10} {r['batch']:>5} {r['precision']:>5} {cell('train_img_s', 11)} "
-              f"{cell('infer_img_s', 11)} {cell('train_peak_gb', 8)} {cell('infer_peak_gb', 8)} "
-              f"{cell('train_step_ms', 8)}")  # fmt: skip
+    def cell(row: dict, key: str, width: int) -> str:
+        value = row.get(key)
+        return f"{'-' if value is None else value:>{width}}"
+
+    for r in rows:
+        print(
+            f"{r['network']:<10} {r['batch']:>5} {r['precision']:>5} {cell(r, 'train_img_s', 11)} "
+            f"{cell(r, 'infer_img_s', 11)} {cell(r, 'train_peak_gb', 8)} "
+            f"{cell(r, 'infer_peak_gb', 8)} {cell(r, 'train_step_ms', 8)}"
+        )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", nargs="+", default=[], choices=list(NETWORKS))
-    parser.add_argument("--config", nargs="+", type=Path, action="append", default=[],
-                        help="config files of one more network (merged in order); repeatable")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        nargs="+",
+        type=Path,
+        action="append",
+        default=[],
+        help="config files of one network (merged in order); repeatable",
+    )
     parser.add_argument("--size", nargs=2, type=int, help="image H W (default: from the configs)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", nargs="+", type=int, default=[6, 16, 32])
@@ -244,6 +262,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for batch in args.batch:
             for precision in args.precision:
                 rows.append(measure(config, name, batch, precision, args))
+                gc.collect()  # the row's module and optimiser state are gone before the next
+                if args.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
                 rows[-1]["configs"] = [str(Path(p).resolve().relative_to(ROOT)) for p in paths]
                 print(json.dumps(rows[-1]), flush=True)
     print_table(rows)
