@@ -17,9 +17,9 @@ recompilation marks exactly the dimensions that changed (the pair counts) as sym
 graph serves every later batch. (``dynamic=True`` would make every dimension symbolic, spatial
 sizes and channels too, and tracing the chain that way took minutes on a CPU; counts of 0 and 1
 are still specialised, and a batch without a task is a different dict: a few graphs at most.)
-Selecting the labelled rows
-(``nonzero``: a shape that depends on data) and drawing the noise (a ``torch.Generator``) stay
-outside the compiled parts, in eager code.
+Training and evaluation mode are separate graphs too. Selecting the labelled rows (``nonzero``: a
+shape that depends on data) and drawing the noise (a ``torch.Generator``) stay outside the
+compiled parts, in eager code, as does the upsampling of the predictions to the image size.
 """
 
 from __future__ import annotations
