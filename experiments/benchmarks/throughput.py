@@ -22,8 +22,8 @@ writes the machine, torch version, date and every row.
         --batch 6 16 32 --precision fp32 bf16 --json throughput_gpu.json
     python experiments/benchmarks/throughput.py --device cuda --network paper --batch 32 \\
         --precision bf16 --channels-last --compile --warmup 10 --json throughput_gpu_fast.json
-    # this machine (2 CPU cores): the small CPU configuration, about two minutes
-    python experiments/benchmarks/throughput.py --network cpu --batch 16 --precision fp32 bf16
+    # a 2-core CPU: the default network, about a minute on an idle machine
+    python experiments/benchmarks/throughput.py --network default --batch 4 --steps 2 --threads 1
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ PAPER_FALLBACK = PASCAL / "mtl_diffusion_feature.yaml"
 NETWORKS: dict[str, tuple[list[Path], tuple[int, int] | None]] = {
     "paper": ([PASCAL / "base.yaml", PAPER if PAPER.is_file() else PAPER_FALLBACK], None),
     "default": ([ROOT / "experiments" / "synthetic" / "default.yaml"], None),
-    "cpu": ([ROOT / "experiments" / "synthetic" / "default.yaml"], None),
 }
 # Model arguments that name files or need the network: speed does not depend on them.
 OFFLINE = {"pretrained": False, "backbone_weights": None, "reference": None}
