@@ -21,16 +21,16 @@ from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
 from dmtl.models.decoders import NeckStyle
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE
+from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.mtdnet import DenoiserKind
 from dmtl.models.network import ConditionInput, Diffusion, DiffusionMTLNet, MultiTaskOutput
+from dmtl.optim import OptimizerName, build_optimizer
 from dmtl.report import format_table, write_results
 from dmtl.tasks import resolve_tasks
 from dmtl.viz import make_panel, save_panel
 
-OptimizerName = Literal["adam", "adamw", "sgd"]
 PolyInterval = Literal["step", "epoch"]
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
-SGD_MOMENTUM = 0.9
 
 
 class DiffusionMTLModule(pl.LightningModule):
@@ -71,7 +71,8 @@ class DiffusionMTLModule(pl.LightningModule):
             labelled tasks' losses, averaged over the batch); default: ``task``, or ``sample``
             with ``loss_recipe=released``.
         normals_loss: ``l1`` or ``cosine``.
-        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9); Adam/AdamW use the fused
+            kernel when the parameters are on CUDA.
         lr: peak learning rate.
         weight_decay: weight decay.
         poly_power: the learning rate decays as (1 - step / total) ** poly_power.
@@ -98,6 +99,10 @@ class DiffusionMTLModule(pl.LightningModule):
         log_initial_metrics: DiffusionMTL: also evaluate the initial predictions in validation
             (logged as ``val_initial/...``, and ``val_initial_metrics.json`` at the end of fit), to
             show what the denoiser rectifies; costs one more metric update per batch.
+        channels_last: NHWC memory for the network's weights and input images (faster
+            convolutions with bf16 on tensor-core GPUs; the same function).
+        compile: ``torch.compile`` the network's parts (see ``dmtl.models.fast_paths``; the
+            first steps are slow while it compiles).
     """
 
     def __init__(
@@ -145,6 +150,8 @@ class DiffusionMTLModule(pl.LightningModule):
         loss_recipe: LossRecipe = "dmtl",
         poly_interval: PolyInterval = "step",
         log_initial_metrics: bool = True,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -176,6 +183,10 @@ class DiffusionMTLModule(pl.LightningModule):
             inference_noise,
             denoiser_skip=denoiser_skip,
         )
+        if channels_last:
+            to_channels_last(self.net)
+        if compile:
+            compile_network(self.net)
         self.criterion = build_criterion(
             self.task_specs,
             loss_recipe,
@@ -213,6 +224,8 @@ class DiffusionMTLModule(pl.LightningModule):
         ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``generator``
         is the source of the diffusion noise (see ``DiffusionMTLNet.forward``).
         """
+        if self.hparams.channels_last:
+            image = channels_last_input(image)
         return self.net(image, labelled, generator)
 
     # ---------------------------------------------------------------- training
@@ -292,14 +305,7 @@ class DiffusionMTLModule(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
-        if hp.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        elif hp.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            opt = torch.optim.SGD(
-                params, lr=hp.lr, weight_decay=hp.weight_decay, momentum=SGD_MOMENTUM
-            )
+        opt = build_optimizer(hp.optimizer, params, hp.lr, hp.weight_decay)
         if hp.poly_interval not in ("step", "epoch"):
             raise ConfigError(f"unknown poly_interval {hp.poly_interval!r}; use 'step' or 'epoch'")
         if hp.poly_interval == "epoch":

@@ -112,6 +112,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
         scale_range: range of the PASCAL-Context random scaling.
         predict_dir: ``predict`` reads the images of this folder (any size; see
             ``dmtl.data.image_folder``) instead of the evaluation split.
+        pin_memory: page-locked batches, so the copy to the GPU overlaps compute (default:
+            whenever CUDA is available).
+        persistent_workers: keep the loader workers alive between epochs (no start-up pause per
+            epoch); only with ``num_workers > 0``.
+        prefetch_factor: batches each worker prepares ahead (only with ``num_workers > 0``).
     """
 
     def __init__(
@@ -132,6 +137,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
         crop_size: tuple[int, int] = PASCAL_CROP,
         scale_range: tuple[float, float] = PASCAL_SCALE_RANGE,
         predict_dir: str | None = None,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        prefetch_factor: int = 2,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -163,6 +171,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = persistent_workers
+        self.prefetch_factor = prefetch_factor
         self.augment = augment
         self.scales = tuple(scales)
         if len(crop_size) != 2 or min(crop_size) <= 0:
@@ -255,11 +266,13 @@ class MultiTaskDataModule(pl.LightningDataModule):
         return DataLoader(data, sampler=sampler, **self._loader_kwargs(self.eval_batch_size))
 
     def _loader_kwargs(self, batch_size: int) -> dict:
+        workers = self.num_workers > 0
         return {
             "batch_size": batch_size,
             "num_workers": self.num_workers,
-            "persistent_workers": self.num_workers > 0,
-            "pin_memory": torch.cuda.is_available(),
+            "persistent_workers": self.persistent_workers and workers,
+            "pin_memory": self.pin_memory,
+            "prefetch_factor": self.prefetch_factor if workers else None,
         }
 
     def _predicts_folder(self) -> bool:

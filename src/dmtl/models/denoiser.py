@@ -196,9 +196,12 @@ class UNetDenoiser(nn.Module):
         sizes = [x[n].shape[0] for n in names]
         h = torch.cat([self.inputs[n](x[n]) for n in names])
         c = torch.cat([cond[n] for n in names])
-        task_ids = torch.repeat_interleave(
-            torch.tensor([self.task_names.index(n) for n in names], device=h.device),
-            torch.tensor(sizes, device=h.device),
+        # Built from Python ints: no host-to-device copy, and a shape torch.compile can follow.
+        task_ids = torch.cat(
+            [
+                torch.full((size,), self.task_names.index(n), dtype=torch.long, device=h.device)
+                for n, size in zip(names, sizes)
+            ]
         )
         emb = self.time_mlp(timestep_embedding(torch.cat([t[n] for n in names])).to(h.dtype))
         emb = emb + self.task_embed(task_ids)

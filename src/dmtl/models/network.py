@@ -269,27 +269,33 @@ class DiffusionMTLNet(MultiTaskNet):
             conds[name] = cond[name] if idx is None else cond[name][idx]
             eps[name] = [e if idx is None else e[idx] for e in noises[name]]
         final = self.mtd(starts, conds, eps) if starts else {}
+        # Each initial map is upsampled once; the denoised rows are upsampled alone and copied
+        # over it (bilinear resizing treats samples independently, so this equals upsampling the
+        # merged low-resolution map).
+        initial_up = {n: upsample(p, size) for n, p in initial.items()}
         predictions = {}
-        for name, pred in initial.items():
+        for name, pred in initial_up.items():
             if name in final:
                 idx = rows[name]
-                pred = final[name] if idx is None else pred.index_copy(0, idx, final[name])
-            predictions[name] = upsample(pred, size)
-        return MultiTaskOutput(
-            predictions=predictions,
-            initial={n: upsample(p, size) for n, p in initial.items()},
-            features=features,
-        )
+                refined = upsample(final[name], size)
+                pred = refined if idx is None else pred.index_copy(0, idx, refined.to(pred.dtype))
+            predictions[name] = pred
+        return MultiTaskOutput(predictions=predictions, initial=initial_up, features=features)
 
     def _rows(self, labelled: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
-        """task -> indices of the samples to denoise (None: all); tasks with none are left out."""
+        """task -> indices of the samples to denoise (None: all); tasks with none are left out.
+
+        The (B, K) mask is read on the host once (one device sync per step instead of one
+        ``nonzero`` sync per task); the indices go back to the device without blocking.
+        """
         if labelled is None:
             return dict.fromkeys(self.task_names)
+        host = labelled.detach().to("cpu", torch.bool)
         rows = {}
         for k, name in enumerate(self.task_names):
-            idx = labelled[:, k].nonzero().squeeze(1)
+            idx = host[:, k].nonzero().squeeze(1)
             if idx.numel():
-                rows[name] = idx
+                rows[name] = idx.to(labelled.device, non_blocking=True)
         return rows
 
     def _draw_noise(
