@@ -34,6 +34,7 @@ def test_default_job_is_onelabel_feature_diffusion_offline():
     assert cli.datamodule.hparams.label_setting == "onelabel"
     hp = cli.model.hparams
     assert (hp.diffusion, hp.condition, hp.refine_only) == ("feature", "multitask", False)
+    assert hp.denoiser_skip is True
     assert hp.pretrained is False
     assert hp.tasks == cli.datamodule.hparams.tasks
 
@@ -56,6 +57,8 @@ def test_method_overlays_mean_what_their_names_say(overlay):
         return
     diffusion, condition, refine_only = METHOD_MEANS[name]
     assert hp.diffusion == diffusion
+    if diffusion != "none":  # a feature-space option (the baseline builds no denoiser)
+        assert hp.denoiser_skip == (diffusion == "feature")
     if condition is not None:
         assert (hp.condition, hp.refine_only) == (condition, refine_only)
 
