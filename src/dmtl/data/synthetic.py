@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from dmtl.errors import ConfigError, DataError
 
 __all__ = [
     "GENERATOR_VERSION", "NYU13_CLASSES", "SyntheticConfig", "dataset_name", "ensure_rendered",
-    "render_sample", "scene_of", "semantic_edges", "worker_pool",
+    "render_sample", "run_jobs", "scene_of", "semantic_edges", "worker_pool",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -231,15 +232,7 @@ def _render_all(folder: Path, config: SyntheticConfig, workers: int) -> None:
         for split in CACHED_SPLITS
         for index in range(sizes[split])
     ]
-    workers = max(1, min(workers, len(jobs)))
-    if workers == 1:
-        for job in jobs:
-            _render_job(job)
-    else:
-        with worker_pool(workers) as pool:
-            chunk = max(1, len(jobs) // (workers * JOB_CHUNKS_PER_WORKER))
-            for _ in pool.imap_unordered(_render_job, jobs, chunksize=chunk):
-                pass
+    run_jobs(_render_job, jobs, workers)
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "config": asdict(config),
@@ -249,6 +242,23 @@ def _render_all(folder: Path, config: SyntheticConfig, workers: int) -> None:
         "focal_length_px": FOCAL_FRACTION * config.width,
     }
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def run_jobs(render: Callable[[tuple], None], jobs: list[tuple], workers: int) -> None:
+    """Run independent render jobs in this process (one worker) or in a spawned ``worker_pool``.
+
+    Each job writes its own files, so the order does not matter and any worker count gives the
+    same files. ``render`` must be a module-level function (it is pickled to the workers).
+    """
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        for job in jobs:
+            render(job)
+        return
+    with worker_pool(workers) as pool:
+        chunk = max(1, len(jobs) // (workers * JOB_CHUNKS_PER_WORKER))
+        for _ in pool.imap_unordered(render, jobs, chunksize=chunk):
+            pass
 
 
 def worker_pool(workers: int) -> multiprocessing.pool.Pool:

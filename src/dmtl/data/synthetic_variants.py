@@ -30,7 +30,7 @@ from dmtl.data.synthetic import (
     MANIFEST_NAME,
     SPLIT_CODES,
     SyntheticConfig,
-    worker_pool,
+    run_jobs,
 )
 from dmtl.data.synthetic_people import VOC_PERSON, render_people_sample
 from dmtl.data.synthetic_street import LABEL7_CLASSES, render_street_sample
@@ -155,14 +155,7 @@ def _render_all(folder: Path, dataset: str, config: SyntheticConfig, workers: in
         for split in CACHED_SPLITS
         for index in range(sizes[split])
     ]
-    workers = max(1, min(workers, len(jobs)))
-    if workers == 1:
-        for job in jobs:
-            _render_job(job)
-    else:
-        with worker_pool(workers) as pool:
-            for _ in pool.imap_unordered(_render_job, jobs, chunksize=8):
-                pass
+    run_jobs(_render_job, jobs, workers)
     manifest = {
         "dataset": dataset,
         "version": VARIANT_VERSIONS[dataset],
