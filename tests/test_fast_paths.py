@@ -139,21 +139,26 @@ def test_compile_backend_is_checked():
         compile_network(module.net, backend="tvm-please")
 
 
-def test_fused_adam_only_on_cuda_and_same_update_as_foreach():
+def test_fused_adam_on_the_cpu_gives_the_same_update_as_foreach():
     params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
     opt = build_optimizer("adam", params, lr=0.1, weight_decay=1e-4)
-    assert not opt.defaults["fused"]  # parameters on the CPU: the default implementation
-    # The fused kernel is the same algorithm: on the CPU too it gives the same parameters.
+    assert opt.defaults["fused"]  # float parameters on the CPU: the fused kernel
+    # The fused kernel is the same algorithm: it gives the parameters of the foreach one.
     twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
-    fused = torch.optim.Adam(twins, lr=0.1, weight_decay=1e-4, fused=True)
+    foreach = torch.optim.Adam(twins, lr=0.1, weight_decay=1e-4, foreach=True)
     for step in range(3):
         grads = [torch.randn(5, 3, generator=torch.Generator().manual_seed(step)) for _ in params]
-        for group, o in ((params, opt), (twins, fused)):
+        for group, o in ((params, opt), (twins, foreach)):
             for p, g in zip(group, grads):
                 p.grad = g.clone()
             o.step()
     for p, q in zip(params, twins):
         torch.testing.assert_close(q, p)
+
+
+def test_adam_is_not_fused_for_parameters_on_mixed_devices():
+    params = [torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(3, device="meta"))]
+    assert not build_optimizer("adamw", params, lr=0.1, weight_decay=0.0).defaults["fused"]
 
 
 @pytest.mark.gpu

@@ -22,6 +22,7 @@ import time
 import torch
 
 from dmtl.module import DiffusionMTLModule
+from dmtl.optim import build_optimizer
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
 METHODS = {
@@ -55,14 +56,19 @@ def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
 def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
     module = DiffusionMTLModule(
         tasks=args.tasks,
+        backbone=args.backbone,
+        neck=args.neck,
+        decoder_blocks=args.decoder_blocks,
         embed_dim=args.embed_dim,
         neck_stride=args.neck_stride,
         steps=args.steps,
         denoiser_width=args.denoiser_width,
+        denoiser_mults=tuple(args.denoiser_mults),
+        denoiser_skip=METHODS[method].get("diffusion", "none") == "feature" and args.denoiser_skip,
         **METHODS[method],
     )
     module.train()
-    return module, torch.optim.Adam(module.parameters(), lr=1e-4)
+    return module, build_optimizer("adam", module.parameters(), lr=1e-4, weight_decay=1e-4)
 
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
@@ -80,9 +86,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=80)
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--neck", default="conv_bn_relu")
+    parser.add_argument("--decoder-blocks", type=int, default=2)
     parser.add_argument("--embed-dim", type=int, default=64)
     parser.add_argument("--neck-stride", type=int, default=4)
     parser.add_argument("--denoiser-width", type=int, default=32)
+    parser.add_argument("--denoiser-mults", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--denoiser-skip", action=argparse.BooleanOptionalAction, default=True,
+        help="the input skip of feature diffusion (the default job's setting)",
+    )
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=["semseg", "depth", "normals"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))

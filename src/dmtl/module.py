@@ -86,8 +86,9 @@ class DiffusionMTLModule(pl.LightningModule):
             PASCAL-Context, 0.011 NYUD-v2).
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), the quirk of the
             published evaluation.
-        neck: ``conv_bn_relu`` or ``conv`` (the released neck: a 3x3 conv with bias over the
-            levels resized to half the stride-4 map).
+        neck: ``conv_bn_relu``, ``conv`` (the released neck: a 3x3 conv with bias over the
+            levels resized to half the stride-4 map) or ``lateral`` (1x1 convs per level summed,
+            then a 3x3 conv; the cheap neck of the synthetic default job).
         denoiser: ``unet`` (conv UNet) or ``crossattn`` (the released cross-attention denoiser).
         condition_input: the condition conv reads ``encoded`` or ``raw`` (the release) initial
             predictions.
