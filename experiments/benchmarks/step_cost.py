@@ -6,7 +6,9 @@ default job. Methods are timed in interleaved rounds, so a load on the machine h
 median step time per method and its ratio to the baseline are printed (and written as JSON).
 
 Usage:
-    python experiments/benchmarks/step_cost.py                       # the default job's sizes
+    python experiments/benchmarks/step_cost.py                       # the default job's network
+    python experiments/benchmarks/step_cost.py --backbone resnet18 --neck conv_bn_relu \
+        --neck-stride 4 --denoiser-width 32                          # the default job until 11-30
     python experiments/benchmarks/step_cost.py --batch 8 --height 128 --width 160 --threads 2
 """
 
@@ -86,15 +88,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=80)
-    parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--neck", default="conv_bn_relu")
+    parser.add_argument("--backbone", default="resnet10t")
+    parser.add_argument("--neck", default="lateral")
     parser.add_argument("--decoder-blocks", type=int, default=2)
     parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--neck-stride", type=int, default=4)
-    parser.add_argument("--denoiser-width", type=int, default=32)
+    parser.add_argument("--neck-stride", type=int, default=8)
+    parser.add_argument("--denoiser-width", type=int, default=16)
     parser.add_argument("--denoiser-mults", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--denoiser-skip", action=argparse.BooleanOptionalAction, default=True,
+        "--denoiser-skip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="the input skip of feature diffusion (the default job's setting)",
     )
     parser.add_argument("--steps", type=int, default=2)

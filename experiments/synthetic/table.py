@@ -1,13 +1,16 @@
 """The method x label-setting x seed table on the synthetic scenes: run it, then report it.
 
     python experiments/synthetic/table.py run [--methods ...] [--settings ...] [--seeds ...]
-    python experiments/synthetic/table.py report [--markdown]
+        [--jobs N --threads T]
+    python experiments/synthetic/table.py report
 
 ``run`` trains each missing cell through the CLI (`dmtl fit` with `default.yaml` + `method/<m>.yaml`
 + `setting/<s>.yaml`, seed s for both the model and the label draw) and stores the final validation
 metrics as `results/<setting>/<method>_seed<s>.json` (with the wall time), so an interrupted grid
-resumes where it stopped. ``report`` prints mean ± std over seeds per metric, and Δm of every
-multi-task method against the single-task references of the same setting and seed (mean ± std).
+resumes where it stopped. ``--jobs N`` trains N cells at once, each with T CPU threads and its data
+loaded in the training process (what it gains is in experiments/README.md). ``report`` prints
+mean ± std over seeds per metric, and Δm of every multi-task method against the single-task
+references of the same setting and seed (mean ± std).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -39,8 +43,14 @@ def result_path(setting: str, method: str, seed: int) -> Path:
     return RESULTS / setting / f"{method}_seed{seed}.json"
 
 
-def run_cell(setting: str, method: str, seed: int, runs: Path, extra: list[str]) -> None:
-    """Train one cell through the CLI and store its final validation metrics."""
+def run_cell(
+    setting: str, method: str, seed: int, runs: Path, extra: list[str], threads: int | None = None
+) -> None:
+    """Train one cell through the CLI and store its final validation metrics.
+
+    ``threads``: CPU threads of the training process (OMP_NUM_THREADS), with the data loaded in
+    that process (no loader workers); ``None`` keeps the config's loader and torch's default.
+    """
     name, version = f"{setting}_{method}", f"seed{seed}"
     cmd = [
         sys.executable, "-m", "dmtl", "fit",
@@ -52,18 +62,28 @@ def run_cell(setting: str, method: str, seed: int, runs: Path, extra: list[str])
         f"--trainer.logger.init_args.name={name}",
         f"--trainer.logger.init_args.version={version}",
         "--trainer.enable_progress_bar=false",
+        *(["--data.num_workers=0"] if threads else []),
         *extra,
     ]  # fmt: skip
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     print("+", " ".join(cmd), flush=True)
     commit = _commit()  # the code of this cell, read before it starts
     start = time.time()
-    subprocess.run(cmd, check=True)
+    log = runs / f"{name}_{version}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        done = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"cell {setting}/{method}/seed{seed} failed; see {log}")
     metrics = json.loads((runs / name / version / "val_metrics.json").read_text())
     out = result_path(setting, method, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "metrics": metrics,
         "wall_s": round(time.time() - start, 1),
+        "threads": threads,
         "commit": commit,
         "command": cmd[2:],
     }
@@ -149,6 +169,8 @@ def main() -> None:
     run.add_argument("--settings", nargs="+", default=SETTINGS, choices=SETTINGS)
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     run.add_argument("--runs", type=Path, default=Path("runs/table"), help="log directory")
+    run.add_argument("--jobs", type=int, default=1, help="cells trained at once")
+    run.add_argument("--threads", type=int, help="CPU threads per cell (data in-process)")
     run.add_argument("extra", nargs="*", help="more CLI arguments for every run (after --)")
     sub.add_parser("report", help="print the table of the stored cells")
     args = parser.parse_args()
@@ -156,12 +178,21 @@ def main() -> None:
         report()
         return
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    for seed in args.seeds:
-        for setting in args.settings:
-            for method in args.methods:
-                if result_path(setting, method, seed).exists():
-                    continue
-                run_cell(setting, method, seed, args.runs, args.extra)
+    todo = [
+        (setting, method, seed)
+        for seed in args.seeds
+        for setting in args.settings
+        for method in args.methods
+        if not result_path(setting, method, seed).exists()
+    ]
+    print(f"{len(todo)} cells to train, {args.jobs} at a time", flush=True)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [
+            pool.submit(run_cell, *cell, args.runs, args.extra, args.threads) for cell in todo
+        ]
+        failed = [str(e) for f in futures if (e := f.exception()) is not None]
+    if failed:
+        sys.exit("\n".join(failed))
 
 
 if __name__ == "__main__":
