@@ -9,8 +9,8 @@
 metrics as `results/<setting>/<method>_seed<s>.json` (with the wall time), so an interrupted grid
 resumes where it stopped. ``--jobs N`` trains N cells at once, each with T CPU threads and its data
 loaded in the training process (what it gains is in experiments/README.md). ``report`` prints
-mean ± std over seeds per metric, and Δm of every multi-task method against the single-task
-references of the same setting and seed (mean ± std).
+mean ± std over seeds per metric, and Δm of every multi-task run against the single-task references
+of the same setting averaged over their seeds (mean ± std over the multi-task seeds).
 """
 
 from __future__ import annotations
@@ -127,12 +127,29 @@ def fmt(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def single_task_reference(setting: str) -> tuple[dict, list[int]]:
+    """The Δm reference of a setting: each task's single-task metrics, averaged over seeds.
+
+    Returns the reference ({task: {metric: mean}}, empty while a task has no cell) and the seeds
+    that every task's single-task cell has.
+    """
+    per_task = {task: load(setting, method) for method, task in STL.items()}
+    if not all(per_task.values()):
+        return {}, []
+    reference = {
+        task: {
+            metric: statistics.fmean(c[task][metric] for c in cells.values())
+            for metric in next(iter(cells.values()))[task]
+        }
+        for task, cells in per_task.items()
+    }
+    seeds = sorted(set.intersection(*(set(cells) for cells in per_task.values())))
+    return reference, seeds
+
+
 def report() -> None:
     for setting in SETTINGS:
-        references = {}
-        for method, task in STL.items():
-            for seed, m in load(setting, method).items():
-                references.setdefault(seed, {})[task] = m[task]
+        reference, ref_seeds = single_task_reference(setting)
         print(f"\n### {setting}\n")
         if not any((RESULTS / setting).glob("*.json")):
             print("(no results yet)")
@@ -140,25 +157,33 @@ def report() -> None:
         cols = [f"{t} {m}" for t, (_, _, ms) in TASKS.items() for m in ms]
         print("| method | seeds | " + " | ".join(cols) + " | Δm (%) |")
         print("|---" * (len(cols) + 3) + "|")
-        rows = [("single-task", {s: r for s, r in references.items() if len(r) == len(TASKS)})]
-        rows += [(m, load(setting, m)) for m in MTL_METHODS]
+        stl = {task: load(setting, method) for method, task in STL.items()}
+        rows = [("single-task", None)] + [(m, load(setting, m)) for m in MTL_METHODS]
         for method, cells in rows:
+            if method == "single-task":
+                if not all(stl.values()):
+                    continue
+                vals = [
+                    fmt([c[t][m] for c in stl[t].values()], 4 if t == "depth" else 2)
+                    for t, (_, _, ms) in TASKS.items()
+                    for m in ms
+                ]
+                seeds = ",".join(map(str, ref_seeds))
+                print(f"| single-task | {seeds} | " + " | ".join(vals) + " | – |")
+                continue
             if not cells:
                 continue
-            digits = {"depth": 4}
             vals = [
-                fmt([c[t][m] for c in cells.values()], digits.get(t, 2))
+                fmt([c[t][m] for c in cells.values()], 4 if t == "depth" else 2)
                 for t, (_, _, ms) in TASKS.items()
                 for m in ms
             ]
-            deltas = [
-                delta_m(c, references[s])
-                for s, c in cells.items()
-                if method != "single-task" and len(references.get(s, {})) == len(TASKS)
-            ]
-            dm = fmt(deltas, 2) if method != "single-task" else "–"
+            dm = fmt([delta_m(c, reference) for c in cells.values()], 2) if reference else "–"
             print(f"| {method} | {','.join(map(str, sorted(cells)))} | " + " | ".join(vals)
                   + f" | {dm} |")  # fmt: skip
+        if reference:
+            print(f"\nΔm: mean ± std over seeds of each run's Δm against the single-task "
+                  f"references averaged over seeds {', '.join(map(str, ref_seeds))}.")  # fmt: skip
 
 
 def main() -> None:
