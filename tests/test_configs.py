@@ -18,6 +18,7 @@ METHOD_MEANS = {
     "mtl": ("none", None, None),
     "feature": ("feature", "multitask", False),
     "prediction": ("prediction", "multitask", False),
+    "prediction_noskip": ("prediction", "multitask", False),
     "single_condition": ("feature", "single", False),
     "refine_only": ("feature", "multitask", True),
 }
@@ -57,8 +58,8 @@ def test_method_overlays_mean_what_their_names_say(overlay):
         return
     diffusion, condition, refine_only = METHOD_MEANS[name]
     assert hp.diffusion == diffusion
-    if diffusion != "none":  # a feature-space option (the baseline builds no denoiser)
-        assert hp.denoiser_skip == (diffusion == "feature")
+    if diffusion != "none":  # the baseline builds no denoiser
+        assert hp.denoiser_skip == (not name.endswith("_noskip"))
     if condition is not None:
         assert (hp.condition, hp.refine_only) == (condition, refine_only)
 

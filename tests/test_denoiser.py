@@ -108,11 +108,52 @@ def test_input_skip_starts_as_the_identity_and_learns_a_correction():
         torch.testing.assert_close(with_skip[name], without[name] + x[name])
 
 
-def test_input_skip_needs_feature_diffusion():
+def _prediction_mtd(input_skip: bool, steps: int = 2):
+    from dmtl.models.mtdnet import MTDNet
+    from dmtl.tasks import resolve_tasks
+
+    tasks = resolve_tasks("synthetic", ["semseg", "depth", "normals", "edge"])
+    mtd = MTDNet(tasks, "prediction", 16, 6, steps, refine_only=True, width=8,
+                 input_skip=input_skip)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    raw = {s.name: torch.randn(3, s.channels, 8, 10, generator=g) for s in tasks}
+    raw["depth"] = raw["depth"].abs() * 3
+    cond = {n: torch.randn(3, 6, 8, 10, generator=g) for n in raw}
+    starts = {n: mtd.start(n, torch.empty(0), r) for n, r in raw.items()}
+    return mtd, raw, starts, cond
+
+
+def test_prediction_skip_starts_as_the_identity_on_the_initial_prediction():
+    mtd, raw, starts, cond = _prediction_mtd(input_skip=True)
+    out = mtd(starts, cond, {})
+    torch.testing.assert_close(out["semseg"].softmax(1), raw["semseg"].softmax(1))
+    torch.testing.assert_close(out["edge"].sigmoid(), raw["edge"].sigmoid())
+    torch.testing.assert_close(out["depth"], raw["depth"])
+    torch.testing.assert_close(out["normals"], torch.nn.functional.normalize(raw["normals"], dim=1))
+
+
+def test_prediction_skip_adds_the_decoded_input_as_a_constant():
+    mtd, raw, starts, cond = _prediction_mtd(input_skip=True, steps=1)
+    _perturb(mtd)
+    plain, *_ = _prediction_mtd(input_skip=False, steps=1)
+    plain.load_state_dict(mtd.state_dict())
+    with_skip, without = mtd(starts, cond, {}), plain(starts, cond, {})
+    for name, z in starts.items():  # one step: the skip adds exactly decode(z)
+        torch.testing.assert_close(with_skip[name], without[name] + mtd.decode(name, z))
+    # the decoded input carries no gradient: with zero heads nothing reaches the start
+    mtd, _, starts, cond = _prediction_mtd(input_skip=True, steps=1)
+    leaf = {n: z.clone().requires_grad_() for n, z in starts.items()}
+    sum(o.square().mean() for o in mtd(leaf, cond, {}).values()).backward()
+    assert all(z.grad is None or not z.grad.any() for z in leaf.values())
+    assert all(h.weight.grad.abs().sum() > 0 for h in mtd.denoiser.heads.values())
+
+
+def test_input_skip_is_an_option_of_the_unet_denoiser():
     from dmtl.models.mtdnet import MTDNet
     from dmtl.tasks import resolve_tasks
 
     tasks = resolve_tasks("synthetic", None)
     MTDNet(tasks, "feature", 16, 8, width=8, input_skip=True)
-    with pytest.raises(ConfigError, match="denoiser_skip needs feature diffusion"):
-        MTDNet(tasks, "prediction", 16, 8, width=8, input_skip=True)
+    MTDNet(tasks, "prediction", 16, 8, width=8, input_skip=True)
+    with pytest.raises(ConfigError, match="denoiser_skip is an option of the 'unet' denoiser"):
+        MTDNet(tasks, "feature", 16, 8, denoiser="crossattn", input_skip=True)

@@ -44,6 +44,8 @@ OPTIONS = [
     dict(diffusion="prediction", condition="single"),
     dict(diffusion="feature", refine_only=True),
     dict(diffusion="prediction", refine_only=True),
+    dict(diffusion="feature", denoiser_skip=True),
+    dict(diffusion="prediction", denoiser_skip=True),
     dict(diffusion="feature", schedule="cosine", steps=3),
 ]
 

@@ -66,7 +66,7 @@ def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, to
         steps=args.steps,
         denoiser_width=args.denoiser_width,
         denoiser_mults=tuple(args.denoiser_mults),
-        denoiser_skip=METHODS[method].get("diffusion", "none") == "feature" and args.denoiser_skip,
+        denoiser_skip=METHODS[method].get("diffusion", "none") != "none" and args.denoiser_skip,
         **METHODS[method],
     )
     module.train()
@@ -99,7 +99,7 @@ def main() -> None:
         "--denoiser-skip",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="the input skip of feature diffusion (the default job's setting)",
+        help="the denoiser's input skip (the setting of the default job and its overlays)",
     )
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=["semseg", "depth", "normals"])

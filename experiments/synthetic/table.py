@@ -28,7 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 STL = {"stl_semseg": "semseg", "stl_depth": "depth", "stl_normals": "normals"}
-MTL_METHODS = ["mtl", "prediction", "feature", "single_condition", "refine_only"]
+MTL_METHODS = [
+    "mtl", "prediction", "feature", "single_condition", "refine_only", "prediction_noskip"
+]  # fmt: skip
 METHODS = list(STL) + MTL_METHODS
 SETTINGS = ["onelabel", "randomlabels"]
 # task -> (primary metric, higher is better, shown metrics)

@@ -55,8 +55,9 @@ class DiffusionMTLModule(pl.LightningModule):
         denoiser_width: width of the denoiser UNet at its finest scale.
         denoiser_mults: width multiplier per UNet scale.
         denoiser_blocks: residual blocks per UNet scale.
-        denoiser_skip: feature diffusion: the denoiser adds its input to its output, so it learns
-            a correction of the noisy task feature instead of rebuilding it through its width.
+        denoiser_skip: the denoiser learns a correction of its input instead of rebuilding it
+            through its width: of the noisy task feature (feature diffusion), or of the raw
+            prediction decoded from the noisy map (prediction diffusion; see ``MTDNet``).
         depth_scale: metres mapped to +1 when depth maps are encoded (prediction diffusion and the
             condition feature).
         inference_seed: seed of the denoising noise in evaluation (``null``: global generator).

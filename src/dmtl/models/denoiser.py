@@ -172,9 +172,13 @@ class UNetDenoiser(nn.Module):
         )
         self.input_skip = input_skip
         if input_skip:
-            for head in self.heads.values():
-                nn.init.zeros_(head.weight)
-                nn.init.zeros_(head.bias)
+            self.zero_heads()
+
+    def zero_heads(self) -> None:
+        """Zero-initialise the output heads: the UNet's output starts at exactly 0."""
+        for head in self.heads.values():
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def forward(
         self,

@@ -12,7 +12,7 @@ from dmtl.diffusion import GaussianDiffusion, Schedule
 from dmtl.errors import ConfigError
 from dmtl.models.crossattn import CrossAttnDenoiser
 from dmtl.models.denoiser import UNetDenoiser
-from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
+from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, decode_prediction, encode_prediction
 from dmtl.tasks import TaskSpec
 
 DiffusionSpace = Literal["prediction", "feature"]
@@ -43,7 +43,13 @@ class MTDNet(nn.Module):
         denoiser: ``unet`` or ``crossattn`` (the released denoiser, ``cond_channels`` wide).
         attn_blocks: cross-attention blocks (``crossattn``).
         attn_heads: attention heads (``crossattn``).
-        input_skip: feature space only: x̂_0 = z + correction (see ``UNetDenoiser``).
+        input_skip: the denoiser learns a correction of its input (``unet`` only). Feature space:
+            x̂_0 = z + correction (see ``UNetDenoiser``). Prediction space: the raw prediction is
+            decode(z) + correction, decode the inverse of the encoding
+            (``dmtl.models.encoding.decode_prediction``), so x̂_0 = encode(decode(z) + correction);
+            decode(z) enters as a constant (detached: the log of a probability near 0 would send
+            1/p gradients down the chain), the gradient reaches z through the UNet. Zero-initialised
+            heads make the chain start as the identity on its input.
     """
 
     def __init__(
@@ -67,15 +73,11 @@ class MTDNet(nn.Module):
         super().__init__()
         if space not in ("prediction", "feature"):
             raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
-        if input_skip and space != "feature":
-            raise ConfigError(
-                "denoiser_skip needs feature diffusion: in prediction space the denoiser's input "
-                "is an encoded map and its output raw predictions, so they cannot be added"
-            )
         if input_skip and denoiser != "unet":
             raise ConfigError("denoiser_skip is an option of the 'unet' denoiser")
         self.specs = {t.name: t for t in tasks}
         self.space = space
+        self.prediction_skip = input_skip and space == "prediction"
         self.refine_only = refine_only
         self.depth_scale = depth_scale
         self.process = GaussianDiffusion(steps, schedule)
@@ -84,8 +86,15 @@ class MTDNet(nn.Module):
         }
         if denoiser == "unet":
             self.denoiser: nn.Module = UNetDenoiser(
-                channels, cond_channels, width, channel_mults, blocks_per_scale, input_skip
+                channels,
+                cond_channels,
+                width,
+                channel_mults,
+                blocks_per_scale,
+                input_skip=input_skip and space == "feature",
             )
+            if self.prediction_skip:
+                self.denoiser.zero_heads()
         elif denoiser == "crossattn":
             self.denoiser = CrossAttnDenoiser(channels, cond_channels, attn_blocks, attn_heads)
         else:
@@ -111,6 +120,10 @@ class MTDNet(nn.Module):
             return output
         return encode_prediction(self.specs[name], output, self.depth_scale)
 
+    def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
+        """Raw predictions whose encoding is ``z`` (prediction space)."""
+        return decode_prediction(self.specs[name], z, self.depth_scale)
+
     def forward(
         self,
         starts: Mapping[str, torch.Tensor],
@@ -129,7 +142,10 @@ class MTDNet(nn.Module):
         """
 
         def denoise(z: Mapping[str, torch.Tensor], t: Mapping[str, torch.Tensor]):
-            return self.denoiser(z, {n: cond[n] for n in z}, t)
+            out = self.denoiser(z, {n: cond[n] for n in z}, t)
+            if self.prediction_skip:
+                out = {n: self.decode(n, z[n].detach()) + o for n, o in out.items()}
+            return out
 
         if self.refine_only:
             out = self._refine(starts, denoise)

@@ -149,8 +149,8 @@ class DiffusionMTLNet(MultiTaskNet):
         attn_blocks, attn_heads: cross-attention blocks and heads of the ``crossattn`` denoiser.
         inference_noise: ``False`` runs the evaluation chain with zero noise (deterministic,
             seed-free; used to compare with the released network's golden outputs).
-        denoiser_skip: feature diffusion only: the denoiser adds its input to its output, so it
-            learns a correction of the noisy feature (see ``UNetDenoiser``).
+        denoiser_skip: the denoiser learns a correction of its input: of the noisy feature, or
+            of the raw prediction decoded from the noisy map (see ``MTDNet``).
     """
 
     def __init__(
