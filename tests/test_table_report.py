@@ -48,9 +48,24 @@ def test_delta_m_against_the_seed_mean_of_the_single_task_cells(table, capsys):
     out = capsys.readouterr().out
     mtl_row = next(line for line in out.splitlines() if line.startswith("| mtl |"))
     expected = f"{statistics.fmean(deltas):.2f} ± {statistics.stdev(deltas):.2f}"
-    assert mtl_row.endswith(f"| {expected} |")
+    assert mtl_row.endswith(f"| {expected} | – |")
     assert "| single-task | 0,1 |" in out
     assert "52.50 ± 3.54" in mtl_row  # mIoU mean ± std of the two seeds
+
+
+def test_paired_difference_to_the_baseline_uses_the_same_seed(table, capsys):
+    for method in ("stl_semseg", "stl_depth", "stl_normals"):
+        for seed in (0, 1, 2):
+            _cell(table, "onelabel", method, seed, 50.0, 0.4, 20.0)
+    _cell(table, "onelabel", "mtl", 0, 50.0, 0.40, 20.0)  # Δm 0
+    _cell(table, "onelabel", "mtl", 1, 56.0, 0.40, 20.0)  # Δm 4
+    _cell(table, "onelabel", "feature", 0, 53.0, 0.40, 20.0)  # Δm 2: +2 over seed 0's baseline
+    _cell(table, "onelabel", "feature", 1, 62.0, 0.40, 20.0)  # Δm 8: +4 over seed 1's baseline
+    _cell(table, "onelabel", "feature", 2, 80.0, 0.40, 20.0)  # no baseline at seed 2: not paired
+    table.report()
+    rows = capsys.readouterr().out.splitlines()
+    feature_row = next(line for line in rows if line.startswith("| feature |"))
+    assert feature_row.endswith(f"| {3.0:.2f} ± {statistics.stdev([2.0, 4.0]):.2f} |")
 
 
 def test_no_reference_until_every_task_has_a_single_task_cell(table, capsys):

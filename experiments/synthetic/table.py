@@ -9,8 +9,9 @@
 metrics as `results/<setting>/<method>_seed<s>.json` (with the wall time), so an interrupted grid
 resumes where it stopped. ``--jobs N`` trains N cells at once, each with T CPU threads and its data
 loaded in the training process (what it gains is in experiments/README.md). ``report`` prints
-mean ± std over seeds per metric, and Δm of every multi-task run against the single-task references
-of the same setting averaged over their seeds (mean ± std over the multi-task seeds).
+mean ± std over seeds per metric, Δm of every multi-task run against the single-task references
+of the same setting averaged over their seeds (mean ± std over the multi-task seeds), and Δm minus
+the MTL baseline's Δm at the same seed (paired: the same label draw and initialisation).
 """
 
 from __future__ import annotations
@@ -157,10 +158,13 @@ def report() -> None:
             print("(no results yet)")
             continue
         cols = [f"{t} {m}" for t, (_, _, ms) in TASKS.items() for m in ms]
-        print("| method | seeds | " + " | ".join(cols) + " | Δm (%) |")
-        print("|---" * (len(cols) + 3) + "|")
+        print("| method | seeds | " + " | ".join(cols) + " | Δm (%) | Δm − MTL, paired |")
+        print("|---" * (len(cols) + 4) + "|")
         stl = {task: load(setting, method) for method, task in STL.items()}
         rows = [("single-task", None)] + [(m, load(setting, m)) for m in MTL_METHODS]
+        mtl_dm = (
+            {s: delta_m(c, reference) for s, c in load(setting, "mtl").items()} if reference else {}
+        )
         for method, cells in rows:
             if method == "single-task":
                 if not all(stl.values()):
@@ -171,7 +175,7 @@ def report() -> None:
                     for m in ms
                 ]
                 seeds = ",".join(map(str, ref_seeds))
-                print(f"| single-task | {seeds} | " + " | ".join(vals) + " | – |")
+                print(f"| single-task | {seeds} | " + " | ".join(vals) + " | – | – |")
                 continue
             if not cells:
                 continue
@@ -181,11 +185,15 @@ def report() -> None:
                 for m in ms
             ]
             dm = fmt([delta_m(c, reference) for c in cells.values()], 2) if reference else "–"
+            paired = [delta_m(c, reference) - mtl_dm[s] for s, c in cells.items() if s in mtl_dm]
+            vs_mtl = fmt(paired, 2) if method != "mtl" else "–"
             print(f"| {method} | {','.join(map(str, sorted(cells)))} | " + " | ".join(vals)
-                  + f" | {dm} |")  # fmt: skip
+                  + f" | {dm} | {vs_mtl} |")  # fmt: skip
         if reference:
             print(f"\nΔm: mean ± std over seeds of each run's Δm against the single-task "
-                  f"references averaged over seeds {', '.join(map(str, ref_seeds))}.")  # fmt: skip
+                  f"references averaged over seeds {', '.join(map(str, ref_seeds))}. Δm − MTL: "
+                  f"mean ± std over seeds of the run's Δm minus the MTL baseline's Δm at the same "
+                  f"seed (same label draw and initialisation).")  # fmt: skip
 
 
 def main() -> None:
