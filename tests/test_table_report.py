@@ -77,3 +77,21 @@ def test_no_reference_until_every_task_has_a_single_task_cell(table, capsys):
         line for line in capsys.readouterr().out.splitlines() if line.startswith("| mtl |")
     )
     assert mtl_row.endswith("| – |")
+
+
+def test_denoising_report_shows_final_minus_initial(table, capsys):
+    for seed, gain in ((0, 1.0), (1, 3.0)):
+        _cell(table, "randomlabels", "feature", seed, 50.0 + gain, 0.40, 20.0)
+        path = table.result_path("randomlabels", "feature", seed)
+        record = json.loads(path.read_text())
+        initial = json.loads(json.dumps(record["metrics"]))
+        initial["semseg"]["miou"] = 50.0
+        initial["depth"]["abs_err"] = 0.45
+        record["initial_metrics"] = initial
+        path.write_text(json.dumps(record))
+    _cell(table, "randomlabels", "mtl", 0, 50.0, 0.40, 20.0)  # no initial metrics: no row
+    table.report_denoising()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| random")]
+    assert rows == [
+        "| randomlabels | feature | 0,1 | 2.00 ± 1.41 | -0.0500 ± 0.0000 | 0.00 ± 0.00 |"
+    ]

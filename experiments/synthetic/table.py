@@ -90,6 +90,9 @@ def run_cell(
         "commit": commit,
         "command": cmd[2:],
     }
+    initial = runs / name / version / "val_initial_metrics.json"
+    if initial.exists():  # DiffusionMTL: the initial predictions, scored before denoising
+        record["initial_metrics"] = json.loads(initial.read_text())
     out.write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -102,13 +105,17 @@ def _commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def load_records(setting: str, method: str) -> dict[int, dict]:
+    """seed -> the whole stored record of each cell of one method and setting."""
+    return {
+        int(path.stem.rsplit("_seed", 1)[1]): json.loads(path.read_text())
+        for path in sorted((RESULTS / setting).glob(f"{method}_seed*.json"))
+    }
+
+
 def load(setting: str, method: str) -> dict[int, dict]:
-    """seed -> metrics of the stored cells of one method and setting."""
-    found = {}
-    for path in sorted((RESULTS / setting).glob(f"{method}_seed*.json")):
-        seed = int(path.stem.rsplit("_seed", 1)[1])
-        found[seed] = json.loads(path.read_text())["metrics"]
-    return found
+    """seed -> final validation metrics of the stored cells of one method and setting."""
+    return {seed: record["metrics"] for seed, record in load_records(setting, method).items()}
 
 
 def delta_m(metrics: dict, reference: dict) -> float:
@@ -196,6 +203,30 @@ def report() -> None:
                   f"seed (same label draw and initialisation).")  # fmt: skip
 
 
+def report_denoising() -> None:
+    """What the denoising stage changes: final minus initial primary metrics, mean ± std."""
+    print("\n### What the denoising stage changes (final − initial predictions)\n")
+    heads = [f"{t} {m}" for t, (m, _, _) in TASKS.items()]
+    print("| setting | method | seeds | " + " | ".join(heads) + " |")
+    print("|---" * (len(heads) + 3) + "|")
+    for setting in SETTINGS:
+        for method in MTL_METHODS:
+            records = {
+                s: r for s, r in load_records(setting, method).items() if "initial_metrics" in r
+            }
+            if not records:
+                continue
+            vals = [
+                fmt(
+                    [r["metrics"][t][m] - r["initial_metrics"][t][m] for r in records.values()],
+                    4 if t == "depth" else 2,
+                )
+                for t, (m, _, _) in TASKS.items()
+            ]
+            seeds = ",".join(map(str, sorted(records)))
+            print(f"| {setting} | {method} | {seeds} | " + " | ".join(vals) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "report":
         report()
+        report_denoising()
         return
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     todo = [
