@@ -108,13 +108,13 @@ def test_input_skip_starts_as_the_identity_and_learns_a_correction():
         torch.testing.assert_close(with_skip[name], without[name] + x[name])
 
 
-def _prediction_mtd(input_skip: bool, steps: int = 2):
+def _prediction_mtd(input_skip: bool, steps: int = 2, scale: float = 1.0):
     from dmtl.models.mtdnet import MTDNet
     from dmtl.tasks import resolve_tasks
 
     tasks = resolve_tasks("synthetic", ["semseg", "depth", "normals", "edge"])
     mtd = MTDNet(tasks, "prediction", 16, 6, steps, refine_only=True, width=8,
-                 input_skip=input_skip)  # fmt: skip
+                 input_skip=input_skip, prediction_scale=scale)  # fmt: skip
     g = torch.Generator().manual_seed(1)
     raw = {s.name: torch.randn(3, s.channels, 8, 10, generator=g) for s in tasks}
     raw["depth"] = raw["depth"].abs() * 3
@@ -123,8 +123,9 @@ def _prediction_mtd(input_skip: bool, steps: int = 2):
     return mtd, raw, starts, cond
 
 
-def test_prediction_skip_starts_as_the_identity_on_the_initial_prediction():
-    mtd, raw, starts, cond = _prediction_mtd(input_skip=True)
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_prediction_skip_starts_as_the_identity_on_the_initial_prediction(scale):
+    mtd, raw, starts, cond = _prediction_mtd(input_skip=True, scale=scale)
     out = mtd(starts, cond, {})
     torch.testing.assert_close(out["semseg"].softmax(1), raw["semseg"].softmax(1))
     torch.testing.assert_close(out["edge"].sigmoid(), raw["edge"].sigmoid())
@@ -157,3 +158,25 @@ def test_input_skip_is_an_option_of_the_unet_denoiser():
     MTDNet(tasks, "prediction", 16, 8, width=8, input_skip=True)
     with pytest.raises(ConfigError, match="denoiser_skip is an option of the 'unet' denoiser"):
         MTDNet(tasks, "feature", 16, 8, denoiser="crossattn", input_skip=True)
+
+
+def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
+    from dmtl.models.encoding import encode_prediction
+
+    mtd, raw, starts, cond = _prediction_mtd(input_skip=True, steps=1, scale=4.0)
+    for name, z in starts.items():
+        torch.testing.assert_close(z, 4.0 * encode_prediction(mtd.specs[name], raw[name]))
+        torch.testing.assert_close(mtd.to_x0(name, raw[name]), z)
+        torch.testing.assert_close(mtd.decode(name, z).shape, raw[name].shape)
+    _perturb(mtd)
+    unscaled, *_ = _prediction_mtd(input_skip=True, steps=1, scale=1.0)
+    unscaled.load_state_dict(mtd.state_dict())
+    # the same weights, the same raw input to decode: only the UNet's input differs by the scale
+    scaled_out = mtd(starts, cond, {})
+    plain_out = unscaled({n: z / 4.0 for n, z in starts.items()}, cond, {})
+    for name in starts:
+        skip = mtd.decode(name, starts[name])
+        torch.testing.assert_close(skip, unscaled.decode(name, starts[name] / 4.0))
+        assert not torch.allclose(scaled_out[name] - skip, plain_out[name] - skip)
+    with pytest.raises(ConfigError, match="prediction_scale must be positive"):
+        _prediction_mtd(input_skip=True, scale=0.0)

@@ -60,6 +60,9 @@ class DiffusionMTLModule(pl.LightningModule):
             prediction decoded from the noisy map (prediction diffusion; see ``MTDNet``).
         depth_scale: metres mapped to +1 when depth maps are encoded (prediction diffusion and the
             condition feature).
+        prediction_scale: prediction diffusion runs on prediction_scale x the encoded maps, so the
+            schedule's noise is 1/prediction_scale of what it is on maps in [-1, 1] (the signal
+            scaling of bit diffusion; see ``MTDNet``).
         inference_seed: seed of the denoising noise in evaluation (``null``: global generator).
         noise_seed: the training noise of a step is drawn from a generator seeded with (noise_seed,
             global step, process rank), so it does not depend on what else drew from the global
@@ -128,6 +131,7 @@ class DiffusionMTLModule(pl.LightningModule):
         denoiser_blocks: int = 1,
         denoiser_skip: bool = False,
         depth_scale: float = DEFAULT_DEPTH_SCALE,
+        prediction_scale: float = 1.0,
         inference_seed: int | None = 0,
         noise_seed: int | None = 0,
         loss_weights: dict[str, float] | None = None,
@@ -184,6 +188,7 @@ class DiffusionMTLModule(pl.LightningModule):
             attn_heads,
             inference_noise,
             denoiser_skip=denoiser_skip,
+            prediction_scale=prediction_scale,
         )
         if channels_last:
             to_channels_last(self.net)

@@ -50,6 +50,11 @@ class MTDNet(nn.Module):
             decode(z) enters as a constant (detached: the log of a probability near 0 would send
             1/p gradients down the chain), the gradient reaches z through the UNet. Zero-initialised
             heads make the chain start as the identity on its input.
+        prediction_scale: prediction space: the chain runs on s x the encoded maps (s =
+            prediction_scale), x̂_0 = s x encode(output) and the skip decodes z / s. The noise of a
+            step is then 1/s of its size on maps in [-1, 1]: at S = 2 the paper's schedule starts
+            at √(1 - ᾱ_1) = 0.105, which on depth encoded over 10 m is 0.5 m, more than the error
+            of the initial prediction (the "signal scaling" of bit diffusion, Chen et al., 2023).
     """
 
     def __init__(
@@ -69,8 +74,11 @@ class MTDNet(nn.Module):
         attn_blocks: int = 4,
         attn_heads: int = 4,
         input_skip: bool = False,
+        prediction_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if not prediction_scale > 0:
+            raise ConfigError(f"prediction_scale must be positive, got {prediction_scale}")
         if space not in ("prediction", "feature"):
             raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
         if input_skip and denoiser != "unet":
@@ -80,6 +88,7 @@ class MTDNet(nn.Module):
         self.prediction_skip = input_skip and space == "prediction"
         self.refine_only = refine_only
         self.depth_scale = depth_scale
+        self.prediction_scale = float(prediction_scale)
         self.process = GaussianDiffusion(steps, schedule)
         channels = {
             t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
@@ -118,11 +127,11 @@ class MTDNet(nn.Module):
         """The denoiser's output as the clean-signal estimate (its encoding in prediction space)."""
         if self.space == "feature":
             return output
-        return encode_prediction(self.specs[name], output, self.depth_scale)
+        return self.prediction_scale * encode_prediction(self.specs[name], output, self.depth_scale)
 
     def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
-        """Raw predictions whose encoding is ``z`` (prediction space)."""
-        return decode_prediction(self.specs[name], z, self.depth_scale)
+        """Raw predictions whose (scaled) encoding is ``z`` (prediction space)."""
+        return decode_prediction(self.specs[name], z / self.prediction_scale, self.depth_scale)
 
     def forward(
         self,

@@ -151,6 +151,8 @@ class DiffusionMTLNet(MultiTaskNet):
             seed-free; used to compare with the released network's golden outputs).
         denoiser_skip: the denoiser learns a correction of its input: of the noisy feature, or
             of the raw prediction decoded from the noisy map (see ``MTDNet``).
+        prediction_scale: prediction diffusion runs on prediction_scale x the encoded maps
+            (see ``MTDNet``).
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class DiffusionMTLNet(MultiTaskNet):
         attn_heads: int = 4,
         inference_noise: bool = True,
         denoiser_skip: bool = False,
+        prediction_scale: float = 1.0,
     ) -> None:
         super().__init__(
             tasks,
@@ -226,6 +229,7 @@ class DiffusionMTLNet(MultiTaskNet):
             attn_blocks,
             attn_heads,
             input_skip=denoiser_skip,
+            prediction_scale=prediction_scale,
         )
 
     def forward(
