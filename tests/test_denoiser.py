@@ -180,3 +180,8 @@ def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
         assert not torch.allclose(scaled_out[name] - skip, plain_out[name] - skip)
     with pytest.raises(ConfigError, match="prediction_scale must be positive"):
         _prediction_mtd(input_skip=True, scale=0.0)
+    from dmtl.models.mtdnet import MTDNet
+    from dmtl.tasks import resolve_tasks
+
+    with pytest.raises(ConfigError, match="prediction_scale is an option of prediction diffusion"):
+        MTDNet(resolve_tasks("synthetic", None), "feature", 16, 8, width=8, prediction_scale=5.0)

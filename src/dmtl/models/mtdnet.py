@@ -79,6 +79,8 @@ class MTDNet(nn.Module):
         super().__init__()
         if not prediction_scale > 0:
             raise ConfigError(f"prediction_scale must be positive, got {prediction_scale}")
+        if prediction_scale != 1.0 and space != "prediction":
+            raise ConfigError("prediction_scale is an option of prediction diffusion")
         if space not in ("prediction", "feature"):
             raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
         if input_skip and denoiser != "unet":
