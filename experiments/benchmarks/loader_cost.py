@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmtl.data.nyuv2 import NYUv2Dataset, write_nyuv2_sample
 from dmtl.data.pipelines import build_eval_transform, build_train_transform
+from dmtl.data.readers.nyuv2 import NYUv2Dataset, write_nyuv2_sample
 
 TASKS = ["semseg", "depth", "normals"]
 SIZES = {"synthetic": (64, 80), "nyuv2": (288, 384)}

@@ -23,7 +23,7 @@ import yaml
 
 from dmtl.module import DiffusionMTLModule
 
-PAPER_PARAMETERS = 132_913_284  # REFERENCE.md §2 item 9
+PAPER_PARAMETERS = 132_913_284  # docs/released.md
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from dmtl.data.pascal_context import PascalContextDataset
 from dmtl.data.pipelines import build_pascal_eval_transform, build_pascal_train_transform
+from dmtl.data.readers.pascal_context import PascalContextDataset
 
 TASKS = ["semseg", "human_parts", "sal", "normals", "edge"]
 

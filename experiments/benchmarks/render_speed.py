@@ -16,7 +16,7 @@ import pstats
 import time
 from functools import partial
 
-from dmtl.data.synthetic import render_sample, worker_pool
+from dmtl.data.synthetic.dataset import render_sample, worker_pool
 
 WARMUP_SAMPLES = 3
 PROFILE_ROWS = 15

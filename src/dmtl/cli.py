@@ -7,13 +7,13 @@ import sys
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from dmtl import convert
-from dmtl.checkpointing import FaultTolerance
+from dmtl.callbacks.fault_tolerance import FaultTolerance
+from dmtl.callbacks.loss_guard import NonFiniteLossGuard
+from dmtl.callbacks.wandb_run import WandbPanels, WandbSaveConfig, check_wandb_login
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DMTLError
-from dmtl.loss_guard import NonFiniteLossGuard
 from dmtl.module import DiffusionMTLModule
-from dmtl.wandb_run import WandbPanels, WandbSaveConfig, check_wandb_login
+from dmtl.released import convert
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "

@@ -14,8 +14,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from dmtl.data.transforms import denormalize
 from dmtl.diffusion import Schedule
 from dmtl.errors import ConfigError
-from dmtl.losses import LossNormalization, NormalsLoss
-from dmtl.losses_released import LossRecipe, build_criterion
+from dmtl.losses.masked import LossNormalization, NormalsLoss
+from dmtl.losses.released import LossRecipe, build_criterion
 from dmtl.metrics import MAX_DIST_PASCAL, MultiTaskMetrics, delta_m, load_reference
 from dmtl.metrics.multitask import BoundaryMetricName
 from dmtl.models.condition import ConditionMode
@@ -100,7 +100,7 @@ class DiffusionMTLModule(pl.LightningModule):
         attn_heads: attention heads of the ``crossattn`` denoiser.
         inference_noise: ``False``: evaluation runs the chain with zero noise.
         loss_recipe: ``dmtl`` (the package's task losses) or ``released`` (the released code's:
-            class-balanced saliency CE, boundary BCE × 0.05; ``dmtl.losses_released``).
+            class-balanced saliency CE, boundary BCE × 0.05; ``dmtl.losses.released``).
         log_initial_metrics: DiffusionMTL: also evaluate the initial predictions in validation
             (logged as ``val_initial/...``, and ``val_initial_metrics.json`` at the end of fit), to
             show what the denoiser rectifies; costs one more metric update per batch.

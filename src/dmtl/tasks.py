@@ -58,7 +58,7 @@ DATASET_TASKS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
         {"semseg": 21, "human_parts": 7, "sal": 2, "normals": 3, "edge": 1},
     ),
 }
-# The synthetic PASCAL-like and Cityscapes-like scenes (dmtl.data.synthetic_variants) have the task
+# The synthetic PASCAL-like and Cityscapes-like scenes (dmtl.data.synthetic.variants) have the task
 # sets of the datasets they imitate.
 DATASET_TASKS["synthetic_pascal"] = DATASET_TASKS["pascal_context"]
 DATASET_TASKS["synthetic_cityscapes"] = DATASET_TASKS["cityscapes"]

@@ -10,11 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dmtl.data.cityscapes import Cityscapes19Dataset, CityscapesDataset
-from dmtl.data.image_folder import ImageFolderDataset, pad_collate
 from dmtl.data.labels import LABEL_SETTINGS, make_label_mask
-from dmtl.data.nyuv2 import NYUv2Dataset
-from dmtl.data.pascal_context import PascalContextDataset
 from dmtl.data.pipelines import (
     PASCAL_CROP,
     PASCAL_SCALE_RANGE,
@@ -23,10 +19,14 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
+from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
+from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
+from dmtl.data.readers.nyuv2 import NYUv2Dataset
+from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
 from dmtl.data.split_files import read_split_file
-from dmtl.data.synthetic import SyntheticConfig, ensure_rendered
-from dmtl.data.synthetic_variants import VARIANTS, ensure_variant_rendered
+from dmtl.data.synthetic.dataset import SyntheticConfig, ensure_rendered
+from dmtl.data.synthetic.variants import VARIANTS, ensure_variant_rendered
 from dmtl.errors import ConfigError, MissingDataError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
@@ -40,7 +40,7 @@ READERS = {
     "cityscapes": CityscapesDataset,
     "cityscapes19": Cityscapes19Dataset,
     "pascal_context": PascalContextDataset,
-    # rendered into the real layouts (dmtl.data.synthetic_variants), read by the real readers
+    # rendered into the real layouts (dmtl.data.synthetic.variants), read by the real readers
     "synthetic_pascal": PascalContextDataset,
     "synthetic_cityscapes": CityscapesDataset,
 }
@@ -111,7 +111,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
             (default 512×512); unused by the MTPSL datasets, which keep their native size.
         scale_range: range of the PASCAL-Context random scaling.
         predict_dir: ``predict`` reads the images of this folder (any size; see
-            ``dmtl.data.image_folder``) instead of the evaluation split.
+            ``dmtl.data.readers.image_folder``) instead of the evaluation split.
         pin_memory: page-locked batches, so the copy to the GPU overlaps compute (default:
             whenever CUDA is available).
         persistent_workers: keep the loader workers alive between epochs (no start-up pause per

@@ -99,4 +99,3 @@ def save_split_file(mask: torch.Tensor, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({SPLIT_FILE_KEY: mask.float()}, path)
-

@@ -1,6 +1,6 @@
 """Split files of the partially labelled benchmarks, read safely into a label mask bool[N, K].
 
-Three formats are in use (REFERENCE.md §3); the file's content decides which one it is:
+Three formats are in use (docs/datasets.md); the file's content decides which one it is:
 
 * MTPSL (NYUv2, Cityscapes): a torch file ``{'labels_weights': FloatTensor[N, K]}``, row i for
   training sample i, columns in the order of the label tasks.

@@ -47,7 +47,7 @@ class FuseNeck(nn.Module):
     Every level is resized (bilinear, align_corners=False) to the output size, the levels are
     concatenated and projected to ``embed_dim`` channels. ``conv_bn_relu``: output size
     ceil(H / out_stride), projection 3x3 conv + BN + ReLU. ``conv`` (the released network,
-    REFERENCE.md §2 item 2): output size = the finest map's size × (finest stride / out_stride),
+    docs/released.md): output size = the finest map's size × (finest stride / out_stride),
     floored (half the stride-4 map for stride 8), projection a plain 3x3 conv with bias.
     ``lateral`` (a cheap neck for small CPU jobs): the same output size as ``conv_bn_relu``; each
     level is projected by a 1x1 conv at its own resolution before the resize, the projections are

@@ -10,8 +10,8 @@ from torch import nn
 
 from dmtl.diffusion import GaussianDiffusion, Schedule
 from dmtl.errors import ConfigError
-from dmtl.models.crossattn import CrossAttnDenoiser
-from dmtl.models.denoiser import UNetDenoiser
+from dmtl.models.denoisers.crossattn import CrossAttnDenoiser
+from dmtl.models.denoisers.unet import UNetDenoiser
 from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, decode_prediction, encode_prediction
 from dmtl.tasks import TaskSpec
 

@@ -143,7 +143,7 @@ class DiffusionMTLNet(MultiTaskNet):
         inference_seed: seed of the noise in evaluation; ``None`` draws from the global generator.
         neck: see ``MultiTaskNet``.
         denoiser: ``unet`` (the conv UNet) or ``crossattn`` (the released cross-attention
-            denoiser, ``dmtl.models.crossattn``; its width is ``cond_channels``).
+            denoiser, ``dmtl.models.denoisers.crossattn``; its width is ``cond_channels``).
         condition_input: the condition conv reads the ``encoded`` initial predictions or the
             ``raw`` ones (logits, metres, vectors; the released network).
         attn_blocks, attn_heads: cross-attention blocks and heads of the ``crossattn`` denoiser.

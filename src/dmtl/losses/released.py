@@ -1,0 +1,107 @@
+"""The task losses of the released DiffusionMTL code (docs/released.md), per sample.
+
+Only saliency and boundaries differ from ``dmtl.losses.masked.per_sample_task_loss``: saliency is a
+2-class cross-entropy whose class weights [p, 1 − p] come from the sample's own fraction p of
+salient pixels, and the boundary BCE (positives weighted 0.95 / 0.05) is scaled by 0.05. The other
+tasks (cross-entropy, L1 of the normalised normals) are the package's. Everything is batched: the
+per-sample class weights are gathered per pixel, no loop over samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from dmtl.errors import ConfigError
+from dmtl.losses.masked import (
+    LossNormalization,
+    MultiTaskLoss,
+    NormalsLoss,
+    _valid_pixels,
+    per_sample_task_loss,
+)
+from dmtl.tasks import TaskSpec
+
+LossRecipe = Literal["dmtl", "released"]
+
+# The released task weights; a task they do not name (depth) gets 1.
+RELEASED_WEIGHTS = {"semseg": 1.0, "human_parts": 2.0, "sal": 5.0, "normals": 10.0, "edge": 50.0}
+RELEASED_EDGE_SCALE = 0.05
+SALIENCY_TASK = "sal"
+
+
+def released_task_loss(
+    spec: TaskSpec,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    use: torch.Tensor,
+    normals_loss: NormalsLoss = "l1",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The released loss of one task for every sample (same contract as ``per_sample_task_loss``).
+
+    Args:
+        spec: the task.
+        pred: (B, C, H, W) raw output at the target resolution.
+        target: (B, H, W) long for segmentation, (B, 1|3, H, W) float otherwise.
+        use: bool (B,); samples with False contribute nothing.
+        normals_loss: passed on for the tasks the release shares with the package.
+
+    Returns:
+        loss (B,) and has_pixels bool (B,).
+    """
+    if spec.name == SALIENCY_TASK and spec.kind == "segmentation":
+        return _balanced_saliency(spec, pred, target, use)
+    loss, has = per_sample_task_loss(spec, pred, target, use, normals_loss)
+    if spec.kind == "boundary":
+        loss = loss * RELEASED_EDGE_SCALE
+    return loss, has
+
+
+def build_criterion(
+    tasks: Sequence[TaskSpec],
+    recipe: LossRecipe = "dmtl",
+    weights: Mapping[str, float] | None = None,
+    initial_weight: float = 0.5,
+    normalization: LossNormalization | None = None,
+    normals_loss: NormalsLoss = "l1",
+) -> MultiTaskLoss:
+    """The multi-task loss of a recipe; ``None`` weights or normalisation take its defaults.
+
+    ``dmtl``: the package's task losses, weight 1 and ``task`` normalisation by default.
+    ``released``: ``released_task_loss``, ``RELEASED_WEIGHTS`` and ``sample`` normalisation.
+
+    Raises:
+        ConfigError: an unknown recipe (or whatever ``MultiTaskLoss`` refuses).
+    """
+    if recipe not in ("dmtl", "released"):
+        raise ConfigError(f"unknown loss_recipe {recipe!r}; use 'dmtl' or 'released'")
+    released = recipe == "released"
+    if weights is None and released:
+        names = {t.name for t in tasks}
+        weights = {n: w for n, w in RELEASED_WEIGHTS.items() if n in names}
+    return MultiTaskLoss(
+        tasks,
+        weights,
+        initial_weight=initial_weight,
+        normalization=normalization or ("sample" if released else "task"),
+        normals_loss=normals_loss,
+        task_loss=released_task_loss if released else None,
+    )
+
+
+def _balanced_saliency(
+    spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor, use: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ_valid w[y] · CE / #valid with w = [p, 1 − p], p = the sample's salient fraction."""
+    valid = _valid_pixels(spec, target) & use.view(-1, 1, 1)
+    labels = torch.where(valid, target, torch.zeros_like(target)).long()
+    count = valid.flatten(1).sum(dim=1)
+    positive = ((labels == 1) & valid).flatten(1).sum(dim=1)
+    p = positive.to(pred.dtype) / count.clamp(min=1).to(pred.dtype)  # (B,)
+    weight = torch.where(labels == 1, (1 - p).view(-1, 1, 1), p.view(-1, 1, 1))
+    pixel = F.cross_entropy(pred, labels, reduction="none") * weight
+    pixel = torch.where(valid, pixel, torch.zeros((), dtype=pixel.dtype, device=pixel.device))
+    return pixel.flatten(1).sum(dim=1) / count.clamp(min=1), count > 0

@@ -1,0 +1,298 @@
+"""Convert a released DiffusionMTL checkpoint into a Lightning checkpoint of ``DiffusionMTLModule``.
+
+``dmtl convert-checkpoint SRC DST`` reads the released state dict (plain, or under ``model``,
+with or without DDP's ``module.`` prefixes) with ``torch.load(weights_only=True)``, so no pickled
+code runs; renames every tensor to the module's names (docs/released.md); checks the released
+diffusion-schedule buffers against the schedule dmtl recomputes and drops them; and writes a
+checkpoint with ``state_dict``, ``hyper_parameters`` (the paper-exact network, read off the
+tensors' shapes) and the Lightning version, which ``dmtl test|validate|predict --ckpt_path DST``
+loads. Missing, unexpected or misshapen tensors stop the conversion with a ``DataError`` that
+lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from dmtl.diffusion import GaussianDiffusion
+from dmtl.errors import ConfigError, DataError, MissingDataError
+from dmtl.metrics import MAX_DIST_PASCAL
+from dmtl.tasks import DATASET_TASKS, standard_tasks
+
+COMMAND = "convert-checkpoint"
+DDP_PREFIX = "module."
+SCHEDULE_PREFIX = "diffusion_model."
+SCHEDULE_RTOL = 1e-5
+MAX_LISTED = 20  # names shown in an error; the count says how many more
+
+# released name -> module name, first match wins; τ is any task name.
+RENAMES: tuple[tuple[str, str], ...] = (
+    (r"backbone\.(.+)", r"net.backbone.model.\1"),
+    (r"backbone_embed\.(weight|bias)", r"net.neck.proj.\1"),
+    (r"preliminary_dec\.(\w+)\.(\d+)\.(.+)", r"net.decoders.\1.blocks.\2.\3"),
+    (r"preliminary_head\.(\w+)\.0\.(weight|bias)", r"net.decoders.\1.head.\2"),
+    (r"diffusion_model\.pred_combinator\.out_layer\.(.+)", r"net.condition.fuse.\1"),
+    (r"diffusion_model\.denoiser\.t_embedder\.mlp\.(.+)", r"net.mtd.denoiser.time_mlp.\1"),
+    (r"diffusion_model\.denoiser\.pre_layer\.(.+)", r"net.mtd.denoiser.inputs.\1"),
+    (r"diffusion_model\.denoiser\.crossblocks\.(.+)", r"net.mtd.denoiser.blocks.\1"),
+    (r"diffusion_model\.denoiser\.task_heads\.(.+)", r"net.mtd.denoiser.heads.\1"),
+    (
+        r"diffusion_model\.denoiser\.final_task_heads\.(\w+)\.linear_pred\.(.+)",
+        r"net.mtd.heads.\1.\2",
+    ),
+)
+# The released schedule buffers that dmtl does not keep, as functions of its own buffers.
+EXTRA_SCHEDULE = {
+    "log_one_minus_alphas_cumprod": lambda d: (1 - d["alphas_cumprod"]).log(),
+    "sqrt_recip_alphas_cumprod": lambda d: d["alphas_cumprod"].rsqrt(),
+    "sqrt_recipm1_alphas_cumprod": lambda d: (1 / d["alphas_cumprod"] - 1).sqrt(),
+}
+
+
+def load_released(path: str | Path) -> dict[str, torch.Tensor]:
+    """The released state dict, unwrapped from ``{'model': ...}`` and without ``module.``.
+
+    Raises:
+        MissingDataError: no such file.
+        DataError: not a weights-only torch file, or not a dict of tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"checkpoint {path} does not exist")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors come in many types; all mean "not loadable"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read checkpoint {path} with weights_only=True: {first}") from err
+    if isinstance(raw, Mapping) and isinstance(raw.get("model"), Mapping):
+        raw = raw["model"]
+    if not isinstance(raw, Mapping) or not raw:
+        raise DataError(f"checkpoint {path} holds no state dict (a dict of tensors)")
+    state = {}
+    for key, value in raw.items():
+        if not isinstance(value, torch.Tensor):
+            raise DataError(f"checkpoint {path}: entry {key!r} is not a tensor")
+        state[key.removeprefix(DDP_PREFIX)] = value
+    return state
+
+
+def rename(key: str) -> str | None:
+    """The module name of a released tensor; ``None`` when no rule knows it."""
+    for pattern, target in RENAMES:
+        if re.fullmatch(pattern, key):
+            return re.sub(pattern, target, key)
+    return None
+
+
+def released_model_args(
+    state: Mapping[str, torch.Tensor],
+    dataset: str = "pascal_context",
+    backbone: str = "resnet18",
+    attn_heads: int = 4,
+) -> dict[str, Any]:
+    """``DiffusionMTLModule`` arguments of the released network, read off the tensors.
+
+    Tasks are those with a ``preliminary_head``, in the dataset's standard order (the order of the
+    condition conv's input channels); widths and block counts come from the shapes.
+
+    Raises:
+        DataError: a tensor the arguments depend on is missing.
+        ConfigError: a task the dataset does not have.
+    """
+    need = "backbone_embed.weight"
+    if need not in state:
+        raise DataError(f"the checkpoint has no {need!r}: not a released DiffusionMTL state dict")
+    heads = _captures(state, r"preliminary_head\.(\w+)\.0\.weight")
+    if dataset not in DATASET_TASKS:
+        raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(DATASET_TASKS)}")
+    available = DATASET_TASKS[dataset][1]
+    unknown = sorted(heads - set(available))
+    if unknown:
+        raise ConfigError(f"checkpoint tasks {unknown} are not tasks of dataset {dataset!r}")
+    order = standard_tasks(dataset) + [t for t in available if t not in standard_tasks(dataset)]
+    blocks = _captures(state, r"preliminary_dec\.\w+\.(\d+)\..+")
+    attn = _captures(state, r"diffusion_model\.denoiser\.crossblocks\.(\d+)\..+")
+    betas = state.get(SCHEDULE_PREFIX + "betas")
+    # LightningCLI lets a checkpoint's hyper-parameters override the config's model section, so
+    # the evaluation protocol is written here: the literature's, as pascal_context/base.yaml has it.
+    protocol = (
+        {"boundary_metric": "ods", "boundary_max_dist": MAX_DIST_PASCAL,
+         "saliency_literature_sigmoid": True}
+        if dataset == "pascal_context" else {}
+    )  # fmt: skip
+    return {
+        "dataset": dataset,
+        "tasks": [t for t in order if t in heads],
+        "backbone": backbone,
+        "pretrained": False,
+        "embed_dim": int(state[need].shape[0]),
+        "neck_stride": 8,
+        "decoder_blocks": len(blocks),
+        "diffusion": "feature",
+        "condition": "multitask",
+        "steps": int(betas.numel()) if betas is not None else 2,
+        "schedule": "linear",
+        "neck": "conv",
+        "denoiser": "crossattn",
+        "condition_input": "raw",
+        "attn_blocks": len(attn),
+        "attn_heads": attn_heads,
+        "loss_recipe": "released",
+        "optimizer": "adam",
+        "lr": 2e-5,
+        "weight_decay": 1e-6,
+        "poly_power": 0.9,
+        "poly_interval": "epoch",
+        **protocol,
+    }
+
+
+def _captures(state: Mapping[str, torch.Tensor], pattern: str) -> set[str]:
+    """The distinct first groups of the keys that match ``pattern`` in full."""
+    return {m.group(1) for k in state if (m := re.fullmatch(pattern, k))}
+
+
+def check_schedule(state: Mapping[str, torch.Tensor], steps: int) -> list[str]:
+    """Compare the released schedule buffers with dmtl's linear schedule; return their names.
+
+    Raises:
+        DataError: a buffer differs (another schedule or S): the converted network would not be
+            the released one.
+    """
+    ours = {n: b.double() for n, b in GaussianDiffusion(steps, "linear").named_buffers()}
+    ours.update({n: f(ours) for n, f in EXTRA_SCHEDULE.items()})
+    found = []
+    for key, value in state.items():
+        if not key.startswith(SCHEDULE_PREFIX) or key.count(".") != 1:
+            continue
+        name = key.removeprefix(SCHEDULE_PREFIX)
+        if name not in ours:
+            continue
+        if value.shape != ours[name].shape or not torch.allclose(
+            value.double(), ours[name], rtol=SCHEDULE_RTOL, atol=0
+        ):
+            raise DataError(
+                f"schedule buffer {key!r} of the checkpoint differs from the linear schedule with "
+                f"S = {steps}: {value.tolist()} vs {ours[name].tolist()}"
+            )
+        found.append(key)
+    return found
+
+
+def convert_state_dict(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], steps: int
+) -> dict[str, torch.Tensor]:
+    """Rename the released tensors; every one of ``expected`` (name -> tensor/shape) must come.
+
+    Raises:
+        DataError: unexpected (unmapped or unknown) or missing tensors, or shape mismatches.
+    """
+    schedule = set(check_schedule(state, steps))
+    out, unexpected, misshapen, seen = {}, [], [], set()
+    for key, value in state.items():
+        if key in schedule:
+            continue
+        target = rename(key)
+        if target is None or target not in expected:
+            unexpected.append(key)
+            continue
+        seen.add(target)
+        if tuple(value.shape) != tuple(expected[target].shape):
+            misshapen.append(f"{key} {tuple(value.shape)} vs {tuple(expected[target].shape)}")
+            continue
+        out[target] = value.detach().clone().contiguous()
+    missing = sorted(set(expected) - seen)
+    problems = []
+    for title, names in (
+        ("unexpected tensors", unexpected),
+        ("missing tensors", missing),
+        ("shape mismatches", misshapen),
+    ):
+        if names:
+            shown = ", ".join(names[:MAX_LISTED])
+            more = f" (+{len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else ""
+            problems.append(f"{len(names)} {title}: {shown}{more}")
+    if problems:
+        raise DataError("cannot convert the checkpoint: " + "; ".join(problems))
+    return out
+
+
+def module_hparams(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Every ``DiffusionMTLModule`` argument: its default, overridden by ``args``."""
+    from dmtl.module import DiffusionMTLModule
+
+    params = inspect.signature(DiffusionMTLModule.__init__).parameters
+    unknown = sorted(set(args) - set(params))
+    if unknown:
+        raise ConfigError(f"unknown DiffusionMTLModule arguments {unknown}")
+    hp = {n: p.default for n, p in params.items() if n != "self"}
+    hp.update(args)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
+
+
+def convert_checkpoint(
+    src: str | Path,
+    dst: str | Path,
+    dataset: str = "pascal_context",
+    backbone: str = "resnet18",
+    attn_heads: int = 4,
+) -> Path:
+    """Convert the released checkpoint ``src`` into a Lightning checkpoint at ``dst``.
+
+    Args:
+        src: the released ``.pth``/``.pt`` file.
+        dst: where to write the Lightning checkpoint (parent folders are created).
+        dataset: the dataset whose task set the checkpoint's tasks belong to.
+        backbone: timm name of the backbone the checkpoint holds.
+        attn_heads: attention heads (not visible in the tensors; the release uses 4).
+
+    Returns:
+        ``dst``.
+    """
+    from dmtl.module import DiffusionMTLModule
+
+    state = load_released(src)
+    hparams = module_hparams(released_model_args(state, dataset, backbone, attn_heads))
+    with torch.device("meta"):  # names and shapes only, no memory, no init cost
+        expected = DiffusionMTLModule(**hparams).state_dict()
+    converted = convert_state_dict(state, expected, hparams["steps"])
+    checkpoint = {
+        "state_dict": converted,
+        "hyper_parameters": hparams,
+        "pytorch-lightning_version": pl.__version__,
+        "epoch": 0,
+        "global_step": 0,
+        "dmtl_converted_from": str(Path(src).resolve()),
+    }
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, dst)
+    return dst
+
+
+def main(argv: Sequence[str]) -> None:
+    """``dmtl convert-checkpoint SRC DST [--dataset D] [--backbone B] [--attn_heads H]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"dmtl {COMMAND}",
+        description="Convert a released DiffusionMTL checkpoint into a dmtl Lightning checkpoint.",
+    )
+    parser.add_argument("src", help="the released checkpoint (state dict, or {'model': ...})")
+    parser.add_argument("dst", help="the Lightning checkpoint to write")
+    parser.add_argument(
+        "--dataset", default="pascal_context", help="whose task set the checkpoint's tasks are"
+    )
+    parser.add_argument("--backbone", default="resnet18", help="timm name of the backbone")
+    parser.add_argument(
+        "--attn_heads", type=int, default=4, help="attention heads (not in the tensors; 4)"
+    )
+    args = parser.parse_args(list(argv))
+    dst = convert_checkpoint(args.src, args.dst, args.dataset, args.backbone, args.attn_heads)
+    print(f"wrote {dst}; use it with: dmtl test --config <config> --ckpt_path {dst}")

@@ -1,0 +1,53 @@
+"""W&B: the API-key check, the resolved config and the prediction panels (callbacks.wandb_run)."""
+
+import pytest
+
+from dmtl.cli import main
+from support import REPO
+from support.cli import TINY_DATA
+
+WANDB_CONFIG = REPO / "experiments" / "logger" / "wandb.yaml"
+
+
+def _args(cache, out):
+    return [
+        "validate",
+        f"--data.root={cache}",
+        f"--trainer.default_root_dir={out}",
+        f"--config={WANDB_CONFIG}",
+        f"--trainer.logger.init_args.save_dir={out}",
+        *TINY_DATA,
+    ]
+
+
+def test_online_without_api_key_fails_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))  # no `wandb login` entry
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args(tmp_path / "cache", tmp_path))
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("dmtl: error: the W&B logger is online but no W&B API key was found")
+    assert "WANDB_MODE=offline" in line
+    assert not (tmp_path / "wandb").exists()  # no run was started
+
+
+def test_offline_run_holds_resolved_config_and_mask_panels(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cli = main(_args(tmp_path / "cache", tmp_path))
+    experiment = cli.trainer.logger.experiment
+    resolved = dict(experiment.config["cli"])
+    experiment.finish()
+    (run,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert resolved["data"]["synthetic"]["height"] == 32
+    assert resolved["trainer"]["logger"]["class_path"].endswith("WandbLogger")
+    media = run / "files" / "media"
+    masks = sorted(p.parent.name for p in media.rglob("*.png") if "mask" in p.parts)
+    assert masks, "no segmentation mask overlay was logged"
+    logged = {p.relative_to(media).as_posix() for p in media.rglob("*.png")}
+    for key in ("val/predictions", "val/depth", "val/normals"):
+        assert any(path.startswith(f"images/{key}_") for path in logged), (key, sorted(logged))

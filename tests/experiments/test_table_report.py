@@ -1,0 +1,98 @@
+"""synthetic/table.py: Δm against seed-averaged single-task references, and the report."""
+
+import importlib.util
+import json
+import statistics
+
+import pytest
+
+from support import REPO
+
+PATH = REPO / "experiments" / "synthetic" / "table.py"
+
+
+@pytest.fixture()
+def table(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("synthetic_table", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    return module
+
+
+def _cell(table, setting, method, seed, miou, abs_err, mean):
+    metrics = {
+        "semseg": {"miou": miou, "pixel_acc": 70.0},
+        "depth": {"abs_err": abs_err, "rel_err": 0.1, "rmse": 0.5},
+        "normals": {"mean": mean, "median": 9.0, "within_11.25": 50.0},
+    }
+    path = table.result_path(setting, method, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"metrics": metrics}))
+
+
+def test_delta_m_against_the_seed_mean_of_the_single_task_cells(table, capsys):
+    # single-task cells: two seeds; their mean is the reference 50 / 0.4 / 20
+    for seed, (m, d, n) in enumerate([(48.0, 0.38, 19.0), (52.0, 0.42, 21.0)]):
+        _cell(table, "onelabel", "stl_semseg", seed, m, 9.0, 90.0)
+        _cell(table, "onelabel", "stl_depth", seed, 1.0, d, 90.0)
+        _cell(table, "onelabel", "stl_normals", seed, 1.0, 9.0, n)
+    _cell(table, "onelabel", "mtl", 0, 55.0, 0.40, 20.0)  # Δm = (10 + 0 + 0) / 3
+    _cell(table, "onelabel", "mtl", 1, 50.0, 0.36, 22.0)  # Δm = (0 + 10 - 10) / 3
+    reference, seeds = table.single_task_reference("onelabel")
+    assert seeds == [0, 1]
+    assert reference["semseg"]["miou"] == pytest.approx(50.0)
+    assert reference["depth"]["abs_err"] == pytest.approx(0.40)
+    assert reference["normals"]["mean"] == pytest.approx(20.0)
+    deltas = [10 / 3, 0.0]
+    table.report()
+    out = capsys.readouterr().out
+    mtl_row = next(line for line in out.splitlines() if line.startswith("| mtl |"))
+    expected = f"{statistics.fmean(deltas):.2f} ± {statistics.stdev(deltas):.2f}"
+    assert mtl_row.endswith(f"| {expected} | – |")
+    assert "| single-task | 0,1 |" in out
+    assert "52.50 ± 3.54" in mtl_row  # mIoU mean ± std of the two seeds
+
+
+def test_paired_difference_to_the_baseline_uses_the_same_seed(table, capsys):
+    for method in ("stl_semseg", "stl_depth", "stl_normals"):
+        for seed in (0, 1, 2):
+            _cell(table, "onelabel", method, seed, 50.0, 0.4, 20.0)
+    _cell(table, "onelabel", "mtl", 0, 50.0, 0.40, 20.0)  # Δm 0
+    _cell(table, "onelabel", "mtl", 1, 56.0, 0.40, 20.0)  # Δm 4
+    _cell(table, "onelabel", "feature", 0, 53.0, 0.40, 20.0)  # Δm 2: +2 over seed 0's baseline
+    _cell(table, "onelabel", "feature", 1, 62.0, 0.40, 20.0)  # Δm 8: +4 over seed 1's baseline
+    _cell(table, "onelabel", "feature", 2, 80.0, 0.40, 20.0)  # no baseline at seed 2: not paired
+    table.report()
+    rows = capsys.readouterr().out.splitlines()
+    feature_row = next(line for line in rows if line.startswith("| feature |"))
+    assert feature_row.endswith(f"| {3.0:.2f} ± {statistics.stdev([2.0, 4.0]):.2f} |")
+
+
+def test_no_reference_until_every_task_has_a_single_task_cell(table, capsys):
+    _cell(table, "randomlabels", "stl_semseg", 0, 50.0, 9.0, 90.0)
+    _cell(table, "randomlabels", "mtl", 0, 55.0, 0.40, 20.0)
+    assert table.single_task_reference("randomlabels") == ({}, [])
+    table.report()
+    mtl_row = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| mtl |")
+    )
+    assert mtl_row.endswith("| – |")
+
+
+def test_denoising_report_shows_final_minus_initial(table, capsys):
+    for seed, gain in ((0, 1.0), (1, 3.0)):
+        _cell(table, "randomlabels", "feature", seed, 50.0 + gain, 0.40, 20.0)
+        path = table.result_path("randomlabels", "feature", seed)
+        record = json.loads(path.read_text())
+        initial = json.loads(json.dumps(record["metrics"]))
+        initial["semseg"]["miou"] = 50.0
+        initial["depth"]["abs_err"] = 0.45
+        record["initial_metrics"] = initial
+        path.write_text(json.dumps(record))
+    _cell(table, "randomlabels", "mtl", 0, 50.0, 0.40, 20.0)  # no initial metrics: no row
+    table.report_denoising()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| random")]
+    assert rows == [
+        "| randomlabels | feature | 0,1 | 2.00 ± 1.41 | -0.0500 ± 0.0000 | 0.00 ± 0.00 |"
+    ]

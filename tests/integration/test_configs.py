@@ -1,0 +1,139 @@
+"""Every shipped config parses, composes with the default job and means what its name says."""
+
+from pathlib import Path
+
+import pytest
+
+from dmtl.cli import DMTLCLI
+from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.module import DiffusionMTLModule
+from support import REPO
+
+EXPERIMENTS = REPO / "experiments"
+SYNTHETIC = EXPERIMENTS / "synthetic"
+DEFAULT = SYNTHETIC / "default.yaml"
+METHODS = sorted((SYNTHETIC / "method").glob("*.yaml"))
+SETTINGS = sorted((SYNTHETIC / "setting").glob("*.yaml"))
+# method overlay -> (diffusion, condition, refine_only) it must select
+METHOD_MEANS = {
+    "mtl": ("none", None, None),
+    "feature": ("feature", "multitask", False),
+    "prediction": ("prediction", "multitask", False),
+    "prediction_noskip": ("prediction", "multitask", False),
+    "single_condition": ("feature", "single", False),
+    "refine_only": ("feature", "multitask", True),
+}
+
+
+def _parse(*configs: Path) -> DMTLCLI:
+    args = [a for c in configs for a in ("--config", str(c))]
+    return DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)
+
+
+def test_default_job_is_onelabel_feature_diffusion_offline():
+    cli = _parse(DEFAULT)
+    assert cli.datamodule.dataset == "synthetic"
+    assert cli.datamodule.hparams.label_setting == "onelabel"
+    hp = cli.model.hparams
+    assert (hp.diffusion, hp.condition, hp.refine_only) == ("feature", "multitask", False)
+    assert hp.denoiser_skip is True
+    assert hp.pretrained is False
+    assert hp.tasks == cli.datamodule.hparams.tasks
+
+
+def test_every_method_of_the_table_has_an_overlay():
+    names = {p.stem for p in METHODS}
+    assert set(METHOD_MEANS) <= names
+    assert {"stl_semseg", "stl_depth", "stl_normals"} <= names
+
+
+@pytest.mark.parametrize("overlay", METHODS, ids=lambda p: p.name)
+def test_method_overlays_mean_what_their_names_say(overlay):
+    cli = _parse(DEFAULT, overlay)
+    hp, name = cli.model.hparams, overlay.stem
+    if name.startswith("stl_"):
+        task = name.removeprefix("stl_")
+        assert cli.datamodule.tasks == [task] and hp.tasks == [task]
+        assert cli.datamodule.label_tasks == ["semseg", "depth", "normals"]
+        assert hp.diffusion == "none"
+        return
+    diffusion, condition, refine_only = METHOD_MEANS[name]
+    assert hp.diffusion == diffusion
+    if diffusion != "none":  # the baseline builds no denoiser
+        assert hp.denoiser_skip == (not name.endswith("_noskip"))
+    if condition is not None:
+        assert (hp.condition, hp.refine_only) == (condition, refine_only)
+
+
+@pytest.mark.parametrize("overlay", SETTINGS, ids=lambda p: p.name)
+def test_setting_overlays_compose_with_methods(overlay):
+    cli = _parse(DEFAULT, SYNTHETIC / "method" / "prediction.yaml", overlay)
+    assert cli.datamodule.hparams.label_setting == overlay.stem
+    assert cli.model.hparams.diffusion == "prediction"
+
+
+def test_wandb_logger_overlay_parses():
+    cli = _parse(DEFAULT, EXPERIMENTS / "logger" / "wandb.yaml")
+    assert type(cli.trainer.logger).__name__ == "WandbLogger"
+
+
+@pytest.mark.parametrize(
+    "reference",
+    sorted((EXPERIMENTS / "synthetic" / "references").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_reference_files_hold_every_primary_metric(reference):
+    from dmtl.metrics import load_reference
+    from dmtl.tasks import resolve_tasks
+
+    tasks = resolve_tasks("synthetic")
+    values = load_reference(reference, tasks)
+    assert all(values[t.name][t.primary_metric] > 0 for t in tasks)
+
+
+# The benchmark configs: base (MTL baseline) and every overlay.
+PASCAL_TASKS = ["semseg", "human_parts", "sal", "normals", "edge"]
+BENCHMARKS = {  # folder: (dataset, batch, lr, epochs, standard tasks)
+    "nyuv2": ("nyuv2", 2, 1e-4, 200, ["semseg", "depth", "normals"]),
+    "cityscapes": ("cityscapes", 8, 1e-4, 200, ["semseg", "depth"]),
+    "pascal_context": ("pascal_context", 6, 2e-5, 100, PASCAL_TASKS),
+}
+BENCHMARK_OVERLAYS = [
+    (folder, overlay)
+    for folder in BENCHMARKS
+    for overlay in [None, *sorted((EXPERIMENTS / folder).glob("*.yaml"))]
+    if overlay is None or overlay.stem != "base"
+]
+
+
+@pytest.mark.parametrize(
+    ("folder", "overlay"),
+    BENCHMARK_OVERLAYS,
+    ids=lambda v: v if isinstance(v, str) else ("base" if v is None else v.stem),
+)
+def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
+    dataset, batch, lr, epochs, tasks = BENCHMARKS[folder]
+    configs = [EXPERIMENTS / folder / "base.yaml"] + ([overlay] if overlay else [])
+    args = [a for c in configs for a in ("--config", str(c))]
+    # the configs ask for ImageNet weights; a parse test must not download them
+    args += [f"--data.root={tmp_path}", "--model.pretrained=false"]
+    cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)
+    assert cli.datamodule.dataset == dataset and cli.datamodule.batch_size == batch
+    assert cli.model.hparams.lr == lr and cli.trainer.max_epochs == epochs
+    assert cli.model.hparams.embed_dim == 512 and cli.model.hparams.backbone == "resnet18"
+    assert cli.datamodule.label_tasks == tasks
+    name = overlay.stem if overlay else "base"
+    if name.startswith("stl_"):
+        assert cli.datamodule.tasks == [name.removeprefix("stl_")]
+    else:
+        assert cli.datamodule.tasks == tasks
+        expected = "randomlabels" if name.endswith("randomlabels") else "onelabel"
+        assert cli.datamodule.hparams.label_setting == expected
+    if folder == "pascal_context":
+        hp = cli.model.hparams
+        assert (hp.boundary_metric, hp.saliency_literature_sigmoid) == ("ods", True)
+    method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
+    if name.startswith("paper_"):  # the released network: paper_<method>_<setting>
+        method = name.split("_")[1]
+        assert (cli.model.hparams.denoiser, cli.model.hparams.neck) == ("crossattn", "conv")
+    assert cli.model.hparams.diffusion == method

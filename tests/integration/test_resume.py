@@ -1,0 +1,110 @@
+"""Resumption without loss: a run stopped by a signal or killed, then resumed with
+``--ckpt_path last``, ends with the metrics of an uninterrupted run (deterministic mode)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from dmtl.cli import main
+from support import REPO
+from support.cli import _args
+
+pytestmark = pytest.mark.slow
+
+EPOCHS, STEPS = 4, 4  # 4 steps an epoch on the tiny data
+SIGNAL_AT_STEP = 6  # in the middle of the second epoch
+RESUMABLE = [
+    f"--trainer.max_epochs={EPOCHS}",
+    "--model.backbone=mobilenetv3_small_050",  # a 3 MB checkpoint instead of 135 MB
+    "--seed_everything=0",
+    "--trainer.deterministic=true",
+    "--data.augment=false",  # the augmentation stream is not part of the checkpoint
+    "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+    # save_last only copies a checkpoint that top-k saved, so top-k must save every epoch
+    "--trainer.callbacks.save_top_k=1",
+    "--trainer.callbacks.save_last=link",
+]
+WAIT_S = 300
+
+
+class SendSignal(Callback):
+    """Sends ``signum`` to this process after training step ``step`` (test helper)."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        self.signum, self.step = signum, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)  # handled at the next Python instruction
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("resume-cache")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    main(_args("fit", cache, out, *RESUMABLE))
+    return json.loads((out / "run" / "fit" / "val_metrics.json").read_text())
+
+
+def _resume_and_compare(cache, out, uninterrupted):
+    main(_args("fit", cache, out, *RESUMABLE, "--ckpt_path=last"))
+    resumed = json.loads((out / "run" / "fit" / "val_metrics.json").read_text())
+    for task, metrics in uninterrupted.items():
+        for name, value in metrics.items():
+            assert resumed[task][name] == pytest.approx(value, rel=1e-6, abs=1e-6), (task, name)
+    final = torch.load(out / "run" / "fit" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["global_step"] == EPOCHS * STEPS
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_stop_signal_writes_a_checkpoint_that_resumes_exactly(
+    cache, tmp_path, capsys, uninterrupted, signum
+):
+    sender = [
+        "--trainer.callbacks+=test_resume.SendSignal",
+        f"--trainer.callbacks.signum={int(signum)}",
+        f"--trainer.callbacks.step={SIGNAL_AT_STEP}",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args("fit", cache, tmp_path, *RESUMABLE, *sender))
+    assert exit_info.value.code == 128 + signum
+    ckpt = tmp_path / "run" / "fit" / "checkpoints" / "last.ckpt"
+    err = capsys.readouterr().err
+    # the step signalled before finishes; its checkpoint is the one written on the way out
+    assert f"dmtl: stopped by {signum.name} at epoch 1, step {SIGNAL_AT_STEP + 1}" in err
+    assert f"resumable checkpoint {ckpt}" in err
+    state = torch.load(ckpt, weights_only=False)
+    assert state["global_step"] == SIGNAL_AT_STEP + 1 and not ckpt.is_symlink()
+    assert state["dmtl_train_loader"] == {"epoch": 1, "batches": SIGNAL_AT_STEP + 1 - STEPS}
+    _resume_and_compare(cache, tmp_path, uninterrupted)
+
+
+def test_killed_run_resumes_from_the_last_epoch_checkpoint_exactly(cache, tmp_path, uninterrupted):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),  # the same kernels as this process
+    }
+    last = tmp_path / "run" / "fit" / "checkpoints" / "last.ckpt"
+    cmd = [sys.executable, "-m", "dmtl", *_args("fit", cache, tmp_path, *RESUMABLE)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + WAIT_S
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.kill()  # SIGKILL: no handler runs, nothing is written on the way out
+    assert proc.wait(timeout=WAIT_S) == -signal.SIGKILL
+    killed_at = torch.load(last, weights_only=False)["global_step"]
+    assert 0 < killed_at < EPOCHS * STEPS and killed_at % STEPS == 0
+    _resume_and_compare(cache, tmp_path, uninterrupted)
