@@ -1,0 +1,214 @@
+"""The option groups of the Lightning system: each default written once, passed by keyword.
+
+``DiffusionMTLModule`` takes one instance of each group; LightningCLI shows them as nested YAML
+(``model.network.backbone``, ``model.diffusion.steps``, ...). Each layer below the module takes the
+groups it needs (or their fields by keyword), never a relayed list of positional options.
+A group may also be given as a plain dict (a checkpoint's saved hyper-parameters); ``as_group``
+turns it back into the dataclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any, Literal, TypeVar
+
+from dmtl.errors import ConfigError
+
+Space = Literal["none", "prediction", "feature"]
+Schedule = Literal["linear", "cosine"]
+ConditionMode = Literal["multitask", "single"]
+ConditionInput = Literal["encoded", "raw"]
+NeckName = Literal["conv_bn_relu", "conv", "lateral"]
+DenoiserKind = Literal["unet", "crossattn"]
+LossRecipe = Literal["dmtl", "released"]
+LossNormalization = Literal["task", "sample"]
+NormalsLoss = Literal["l1", "cosine"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
+PolyInterval = Literal["step", "epoch"]
+BoundaryMetricName = Literal["dilation", "ods"]
+
+DEFAULT_DEPTH_SCALE = 10.0  # metres mapped to +1 when depth maps are encoded
+MAX_DIST_PASCAL = 0.0075  # boundary match radius, fraction of the image diagonal (PASCAL-Context)
+
+
+@dataclass
+class NetworkConfig:
+    """The initial multi-task network: backbone, neck and per-task decoders.
+
+    Attributes:
+        backbone: timm model name.
+        pretrained: ImageNet weights for the backbone (timm's hub cache or network).
+        backbone_weights: a local weights file for the backbone.
+        embed_dim: width of the neck and of the task decoders.
+        neck: ``conv_bn_relu``, ``conv`` (the released neck) or ``lateral``.
+        neck_stride: stride of the fused feature map.
+        decoder_blocks: basic blocks per initial task decoder.
+    """
+
+    backbone: str = "resnet18"
+    pretrained: bool = False
+    backbone_weights: str | None = None
+    embed_dim: int = 256
+    neck: NeckName = "conv_bn_relu"
+    neck_stride: int = 8
+    decoder_blocks: int = 2
+
+
+@dataclass
+class DiffusionConfig:
+    """The denoising chain: its space, steps, schedule, condition and noise.
+
+    Attributes:
+        space: ``feature`` or ``prediction`` (DiffusionMTL), ``none`` (the MTL baseline).
+        steps: S, the number of denoising steps.
+        schedule: ``linear`` (the paper's) or ``cosine``.
+        refine_only: the ablation "w/o diffusion": the denoiser applied S times with no noise.
+        condition: ``multitask`` (the paper) or ``single`` (each task conditioned on its own
+            initial prediction: the ablation "w/o multi-task conditioning").
+        condition_input: the condition conv reads the ``encoded`` or the ``raw`` initial
+            predictions (logits, metres, vectors: the release).
+        cond_channels: width of the condition feature (default: the network's ``embed_dim``).
+        depth_scale: metres mapped to +1 when depth maps are encoded.
+        prediction_scale: prediction diffusion runs on this multiple of the encoded maps.
+        noise_seed: seed of the training noise (a function of seed, step and rank); ``None``: the
+            global generator.
+        inference_seed: seed of the evaluation noise; ``None``: the global generator.
+        inference_noise: ``False`` runs the evaluation chain with zero noise.
+    """
+
+    space: Space = "feature"
+    steps: int = 2
+    schedule: Schedule = "linear"
+    refine_only: bool = False
+    condition: ConditionMode = "multitask"
+    condition_input: ConditionInput = "encoded"
+    cond_channels: int | None = None
+    depth_scale: float = DEFAULT_DEPTH_SCALE
+    prediction_scale: float = 1.0
+    noise_seed: int | None = 0
+    inference_seed: int | None = 0
+    inference_noise: bool = True
+
+
+@dataclass
+class DenoiserConfig:
+    """The shared denoiser.
+
+    Attributes:
+        kind: ``unet`` (the timestep-embedded conv UNet) or ``crossattn`` (the released denoiser).
+        width: UNet width at its finest scale.
+        mults: UNet width multiplier per scale (its length is the number of scales).
+        blocks: UNet residual blocks per scale.
+        skip: the UNet learns a correction of its input (zero-initialised heads).
+        attn_blocks: cross-attention blocks (``crossattn``).
+        attn_heads: attention heads (``crossattn``).
+    """
+
+    kind: DenoiserKind = "unet"
+    width: int = 32
+    mults: tuple[int, ...] = (1, 2)
+    blocks: int = 1
+    skip: bool = False
+    attn_blocks: int = 4
+    attn_heads: int = 4
+
+
+@dataclass
+class LossConfig:
+    """The masked multi-task loss.
+
+    Attributes:
+        recipe: ``dmtl`` (the package's task losses) or ``released`` (the released code's).
+        weights: task -> loss weight (default 1, or the released weights with ``released``).
+        initial_weight: weight of the initial predictions' loss (the paper: 0.5).
+        normalization: ``task`` or ``sample`` (the release); default ``task``, ``sample`` with
+            ``recipe: released``.
+        normals: ``l1`` or ``cosine``.
+    """
+
+    recipe: LossRecipe = "dmtl"
+    weights: dict[str, float] | None = None
+    initial_weight: float = 0.5
+    normalization: LossNormalization | None = None
+    normals: NormalsLoss = "l1"
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and the poly learning-rate decay.
+
+    Attributes:
+        name: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        lr: peak learning rate.
+        weight_decay: weight decay.
+        poly_power: the rate decays as (1 - step / total) ** poly_power.
+        poly_interval: the decay steps per optimiser ``step`` or per ``epoch`` (the release).
+    """
+
+    name: OptimizerName = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    poly_interval: PolyInterval = "step"
+
+
+@dataclass
+class EvaluationConfig:
+    """What validation and test measure.
+
+    Attributes:
+        reference: a YAML/JSON file {task: {metric: value}} of single-task results; when given,
+            ``val/delta_m`` and ``test/delta_m`` are logged.
+        boundary_metric: ``dilation`` (fast approximation) or ``ods`` (the literature's).
+        boundary_max_dist: ``ods`` match radius, fraction of the image diagonal.
+        saliency_literature_sigmoid: saliency maxF thresholds σ(probability), as published.
+        log_initial_metrics: DiffusionMTL also scores its initial predictions in validation.
+    """
+
+    reference: str | None = None
+    boundary_metric: BoundaryMetricName = "dilation"
+    boundary_max_dist: float = MAX_DIST_PASCAL
+    saliency_literature_sigmoid: bool = False
+    log_initial_metrics: bool = True
+
+
+@dataclass
+class SpeedConfig:
+    """Execution options that change speed, never the function.
+
+    Attributes:
+        channels_last: NHWC memory for the weights and the input images.
+        compile: ``torch.compile`` the network's parts.
+    """
+
+    channels_last: bool = False
+    compile: bool = False
+
+
+G = TypeVar("G")
+
+
+def as_group(cls: type[G], value: G | Mapping[str, Any] | None) -> G:
+    """``value`` as an instance of the group ``cls``: a dict (saved hyper-parameters) is rebuilt.
+
+    Raises:
+        ConfigError: a dict with a key the group does not have (named in the message).
+    """
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if is_dataclass(value):
+        value = asdict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a mapping of options, got {value!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        names, options = ", ".join(unknown), ", ".join(sorted(known))
+        raise ConfigError(f"{cls.__name__}: unknown option(s) {names}; known: {options}")
+    kwargs = dict(value)
+    if "mults" in kwargs and kwargs["mults"] is not None:
+        kwargs["mults"] = tuple(kwargs["mults"])
+    return cls(**kwargs)
