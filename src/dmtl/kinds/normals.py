@@ -1,0 +1,115 @@
+"""Surface normals: unit vectors (x right, y down, z forward), all-zero where unknown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dmtl.kinds.base import MetricOptions, TaskKind
+from dmtl.kinds.colours import IGNORE_COLOUR
+
+if TYPE_CHECKING:
+    from torchmetrics import Metric
+
+    from dmtl.losses.masked import NormalsLoss
+    from dmtl.tasks import TaskSpec
+
+SPHERE_SAMPLES = 4096  # candidate directions for the best constant normal
+MAX_NORMAL_PIXELS = 200_000  # pixels used to pick that direction (all are used to evaluate it)
+
+
+def fibonacci_sphere(n: int) -> torch.Tensor:
+    """n nearly uniform unit vectors (n, 3)."""
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1 - 2 * i / n
+    phi = torch.pi * (1 + 5**0.5) * i
+    r = (1 - z**2).sqrt()
+    return torch.stack([r * phi.cos(), r * phi.sin(), z], dim=1).float()
+
+
+class NormalsKind(TaskKind):
+    """Targets (3, H, W) float, valid where finite and not all-zero; predictions any length.
+
+    Loss: L1 of the L2-normalised prediction, or 1 - cos. Metric: angular errors
+    (``NormalMetrics``). Prediction and encoding: the unit vector.
+    """
+
+    name = "normals"
+
+    def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
+        """Finite, non-zero vectors (the mask repeated over the three channels)."""
+        finite = torch.isfinite(target).all(dim=1, keepdim=True)
+        nonzero = target.abs().sum(dim=1, keepdim=True) > 0
+        return (finite & nonzero).expand_as(target)
+
+    def pixel_loss(
+        self, pred: torch.Tensor, safe: torch.Tensor, valid: torch.Tensor, normals_loss: NormalsLoss
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``l1``: Σ_c |unit − target|; ``cosine``: 1 − unit · target; one value per pixel."""
+        unit = F.normalize(pred, dim=1)
+        if normals_loss == "l1":
+            pixel = (unit - safe).abs().sum(dim=1, keepdim=True)
+        else:
+            pixel = 1.0 - (unit * safe).sum(dim=1, keepdim=True)
+        return pixel, valid[:, :1]
+
+    def postprocess(self, pred: torch.Tensor) -> torch.Tensor:
+        """Unit vectors."""
+        return F.normalize(pred, dim=1)
+
+    def encode(self, raw: torch.Tensor, depth_scale: float) -> torch.Tensor:
+        """The unit vector (components already in [-1, 1])."""
+        return F.normalize(raw, dim=1)
+
+    def decode(self, encoded: torch.Tensor, depth_scale: float) -> torch.Tensor:
+        """The vector itself (its length is what the encoding forgets)."""
+        return encoded
+
+    def colour_map(
+        self, spec: TaskSpec, value: torch.Tensor, depth_range: tuple[float, float]
+    ) -> np.ndarray:
+        """(unit + 1) * 127.5 as RGB, black where the vector is all-zero."""
+        unit = F.normalize(value, dim=0)
+        rgb = ((unit.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
+        rgb[value.abs().sum(0).numpy() == 0] = IGNORE_COLOUR
+        return rgb
+
+    def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
+        """``NormalMetrics`` with the options' median resolution."""
+        # dmtl.metrics imports dmtl.tasks, which imports the kinds: import it when first needed.
+        from dmtl.metrics.normals import NormalMetrics
+
+        return NormalMetrics(bins_per_degree=options.normal_bins_per_degree)
+
+    def best_constant(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
+        """The unit vector of least mean angle to the valid normals, over a dense set of them."""
+        vectors = target.permute(0, 2, 3, 1).reshape(-1, 3)
+        vectors = vectors[vectors.abs().sum(1) > 0]
+        step = max(1, vectors.shape[0] // MAX_NORMAL_PIXELS)
+        candidates = fibonacci_sphere(SPHERE_SAMPLES)
+        cos = (vectors[::step] @ candidates.T).clamp(-1, 1)
+        return candidates[cos.acos().mean(0).argmin()]
+
+    def constant_prediction(
+        self, spec: TaskSpec, constant: object, like: torch.Tensor
+    ) -> torch.Tensor:
+        """The vector ``constant`` (3,) at every pixel."""
+        b, h, w = like.shape[0], like.shape[-2], like.shape[-1]
+        return constant.view(1, 3, 1, 1).expand(b, -1, h, w)
+
+    def prepare_array(self, array: np.ndarray, where: str) -> np.ndarray:
+        """float32 (H, W, 3)."""
+        return array.astype(np.float32, copy=False)
+
+    def correct_geometry(
+        self, array: np.ndarray, *, scale: float, flipped: bool, inverse_depth: bool
+    ) -> np.ndarray:
+        """A horizontal flip negates the x component (camera frame: x right)."""
+        if not flipped:
+            return array
+        array = array.copy()
+        array[..., 0] = 0.0 - array[..., 0]  # 0 - x, not -x: invalid pixels stay +0.0
+        return array
