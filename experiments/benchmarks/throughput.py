@@ -101,7 +101,7 @@ def make_batch(specs: list[TaskSpec], batch: int, size: tuple[int, int], device)
     h, w = size
     targets = {}
     for spec in specs:
-        if spec.kind == "segmentation":
+        if spec.behaviour.class_ids:  # segmentation and saliency
             t = torch.randint(0, spec.channels, (batch, h, w))
             t[:, :2] = IGNORE_INDEX
         elif spec.kind == "normals":

@@ -24,6 +24,7 @@ from dmtl.module import DiffusionMTLModule
 # task kind -> (metric, required ratio model/constant, "min" if the ratio must be at least it)
 BARS = {
     "segmentation": ("miou", 5.0, "min"),
+    "saliency": ("miou", 5.0, "min"),
     "depth": ("abs_err", 0.5, "max"),
     "normals": ("mean", 0.6, "max"),
 }

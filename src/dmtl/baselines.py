@@ -5,63 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
+from dmtl.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
 from dmtl.metrics import MultiTaskMetrics
 from dmtl.tasks import TaskSpec
-
-SPHERE_SAMPLES = 4096  # candidate directions for the best constant normal
-MAX_NORMAL_PIXELS = 200_000  # pixels used to pick that direction (all are used to evaluate it)
-CONSTANT_LOGIT = 10.0
-
-
-def fibonacci_sphere(n: int) -> torch.Tensor:
-    """n nearly uniform unit vectors (n, 3)."""
-    i = torch.arange(n, dtype=torch.float64) + 0.5
-    z = 1 - 2 * i / n
-    phi = torch.pi * (1 + 5**0.5) * i
-    r = (1 - z**2).sqrt()
-    return torch.stack([r * phi.cos(), r * phi.sin(), z], dim=1).float()
 
 
 def best_constants(targets: Mapping[str, torch.Tensor], tasks: Sequence[TaskSpec]) -> dict:
     """The constant that is best for each task's primary metric, chosen on ``targets``.
 
-    Segmentation: the most frequent class. Depth: the median of valid depths (minimises the
-    absolute error). Normals: the unit vector with the least mean angle to the valid normals,
-    searched over a dense set of directions.
+    Each task's kind chooses (``spec.behaviour.best_constant``). Segmentation: the most frequent
+    class. Depth: the median of valid depths (minimises the absolute error). Normals: the unit
+    vector with the least mean angle to the valid normals, searched over a dense set of
+    directions. Boundary: 0.
     """
-    constants = {}
-    for spec in tasks:
-        t = targets[spec.name]
-        if spec.kind == "segmentation":
-            valid = t[t != spec.ignore_index]
-            constants[spec.name] = int(
-                torch.bincount(valid.flatten(), minlength=spec.channels).argmax()
-            )
-        elif spec.kind == "depth":
-            constants[spec.name] = float(t[t > 0].median())
-        elif spec.kind == "normals":
-            vectors = t.permute(0, 2, 3, 1).reshape(-1, 3)
-            vectors = vectors[vectors.abs().sum(1) > 0]
-            step = max(1, vectors.shape[0] // MAX_NORMAL_PIXELS)
-            candidates = fibonacci_sphere(SPHERE_SAMPLES)
-            cos = (vectors[::step] @ candidates.T).clamp(-1, 1)
-            constants[spec.name] = candidates[cos.acos().mean(0).argmin()]
-        elif spec.kind == "boundary":
-            constants[spec.name] = 0.0
-    return constants
+    return {spec.name: spec.behaviour.best_constant(spec, targets[spec.name]) for spec in tasks}
 
 
 def constant_prediction(spec: TaskSpec, constant, like: torch.Tensor) -> torch.Tensor:
     """A prediction (B, C, H, W) that is ``constant`` everywhere, shaped for ``like``'s batch."""
-    b, h, w = like.shape[0], like.shape[-2], like.shape[-1]
-    if spec.kind == "segmentation":
-        logits = F.one_hot(torch.tensor(constant), spec.channels).float() * CONSTANT_LOGIT
-        return logits.view(1, -1, 1, 1).expand(b, -1, h, w)
-    if spec.kind == "normals":
-        return constant.view(1, 3, 1, 1).expand(b, -1, h, w)
-    return torch.full((b, 1, h, w), float(constant))
+    return spec.behaviour.constant_prediction(spec, constant, like)
 
 
 def evaluate_constants(

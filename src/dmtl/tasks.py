@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from dmtl.errors import ConfigError
+from dmtl.kinds import IGNORE_INDEX, TaskKind, kind_named
 
-TaskKind = Literal["segmentation", "depth", "normals", "boundary"]
-
-IGNORE_INDEX = 255
+# the keys of dmtl.kinds.KINDS
+KindName = Literal["segmentation", "saliency", "depth", "normals", "boundary"]
 
 
 @dataclass(frozen=True)
@@ -18,26 +18,37 @@ class TaskSpec:
 
     Attributes:
         name: registry key, also the key of targets and predictions.
-        kind: decides the loss, the metric and the target format.
-        channels: output channels of the network head (classes for segmentation).
+        kind: the name of the task's kind in ``dmtl.kinds.KINDS``, which decides the loss, the
+            metric, the target format and the rest of the task's behaviour (``behaviour``).
+        channels: output channels of the network head (classes for segmentation and saliency).
         primary_metric: the metric that enters Δm.
         higher_is_better: direction of ``primary_metric``.
-        ignore_index: target value that marks unlabelled pixels (segmentation, boundary).
+        ignore_index: target value that marks unlabelled pixels (segmentation, saliency,
+            boundary).
     """
 
     name: str
-    kind: TaskKind
+    kind: KindName
     channels: int
     primary_metric: str
     higher_is_better: bool
     ignore_index: int | None = None
+
+    @property
+    def behaviour(self) -> TaskKind:
+        """The task's kind: the object that holds its loss, metric, encoding, colours, ...
+
+        Raises:
+            ConfigError: ``kind`` names no registered kind.
+        """
+        return kind_named(self.kind, self.name)
 
 
 # Defaults; ``channels`` of segmentation tasks depends on the dataset (see DATASET_TASKS).
 TASKS: dict[str, TaskSpec] = {
     "semseg": TaskSpec("semseg", "segmentation", 13, "miou", True, IGNORE_INDEX),
     "human_parts": TaskSpec("human_parts", "segmentation", 7, "miou", True, IGNORE_INDEX),
-    "sal": TaskSpec("sal", "segmentation", 2, "maxf", True, IGNORE_INDEX),
+    "sal": TaskSpec("sal", "saliency", 2, "maxf", True, IGNORE_INDEX),
     "depth": TaskSpec("depth", "depth", 1, "abs_err", False),
     "normals": TaskSpec("normals", "normals", 3, "mean", False),
     "edge": TaskSpec("edge", "boundary", 1, "f1", True, IGNORE_INDEX),

@@ -5,26 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 
+from dmtl.kinds.colours import palette as palette  # re-exported
 from dmtl.tasks import TaskSpec
 
-IGNORE_COLOUR = (0, 0, 0)
 PANEL_GAP = 2  # pixels between tiles
 
 
-def palette(num_classes: int) -> np.ndarray:
-    """A fixed, well separated colour per class: uint8 (num_classes, 3)."""
-    hues = (np.arange(num_classes) * 0.618033988749895) % 1.0  # golden-ratio hue spacing
-    hsv = np.stack([hues * 179, np.full_like(hues, 200), np.full_like(hues, 230)], axis=1)
-    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
-
-
 def colourise(spec: TaskSpec, value: torch.Tensor, depth_range: tuple[float, float]) -> np.ndarray:
-    """Turn one task map into an RGB uint8 image (H, W, 3).
+    """Turn one task map into an RGB uint8 image (H, W, 3), in the colours of the task's kind.
 
     Args:
         spec: the task.
@@ -32,29 +24,7 @@ def colourise(spec: TaskSpec, value: torch.Tensor, depth_range: tuple[float, flo
             segmentation, (1|3, H, W) float otherwise).
         depth_range: (min, max) metres mapped onto the colour map, shared by prediction and target.
     """
-    value = value.detach().float().cpu()
-    if spec.kind == "segmentation":
-        labels = value.argmax(0) if value.ndim == 3 else value.long()
-        ignore = labels == spec.ignore_index
-        rgb = palette(spec.channels)[labels.clamp(0, spec.channels - 1).numpy()]
-        rgb[ignore.numpy()] = IGNORE_COLOUR
-        return rgb
-    if spec.kind == "depth":
-        lo, hi = depth_range
-        scaled = ((value[0] - lo) / max(hi - lo, 1e-6)).clamp(0, 1).numpy()
-        rgb = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[..., ::-1]
-        rgb = np.ascontiguousarray(rgb)
-        rgb[value[0].numpy() <= 0] = IGNORE_COLOUR
-        return rgb
-    if spec.kind == "normals":
-        unit = torch.nn.functional.normalize(value, dim=0)
-        rgb = ((unit.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
-        rgb[value.abs().sum(0).numpy() == 0] = IGNORE_COLOUR
-        return rgb
-    edge = value[0]
-    prob = torch.sigmoid(edge) if edge.min() < 0 or edge.max() > 1 else edge
-    grey = (prob.clamp(0, 1).numpy() * 255).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=2)
+    return spec.behaviour.colourise(spec, value, depth_range)
 
 
 def make_panel(

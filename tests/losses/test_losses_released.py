@@ -26,7 +26,7 @@ def make_batch(seed: int = 0) -> tuple[dict, dict, dict]:
     for spec in TASKS:
         final[spec.name] = rng.normal(size=(B, spec.channels, H, W)).astype(np.float32)
         initial[spec.name] = rng.normal(size=(B, spec.channels, H, W)).astype(np.float32)
-        if spec.kind == "segmentation":
+        if spec.behaviour.class_ids:  # segmentation and saliency: class-id maps
             t = rng.integers(0, spec.channels, size=(B, H, W))
             t[rng.random((B, H, W)) < 0.2] = IGNORE_INDEX
         elif spec.kind == "normals":
@@ -100,7 +100,7 @@ def _torch_targets(targets: dict) -> dict:
     out = {}
     for spec in TASKS:
         t = torch.from_numpy(np.asarray(targets[spec.name]))
-        out[spec.name] = t.long() if spec.kind == "segmentation" else t.float()
+        out[spec.name] = t.long() if spec.behaviour.class_ids else t.float()
     return out
 
 

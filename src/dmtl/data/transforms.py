@@ -13,11 +13,12 @@ resize back, which zooms in by s: the scene looks s times closer, so metric dept
 and inverse depth (Cityscapes) multiplied by s), a horizontal flip (which negates the x component of
 the camera-frame normals: x right, y down, z forward), photometric jitter of the image, ImageNet
 normalisation; the recipes of each protocol are in ``dmtl.data.pipelines``. Padding transforms
-(PASCAL-Context) mark what they add as invalid per task kind (255 for segmentation and boundaries,
-0 for depth and normals) through a validity mask that travels with the targets. Every label map
-is resized with nearest neighbour so that class ids, unit normals and the zero/255 invalid markers
-stay exact. All knowledge of which key needs which geometric correction lives here, keyed by
-``TaskSpec.kind``.
+(PASCAL-Context) mark what they add as invalid per task kind (255 for segmentation, saliency and
+boundaries, 0 for depth and normals) through a validity mask that travels with the targets. Every
+label map is resized with nearest neighbour so that class ids, unit normals and the zero/255 invalid
+markers stay exact. Which key needs which format and geometric correction is its task's kind
+(``TaskKind.prepare_array``, ``correct_geometry``, ``invalid_value``, ``to_tensor`` in
+``dmtl.kinds``).
 
 Randomness: albumentations 2.0.8 draws from generators owned by the ``Compose`` (numpy
 ``default_rng`` and ``random.Random``), never from the global numpy/random state, so
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 
 from dmtl.errors import ConfigError, DataError
-from dmtl.tasks import IGNORE_INDEX, TASKS
+from dmtl.tasks import TASKS
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -53,8 +54,6 @@ DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.2, 1.5)  # MTPSL RandomScaleCrop
 IMAGE_INTERPOLATION = cv2.INTER_LINEAR
 LABEL_INTERPOLATION = cv2.INTER_NEAREST  # keeps class ids, unit normals and invalid markers exact
 VALID_KEY = "_valid"  # uint8 mask of ones that padding fills with 0 (track_padding)
-# what a padded pixel holds, per task kind
-INVALID_VALUE = {"segmentation": IGNORE_INDEX, "boundary": IGNORE_INDEX, "depth": 0, "normals": 0}
 
 Sample = dict[str, Any]
 
@@ -213,19 +212,15 @@ class SampleTransform:
         for key in data:
             if key in ("image", VALID_KEY):
                 continue
-            kind = TASKS[key].kind
-            array = out[key]
-            if kind == "depth" and scale != 1.0:
-                # zooming in by s shows the scene as if every point were s times closer
-                factor = np.float32(scale)
-                array = array * factor if self.inverse_depth else array / factor
+            kind = TASKS[key].behaviour
+            # depth / s after a zoom by s (inverse depth * s), normals' x negated after a flip
+            array = kind.correct_geometry(
+                out[key], scale=scale, flipped=flipped, inverse_depth=self.inverse_depth
+            )
             if padded is not None and padded.any():
                 array = array.copy()
-                array[padded] = INVALID_VALUE[kind]
-            if kind == "normals" and flipped:
-                array = array.copy()
-                array[..., 0] = 0.0 - array[..., 0]  # 0 - x, not -x: invalid pixels stay +0.0
-            targets[key] = _to_tensor(array, kind)
+                array[padded] = kind.invalid_value
+            targets[key] = kind.to_tensor(array)
         image = out["image"]
         if padded is not None and padded.any():
             image = image.copy()
@@ -235,7 +230,7 @@ class SampleTransform:
 
 
 def _prepare_inputs(sample: Sample, name: str) -> dict[str, np.ndarray]:
-    """Arrays for albumentations: image float32 (H, W, 3), segmentation as uint8, depth (H, W)."""
+    """Arrays for albumentations: image float32 (H, W, 3), each task map as its kind prepares it."""
     if "image" not in sample:
         raise DataError(f"sample {name!r} has no 'image'")
     image = np.asarray(sample["image"], dtype=np.float32)
@@ -250,33 +245,14 @@ def _prepare_inputs(sample: Sample, name: str) -> dict[str, np.ndarray]:
             raise ConfigError(
                 f"sample {name!r} has key {key!r}, which is neither image, name nor a task"
             )
-        array = np.asarray(value)
-        kind = TASKS[key].kind
-        if kind == "segmentation":
-            if array.size and (array.min() < 0 or array.max() > IGNORE_INDEX):
-                raise DataError(f"sample {name!r}: {key} ids must lie in 0..{IGNORE_INDEX}")
-            array = array.astype(np.uint8)  # OpenCV cannot resize int64; ids and 255 fit in uint8
-        else:
-            array = array.astype(np.float32, copy=False)
-            if kind in ("depth", "boundary") and array.ndim == 3 and array.shape[2] == 1:
-                array = array[..., 0]
+        # class ids as uint8, float maps as float32 (single-channel ones as (H, W))
+        array = TASKS[key].behaviour.prepare_array(np.asarray(value), f"sample {name!r}: {key}")
         if array.shape[:2] != size:
             raise DataError(
                 f"sample {name!r}: {key} has shape {array.shape}, the image {image.shape}"
             )
         data[key] = array
     return data
-
-
-def _to_tensor(array: np.ndarray, kind: str) -> torch.Tensor:
-    """Task map (H, W[, C]) -> tensor in the target format of its kind."""
-    if kind == "segmentation":
-        return torch.from_numpy(array.astype(np.int64))
-    if array.ndim == 2:
-        array = array[None]
-    else:
-        array = array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
 def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> None:

@@ -11,14 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmtl.errors import ConfigError
+from dmtl.kinds.boundary import EDGE_POS_WEIGHT as EDGE_POS_WEIGHT  # re-exported
 from dmtl.models.network import MultiTaskOutput
 from dmtl.tasks import TaskSpec
 
 NormalsLoss = Literal["l1", "cosine"]
 LossNormalization = Literal["task", "sample"]
-EDGE_POS_WEIGHT = (
-    0.95 / 0.05
-)  # boundary pixels are rare: weight positives up (as in the literature)
 
 
 @dataclass
@@ -45,6 +43,10 @@ def per_sample_task_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss of one task for every sample: a mean over the sample's valid pixels.
 
+    The task's kind holds the pixel loss and the validity rule (``spec.behaviour``): cross-entropy
+    (segmentation, saliency), L1 (depth), L1 of the normalised vector or 1 - cos (normals),
+    BCE with positives weighted ``EDGE_POS_WEIGHT`` (boundary).
+
     Args:
         spec: the task.
         pred: (B, C, H, W) raw network output at the target resolution.
@@ -54,32 +56,11 @@ def per_sample_task_loss(
 
     Returns:
         loss (B,) and has_pixels bool (B,): whether the sample had any usable pixel.
+
+    Raises:
+        ConfigError: a task of an unknown kind.
     """
-    valid = _valid_pixels(spec, target) & use.view(-1, *([1] * (target.ndim - 1)))
-    # Targets of unusable pixels are replaced so that garbage (NaN, huge) cannot reach a gradient.
-    safe = torch.where(valid, target, torch.zeros((), dtype=target.dtype, device=target.device))
-    if spec.kind == "segmentation":
-        pixel = F.cross_entropy(pred, safe.long(), reduction="none")
-    elif spec.kind == "depth":
-        pixel = (pred - safe).abs()
-    elif spec.kind == "normals":
-        unit = F.normalize(pred, dim=1)
-        if normals_loss == "l1":
-            pixel = (unit - safe).abs().sum(dim=1, keepdim=True)
-        else:
-            pixel = 1.0 - (unit * safe).sum(dim=1, keepdim=True)
-        valid = valid[:, :1]
-    elif spec.kind == "boundary":
-        pos_weight = torch.tensor(EDGE_POS_WEIGHT, device=pred.device, dtype=pred.dtype)
-        pixel = F.binary_cross_entropy_with_logits(
-            pred, safe.to(pred.dtype), pos_weight=pos_weight, reduction="none"
-        )
-    else:
-        raise ConfigError(f"no loss for task kind {spec.kind!r} (task {spec.name!r})")
-    pixel = torch.where(valid, pixel, torch.zeros((), dtype=pixel.dtype, device=pixel.device))
-    count = valid.flatten(1).sum(dim=1)
-    loss = pixel.flatten(1).sum(dim=1) / count.clamp(min=1)
-    return loss, count > 0
+    return spec.behaviour.per_sample_loss(spec, pred, target, use, normals_loss)
 
 
 class MultiTaskLoss(nn.Module):
@@ -181,13 +162,5 @@ class MultiTaskLoss(nn.Module):
 
 
 def _valid_pixels(spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
-    """bool mask of pixels with a usable target, shaped like ``target``."""
-    if spec.kind == "segmentation" or spec.kind == "boundary":
-        return target != spec.ignore_index
-    if spec.kind == "depth":
-        return torch.isfinite(target) & (target > 0)
-    if spec.kind == "normals":
-        finite = torch.isfinite(target).all(dim=1, keepdim=True)
-        nonzero = target.abs().sum(dim=1, keepdim=True) > 0
-        return (finite & nonzero).expand_as(target)
-    raise ConfigError(f"no validity rule for task kind {spec.kind!r} (task {spec.name!r})")
+    """bool mask of pixels with a usable target, shaped like ``target`` (the kind's rule)."""
+    return spec.behaviour.valid_pixels(spec, target)

@@ -15,18 +15,14 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, DEFAULT_TOLERANCE_PX, BoundaryMetrics
-from dmtl.metrics.boundary_ods import MAX_DIST_PASCAL, BoundaryODSMetrics
-from dmtl.metrics.depth import DepthMetrics
-from dmtl.metrics.normals import DEFAULT_BINS_PER_DEGREE, NormalMetrics
-from dmtl.metrics.saliency import SaliencyMetrics
-from dmtl.metrics.segmentation import SegmentationMetrics
-from dmtl.tasks import IGNORE_INDEX, TaskSpec
+from dmtl.kinds import MetricOptions
+from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, DEFAULT_TOLERANCE_PX
+from dmtl.metrics.boundary_ods import MAX_DIST_PASCAL
+from dmtl.metrics.normals import DEFAULT_BINS_PER_DEGREE
+from dmtl.tasks import TaskSpec
 
 PERCENT = 100.0
 BoundaryMetricName = Literal["dilation", "ods"]
-# A segmentation task with this primary metric is evaluated as saliency (maxF).
-SALIENCY_PRIMARY_METRIC = "maxf"
 # Tasks whose images without any foreground label are skipped (the human-parts protocol).
 DEFAULT_SKIP_BACKGROUND_ONLY: tuple[str, ...] = ("human_parts",)
 # torchmetrics warns when compute() precedes update(); here that just means "no data": NaN.
@@ -44,45 +40,26 @@ def build_metric(
     saliency_literature_sigmoid: bool = False,
     skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
 ) -> Metric:
-    """The metric that evaluates a task of ``spec.kind``.
+    """The metric that evaluates a task: its kind's (``spec.behaviour.build_metric``).
 
-    A segmentation task whose ``primary_metric`` is ``"maxf"`` (``sal``) gets
-    ``SaliencyMetrics``; the other segmentation tasks get ``SegmentationMetrics``, which skips
-    background-only images for the tasks named in ``skip_background_only``. Boundary tasks get
-    the dilation approximation (``boundary_metric="dilation"``) or the thinned, matched ODS
+    Saliency tasks get ``SaliencyMetrics``; segmentation tasks ``SegmentationMetrics``, which
+    skips background-only images for the tasks named in ``skip_background_only``. Boundary tasks
+    get the dilation approximation (``boundary_metric="dilation"``) or the thinned, matched ODS
     F-measure of the literature (``"ods"``). See ``MultiTaskMetrics`` for the options.
 
     Raises:
         ConfigError: unknown kind or boundary metric.
     """
-    ignore_index = IGNORE_INDEX if spec.ignore_index is None else spec.ignore_index
-    if spec.kind == "segmentation" and spec.primary_metric == SALIENCY_PRIMARY_METRIC:
-        return SaliencyMetrics(
-            literature_sigmoid=saliency_literature_sigmoid, ignore_index=ignore_index
-        )
-    if spec.kind == "segmentation":
-        return SegmentationMetrics(
-            spec.channels,
-            ignore_index=ignore_index,
-            skip_background_only=spec.name in skip_background_only,
-        )
-    if spec.kind == "depth":
-        return DepthMetrics()
-    if spec.kind == "normals":
-        return NormalMetrics(bins_per_degree=normal_bins_per_degree)
-    if spec.kind == "boundary" and boundary_metric == "dilation":
-        return BoundaryMetrics(
-            thresholds=boundary_thresholds,
-            tolerance_px=boundary_tolerance_px,
-            ignore_index=ignore_index,
-        )
-    if spec.kind == "boundary" and boundary_metric == "ods":
-        return BoundaryODSMetrics(
-            thresholds=boundary_thresholds, max_dist=boundary_max_dist, ignore_index=ignore_index
-        )
-    if spec.kind == "boundary":
-        raise ConfigError(f"unknown boundary_metric {boundary_metric!r}; use 'dilation' or 'ods'")
-    raise ConfigError(f"task {spec.name!r} has unknown kind {spec.kind!r}: no metric for it")
+    options = MetricOptions(
+        normal_bins_per_degree=normal_bins_per_degree,
+        boundary_thresholds=boundary_thresholds,
+        boundary_tolerance_px=boundary_tolerance_px,
+        boundary_metric=boundary_metric,
+        boundary_max_dist=boundary_max_dist,
+        saliency_literature_sigmoid=saliency_literature_sigmoid,
+        skip_background_only=skip_background_only,
+    )
+    return spec.behaviour.build_metric(spec, options)
 
 
 class MultiTaskMetrics(nn.Module):
@@ -94,7 +71,7 @@ class MultiTaskMetrics(nn.Module):
     (it computes every task, in a fixed order, even those this rank never updated).
 
     Args:
-        tasks: the task specs; ``spec.kind`` picks the metric.
+        tasks: the task specs; each task's kind picks its metric.
         normal_bins_per_degree: median histogram resolution of normal metrics.
         boundary_thresholds: thresholds searched by the boundary F-measure.
         boundary_tolerance_px: match radius of the dilation boundary F-measure.

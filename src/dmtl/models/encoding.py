@@ -3,7 +3,7 @@
 Diffusion adds Gaussian noise of a fixed scale, so every task's map is first brought to a common,
 bounded range of about [-1, 1]:
 
-- segmentation (semseg, human parts, saliency): class probabilities, softmax(logits) * 2 - 1;
+- segmentation and saliency: class probabilities, softmax(logits) * 2 - 1;
 - boundary: edge probability, sigmoid(logit) * 2 - 1;
 - normals: the unit vector, normalize(prediction) (components already in [-1, 1]);
 - depth: metres mapped linearly, depth / depth_scale * 2 - 1 (0 m -> -1, depth_scale -> +1).
@@ -15,18 +15,19 @@ predictions (logits, metres, vectors) and their encoding is the chain's estimate
 log-probabilities as logits, the logit of the edge probability, the vector itself, metres. It
 inverts the encoding up to what the encoding forgets (a constant added to all logits, the length of
 a normal vector) and is what the prediction-space input skip of ``MTDNet`` adds its correction to.
+The formulas live in the task kinds (``dmtl.kinds``); these functions dispatch to them.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from dmtl.errors import ConfigError
+from dmtl.kinds import DECODE_EPS
 from dmtl.tasks import TaskSpec
 
+__all__ = ["DECODE_EPS", "DEFAULT_DEPTH_SCALE", "decode_prediction", "encode_prediction"]
+
 DEFAULT_DEPTH_SCALE = 10.0  # metres: NYUv2's range and the synthetic rooms' far wall
-DECODE_EPS = 1e-4  # probabilities are clamped to [eps, 1 - eps] before a log or logit
 
 
 def encode_prediction(
@@ -34,18 +35,12 @@ def encode_prediction(
 ) -> torch.Tensor:
     """Encode raw predictions (N, C, h, w) of a task into its diffusion space (N, C, h, w).
 
+    The task's kind (``spec.behaviour.encode``) holds the encoding.
+
     Raises:
-        ConfigError: a task kind without an encoding.
+        ConfigError: a task of an unknown kind.
     """
-    if spec.kind == "segmentation":
-        return raw.softmax(dim=1) * 2 - 1
-    if spec.kind == "boundary":
-        return raw.sigmoid() * 2 - 1
-    if spec.kind == "normals":
-        return F.normalize(raw, dim=1)
-    if spec.kind == "depth":
-        return raw / depth_scale * 2 - 1
-    raise ConfigError(f"no prediction encoding for task kind {spec.kind!r} (task {spec.name!r})")
+    return spec.behaviour.encode(raw, depth_scale)
 
 
 def decode_prediction(
@@ -55,18 +50,10 @@ def decode_prediction(
 
     Noisy maps leave [-1, 1]: probabilities are clamped to [``DECODE_EPS``, 1 - ``DECODE_EPS``]
     (segmentation: log p of the clamped, renormalised probabilities; boundary: logit p); depth
-    and normals are linear and need no clamp.
+    and normals are linear and need no clamp. The task's kind (``spec.behaviour.decode``) holds
+    the decoding.
 
     Raises:
-        ConfigError: a task kind without an encoding.
+        ConfigError: a task of an unknown kind.
     """
-    if spec.kind == "segmentation":
-        prob = ((encoded + 1) / 2).clamp(DECODE_EPS, 1 - DECODE_EPS)
-        return (prob / prob.sum(dim=1, keepdim=True)).log()
-    if spec.kind == "boundary":
-        return ((encoded + 1) / 2).clamp(DECODE_EPS, 1 - DECODE_EPS).logit()
-    if spec.kind == "normals":
-        return encoded
-    if spec.kind == "depth":
-        return (encoded + 1) / 2 * depth_scale
-    raise ConfigError(f"no prediction encoding for task kind {spec.kind!r} (task {spec.name!r})")
+    return spec.behaviour.decode(encoded, depth_scale)
