@@ -297,15 +297,7 @@ class DiffusionMTLModule(pl.LightningModule):
         out = self(batch["image"])
         processed = {}
         for spec in self.task_specs:
-            pred = out.predictions[spec.name]
-            if spec.kind == "segmentation":
-                processed[spec.name] = pred.argmax(1)
-            elif spec.kind == "normals":
-                processed[spec.name] = torch.nn.functional.normalize(pred, dim=1)
-            elif spec.kind == "boundary":
-                processed[spec.name] = torch.sigmoid(pred)
-            else:
-                processed[spec.name] = pred
+            processed[spec.name] = spec.behaviour.postprocess(out.predictions[spec.name])
         return {"predictions": processed, "meta": batch["meta"]}
 
     # -------------------------------------------------------------- optimisers
