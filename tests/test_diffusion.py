@@ -1,4 +1,4 @@
-"""GaussianDiffusion: schedule values, forward process, posterior and the reverse chain."""
+"""GaussianDiffusion: schedule, forward process, posterior, the reverse chain and its noise."""
 
 import math
 
@@ -54,13 +54,13 @@ def test_bad_schedule_is_a_config_error(steps, schedule):
 
 
 def test_process_has_buffers_only():
-    d = GaussianDiffusion(steps=4)
+    d = GaussianDiffusion(steps=4, schedule="linear")
     assert list(d.parameters()) == []
     assert d.to(torch.float64).betas.dtype == torch.float64
 
 
 def test_q_sample_uses_each_samples_own_timestep():
-    d = GaussianDiffusion(steps=3)
+    d = GaussianDiffusion(steps=3, schedule="linear")
     x0 = torch.randn(3, 2, 4, 4)
     noise = torch.randn_like(x0)
     t = torch.tensor([2, 0, 1])
@@ -83,7 +83,7 @@ def test_posterior_mean_of_a_noiseless_sample_is_the_previous_marginal_mean(sche
 
 
 def test_reverse_step_adds_noise_only_where_t_is_positive():
-    d = GaussianDiffusion(steps=2)
+    d = GaussianDiffusion(steps=2, schedule="linear")
     x0, xt, noise = torch.randn(3, 2, 1, 1, 1).unbind(0)
     t = torch.tensor([0, 1])
     out = d.p_step(x0, xt, t, noise)
@@ -96,7 +96,7 @@ def test_full_sampling_loop_golden_value_with_a_dummy_network():
     # Scalar chain, S = 3, x_init = 1, noises 0.3 (start), -0.2 (t=2), 0.5 (t=1), and the dummy
     # denoiser x̂_0 = 0.9 z + 0.05 t. The golden value was computed by hand with Python floats
     # from the DDPM formulas (q_sample at t = S-1, posterior mean and variance).
-    d = GaussianDiffusion(steps=3).to(torch.float64)
+    d = GaussianDiffusion(steps=3, schedule="linear").to(torch.float64)
     calls = []
 
     def denoise(z, t):
@@ -110,7 +110,7 @@ def test_full_sampling_loop_golden_value_with_a_dummy_network():
 
 
 def test_loop_runs_several_signals_of_different_batch_sizes_and_applies_to_x0():
-    d = GaussianDiffusion(steps=2)
+    d = GaussianDiffusion(steps=2, schedule="linear")
     x = {"a": torch.randn(2, 3, 4, 4), "b": torch.randn(5, 1, 4, 4)}
     seen = []
 
@@ -129,13 +129,13 @@ def test_loop_runs_several_signals_of_different_batch_sizes_and_applies_to_x0():
 
 
 def test_loop_refuses_the_wrong_number_of_noises():
-    d = GaussianDiffusion(steps=3)
+    d = GaussianDiffusion(steps=3, schedule="linear")
     with pytest.raises(ValueError, match="3 noise tensors"):
         d.sample_loop({"x": torch.zeros(1)}, lambda z, t: z, {"x": [torch.zeros(1)] * 2})
 
 
 def test_gradients_flow_through_the_whole_chain():
-    d = GaussianDiffusion(steps=3)
+    d = GaussianDiffusion(steps=3, schedule="linear")
     x = torch.randn(2, 1, 2, 2, requires_grad=True)
     w = torch.tensor(0.7, requires_grad=True)
     out = d.sample_loop(
@@ -143,3 +143,34 @@ def test_gradients_flow_through_the_whole_chain():
     )
     out["x"].sum().backward()
     assert x.grad.abs().sum() > 0 and w.grad.abs() > 0
+
+
+def test_noise_is_drawn_key_by_key_in_order_with_the_full_shapes_from_the_generator():
+    d = GaussianDiffusion(steps=2, schedule="linear")
+    like = {"b": torch.zeros(3, 2, 4, 5), "a": torch.zeros(3, 1, 4, 5, dtype=torch.float64)}
+    noises = d.draw_noise(like, torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)  # the stream: b's S tensors, then a's
+    expected = {k: [torch.randn(v.shape, generator=g, dtype=v.dtype) for _ in range(2)]
+                for k, v in like.items()}  # fmt: skip
+    assert list(noises) == ["b", "a"]
+    for key in like:
+        for got, want in zip(noises[key], expected[key], strict=True):
+            assert torch.equal(got, want)
+    torch.manual_seed(3)
+    from_global = d.draw_noise(like)
+    torch.manual_seed(3)
+    assert torch.equal(from_global["b"][0], torch.randn(3, 2, 4, 5))
+
+
+def test_seeded_noise_gives_every_sample_the_same_map_and_zero_noise_is_zero():
+    d = GaussianDiffusion(steps=3, schedule="linear")
+    like = {"x": torch.zeros(4, 2, 3, 3)}
+    first, again = d.draw_noise(like, seed=5), d.draw_noise({"x": torch.zeros(1, 2, 3, 3)}, seed=5)
+    assert len(first["x"]) == 3 and first["x"][0].shape == (4, 2, 3, 3)
+    for step in range(3):
+        assert (first["x"][step] == first["x"][step][:1]).all()  # shared over the batch
+        assert torch.equal(first["x"][step][:1], again["x"][step])  # whatever the batch size
+    assert not torch.equal(first["x"][0], d.draw_noise(like, seed=6)["x"][0])
+    assert all((z == 0).all() and z.shape == (4, 2, 3, 3) for z in d.zero_noise(like)["x"])
+    with pytest.raises(ValueError, match="generator or a seed"):
+        d.draw_noise(like, torch.Generator(), seed=1)

@@ -2,21 +2,21 @@
 
 The process knows nothing of networks: the reverse loop takes the denoiser as a callable. It holds
 only buffers (no parameters), so it moves with ``.to(device)`` and is saved with the model but never
-trained. Every timestep argument ``t`` is a (N,) long tensor, one step per sample.
+trained. Every timestep argument ``t`` is a (N,) long tensor, one step per sample. The process also
+draws the chain's noise (``draw_noise``), from a ``torch.Generator`` it is given or seeds, so the
+order of the random stream is defined here and nowhere else.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
 
+from dmtl.config import Schedule
 from dmtl.errors import ConfigError
-
-Schedule = Literal["linear", "cosine"]
 
 # The paper's linear schedule: betas = linspace(sqrt(1e-3), sqrt(1e-2), S) ** 2.
 LINEAR_BETA_START = 1e-3
@@ -30,7 +30,7 @@ LOG_VARIANCE_FLOOR = 1e-20
 Denoise = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], Mapping[str, torch.Tensor]]
 
 
-def make_betas(steps: int, schedule: Schedule = "linear") -> torch.Tensor:
+def make_betas(steps: int, schedule: Schedule) -> torch.Tensor:
     """The noise schedule beta_t, t = 0..S-1, in float64.
 
     Args:
@@ -71,7 +71,7 @@ class GaussianDiffusion(nn.Module):
         schedule: ``linear`` or ``cosine`` (see ``make_betas``).
     """
 
-    def __init__(self, steps: int = 2, schedule: Schedule = "linear") -> None:
+    def __init__(self, steps: int, schedule: Schedule) -> None:
         super().__init__()
         betas = make_betas(steps, schedule)
         alphas_cumprod = torch.cumprod(1 - betas, dim=0)
@@ -174,6 +174,50 @@ class GaussianDiffusion(nn.Module):
                 for k, o in out.items()
             }
         return denoise(z, {k: torch.zeros_like(v) for k, v in t.items()})
+
+    def draw_noise(
+        self,
+        like: Mapping[str, torch.Tensor],
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+    ) -> dict[str, list[torch.Tensor]]:
+        """The chain's S standard normal tensors per key, shaped like ``like[key]``.
+
+        The order of the stream: key by key in the order of ``like``, S tensors each (the start
+        noise first). With ``seed`` (and no ``generator``) a fresh generator seeded with it, on the
+        device of the first tensor, draws one map of shape (1, C, h, w) per key and step and every
+        sample gets it (expanded), so a sample's noise depends neither on its batch nor on its
+        process. Otherwise every tensor has the full shape, from ``generator`` or, when it is
+        ``None``, from the global generator.
+
+        Args:
+            like: key -> (N, C, h, w) tensor whose shape, dtype and device the noise takes.
+            generator: the source of the noise (on the tensors' device).
+            seed: draw shared maps from a generator seeded with it (evaluation).
+
+        Raises:
+            ValueError: both ``generator`` and ``seed`` given.
+        """
+        if generator is not None and seed is not None:
+            raise ValueError("draw_noise takes a generator or a seed, not both")
+        shared = seed is not None and bool(like)
+        if shared:
+            device = next(iter(like.values())).device
+            generator = torch.Generator(device=device).manual_seed(seed)
+        noises = {}
+        for key, x in like.items():
+            shape = (1, *x.shape[1:]) if shared else x.shape
+            noises[key] = [
+                torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype).expand(
+                    x.shape
+                )
+                for _ in range(self.steps)
+            ]
+        return noises
+
+    def zero_noise(self, like: Mapping[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        """S zero tensors per key, shaped like ``like[key]``: the deterministic chain."""
+        return {key: [torch.zeros_like(x)] * self.steps for key, x in like.items()}
 
     def extra_repr(self) -> str:
         return f"steps={self.steps}, schedule={self.schedule!r}"

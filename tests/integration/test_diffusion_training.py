@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.losses.masked import MultiTaskLoss, per_sample_task_loss
+from dmtl.losses.released import build_criterion
 from dmtl.models.encoding import encode_prediction
-from dmtl.models.network import DiffusionMTLNet
+from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
 TASKS = ["semseg", "depth", "normals", "edge"]
 WEIGHTS = {"semseg": 1.0, "depth": 2.0, "normals": 0.5, "edge": 3.0}
 H, W = 32, 40
+TINY = {"embed_dim": 16, "neck_stride": 4}
 
 
 def _targets(specs, b):
@@ -88,8 +90,8 @@ def _oracle_loss(net, specs, image, targets, labelled, noises, normalization):
 def test_batched_loss_and_gradients_equal_the_per_sample_oracle(diffusion, normalization):
     torch.manual_seed(0)
     specs = resolve_tasks("synthetic", TASKS)
-    net = DiffusionMTLNet(specs, embed_dim=16, neck_stride=4, denoiser_width=8,
-                          diffusion=diffusion, steps=3)  # fmt: skip
+    net = DiffusionMTLNet(specs, network=TINY, diffusion={"space": diffusion, "steps": 3},
+                          denoiser={"width": 8})  # fmt: skip
     with torch.no_grad():  # leave the zero-initialised start: every path carries signal
         for p in net.mtd.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -105,7 +107,8 @@ def test_batched_loss_and_gradients_equal_the_per_sample_oracle(diffusion, norma
     feats, initial = net.initial(image)
     like = feats if diffusion == "feature" else initial
     noises = {n: [torch.randn_like(like[n]) for _ in range(3)] for n in TASKS}
-    net._draw_noise = lambda *_: noises  # the batched path uses exactly the oracle's noise
+    # the batched path uses exactly the oracle's noise (the process draws it)
+    net.mtd.process.draw_noise = lambda *_, **__: noises
 
     criterion = MultiTaskLoss(specs, WEIGHTS, normalization=normalization)
     batched = criterion(net(image, labelled), targets, labelled).total
@@ -124,14 +127,14 @@ def test_batched_loss_and_gradients_equal_the_per_sample_oracle(diffusion, norma
 def test_unlabelled_targets_cannot_change_the_diffusion_gradients():
     torch.manual_seed(1)
     specs = resolve_tasks("synthetic", ["semseg", "depth"])
-    net = DiffusionMTLNet(specs, embed_dim=16, neck_stride=4, denoiser_width=8).eval()
+    net = DiffusionMTLNet(specs, network=TINY, denoiser={"width": 8}).eval()
     image = torch.randn(2, 3, H, W)
     labelled = torch.tensor([[1, 0], [0, 1]], dtype=torch.bool)
     targets = _targets(specs, 2)
     noises = {
         n: [torch.randn(2, 16, H // 4, W // 4) for _ in range(2)] for n in ["semseg", "depth"]
     }
-    net._draw_noise = lambda *_: noises
+    net.mtd.process.draw_noise = lambda *_, **__: noises
     criterion = MultiTaskLoss(specs)
 
     def grads(t):
@@ -145,3 +148,40 @@ def test_unlabelled_targets_cannot_change_the_diffusion_gradients():
     for a, b_ in zip(clean, grads(garbage)):
         if a is not None:
             assert torch.equal(a, b_)
+
+
+def _merged(out: MultiTaskOutput) -> MultiTaskOutput:
+    """The previous layout's output: every sample, the denoised rows over the initial ones."""
+    full = {}
+    for name, initial in out.initial.items():
+        idx = out.rows.get(name)
+        pred = out.predictions.get(name)
+        full[name] = initial if pred is None else initial.index_copy(0, idx, pred)
+    return MultiTaskOutput(predictions=full, initial=out.initial)
+
+
+@pytest.mark.parametrize("recipe", ["dmtl", "released"])
+@pytest.mark.parametrize("normalization", ["task", "sample"])
+def test_loss_on_the_denoised_rows_equals_the_loss_on_the_whole_batch(recipe, normalization):
+    """The loss selects the rows itself: the same values and gradients as on full-batch maps."""
+    torch.manual_seed(2)
+    specs = resolve_tasks("synthetic", TASKS)
+    net = DiffusionMTLNet(specs, network=TINY, denoiser={"width": 8})
+    labelled = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    out = net(torch.randn(3, 3, H, W), labelled, torch.Generator().manual_seed(0))
+    assert "normals" not in out.predictions  # no sample labels it
+    targets = _targets(specs, 3)
+    criterion = build_criterion(specs, recipe, normalization=normalization)
+    rows, full = criterion(out, targets, labelled), criterion(_merged(out), targets, labelled)
+    torch.testing.assert_close(rows.total, full.total, rtol=1e-6, atol=1e-7)
+    for name in TASKS:
+        torch.testing.assert_close(rows.per_task[name], full.per_task[name], rtol=1e-6, atol=1e-7)
+        assert int(rows.counts[name]) == int(full.counts[name])
+    params = [p for p in net.parameters() if p.requires_grad]
+    got = torch.autograd.grad(rows.total, params, retain_graph=True, allow_unused=True)
+    want = torch.autograd.grad(full.total, params, allow_unused=True)
+    for g, w in zip(got, want, strict=True):
+        if w is None or g is None:
+            assert (g is None or not g.any()) and (w is None or not w.any())
+        else:
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-7)

@@ -1,11 +1,12 @@
-"""The necks: output sizes, and the lateral neck against its definition on the concatenated map."""
+"""The necks: output sizes, the lateral neck against its definition on the concatenated map, and
+the registry by name."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError
-from dmtl.models.decoders import FuseNeck
+from dmtl.models.necks import ConvBNReLUNeck, LateralNeck, build_neck
 from dmtl.models.network import MultiTaskNet
 from dmtl.tasks import resolve_tasks
 
@@ -22,7 +23,7 @@ def _levels(batch: int, height: int, width: int) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("stride", [4, 8])
 def test_lateral_neck_equals_a_1x1_conv_over_the_concatenated_resized_levels(stride):
-    neck = FuseNeck(CHANNELS, STRIDES, embed_dim=12, out_stride=stride, style="lateral")
+    neck = LateralNeck(CHANNELS, STRIDES, embed_dim=12, out_stride=stride)
     neck.eval()
     with torch.no_grad():
         for m in neck.modules():  # non-trivial BN statistics, so BN is checked too
@@ -44,16 +45,16 @@ def test_lateral_neck_equals_a_1x1_conv_over_the_concatenated_resized_levels(str
 
 
 def test_lateral_neck_is_cheaper_than_the_concatenating_neck():
-    wide = FuseNeck(CHANNELS, STRIDES, 16, 4, "conv_bn_relu")
-    lateral = FuseNeck(CHANNELS, STRIDES, 16, 4, "lateral")
+    wide = ConvBNReLUNeck(CHANNELS, STRIDES, 16, 4)
+    lateral = LateralNeck(CHANNELS, STRIDES, 16, 4)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     # 3x3 over 80 input channels vs 1x1 over 80 plus a 3x3 over 16.
     assert count(lateral) < count(wide) / 2
 
 
 def test_lateral_neck_in_the_network_predicts_at_image_size_and_trains():
-    net = MultiTaskNet(resolve_tasks("synthetic", ["semseg", "depth"]), embed_dim=16,
-                       neck_stride=4, neck="lateral", backbone="resnet10t")  # fmt: skip
+    network = dict(embed_dim=16, neck_stride=4, neck="lateral", backbone="resnet10t")
+    net = MultiTaskNet(resolve_tasks("synthetic", ["semseg", "depth"]), network=network)
     out = net(torch.randn(2, 3, 64, 80))
     assert out.predictions["semseg"].shape == (2, 13, 64, 80)
     out.predictions["depth"].mean().backward()
@@ -62,4 +63,12 @@ def test_lateral_neck_in_the_network_predicts_at_image_size_and_trains():
 
 def test_unknown_neck_names_the_choices():
     with pytest.raises(ConfigError, match="'lateral'"):
-        FuseNeck(CHANNELS, STRIDES, 16, 4, "fpn")
+        build_neck("fpn", CHANNELS, STRIDES, 16, 4)
+
+
+@pytest.mark.parametrize("name", ["conv_bn_relu", "conv", "lateral"])
+def test_every_registered_neck_fuses_the_levels_and_refuses_a_stride_finer_than_the_backbone(name):
+    neck = build_neck(name, CHANNELS, STRIDES, 16, 8)
+    assert neck(_levels(2, 64, 80), (64, 80)).shape == (2, 16, 8, 10)
+    with pytest.raises(ValueError, match="finer than the finest backbone stride"):
+        build_neck(name, CHANNELS, STRIDES, 16, 2)

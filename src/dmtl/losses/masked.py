@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmtl.config import LossNormalization, NormalsLoss
 from dmtl.errors import ConfigError
 from dmtl.kinds.boundary import EDGE_POS_WEIGHT as EDGE_POS_WEIGHT  # re-exported
-from dmtl.models.network import MultiTaskOutput
+from dmtl.models.output import MultiTaskOutput
 from dmtl.tasks import TaskSpec
-
-NormalsLoss = Literal["l1", "cosine"]
-LossNormalization = Literal["task", "sample"]
 
 
 @dataclass
@@ -76,7 +73,11 @@ class MultiTaskLoss(nn.Module):
       K / |L_i| · Σ_{k ∈ L_i} w_k · term_ik, where L_i is its set of labelled tasks; the total is
       the sum over samples divided by the batch size.
 
-    No Python loop over samples: everything is masked and batched.
+    The loss selects the rows itself: when the output holds only some samples of a task
+    (``output.rows[task]``, DiffusionMTL in training), the final and the initial term are computed
+    on those rows against ``targets[task][rows]`` and scattered back into the batch; a task the
+    output does not predict (no labelled sample) has no term. No Python loop over samples:
+    everything is masked and batched.
 
     Args:
         tasks: task specs in the column order of ``labelled``.
@@ -122,7 +123,8 @@ class MultiTaskLoss(nn.Module):
         """Loss of a batch.
 
         Args:
-            output: network output; predictions (B, C, H, W) at the target resolution.
+            output: network output (``MultiTaskOutput``): predictions (n_τ, C, H, W) of the rows
+                ``output.rows[task]`` (every sample when ``None`` or absent).
             targets: task -> target tensor (every task present, labelled or not).
             labelled: bool (B, K), column k for ``tasks[k]``.
         """
@@ -147,11 +149,24 @@ class MultiTaskLoss(nn.Module):
         self, spec: TaskSpec, output: MultiTaskOutput, target: torch.Tensor, use: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss terms (B,) of one task (final + weighted initial) and which count."""
-        term, has = self._per_sample(spec, output.predictions[spec.name], target, use)
-        if spec.name in output.initial:
-            initial, _ = self._per_sample(spec, output.initial[spec.name], target, use)
-            term = term + self.initial_weight * initial
-        return term, has
+        name = spec.name
+        if name not in output.predictions:
+            # No labelled sample: a zero term that counts nowhere (of the loss's own dtype).
+            none = torch.zeros_like(use)
+            return self._per_sample(spec, output.initial[name], target, none)[0], none
+        idx = output.rows.get(name)
+        rows_target, rows_use = (target, use) if idx is None else (target[idx], use[idx])
+        term, has = self._per_sample(spec, output.predictions[name], rows_target, rows_use)
+        if name in output.initial:
+            initial = output.initial[name] if idx is None else output.initial[name][idx]
+            initial_term, _ = self._per_sample(spec, initial, rows_target, rows_use)
+            term = term + self.initial_weight * initial_term
+        if idx is None:
+            return term, has
+        batch = use.shape[0]
+        return term.new_zeros(batch).index_copy(0, idx, term), use.new_zeros(batch).index_copy(
+            0, idx, has
+        )
 
     def _per_sample(
         self, spec: TaskSpec, pred: torch.Tensor, target: torch.Tensor, use: torch.Tensor

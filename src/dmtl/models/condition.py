@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from dmtl.config import ConditionMode
 from dmtl.errors import ConfigError
+from dmtl.models.encoding import encode_prediction
 from dmtl.tasks import TaskSpec
 
-ConditionMode = Literal["multitask", "single"]
+ConditionInputFn = Callable[[TaskSpec, torch.Tensor, float], torch.Tensor]
+
+
+def _encoded(spec: TaskSpec, raw: torch.Tensor, depth_scale: float) -> torch.Tensor:
+    """The task's encoded map (``dmtl.models.encoding``): the paper's condition input."""
+    return encode_prediction(spec, raw, depth_scale)
+
+
+def _raw(spec: TaskSpec, raw: torch.Tensor, depth_scale: float) -> torch.Tensor:
+    """The raw prediction itself (logits, metres, vectors): the released network's input."""
+    return raw
+
+
+# ``DiffusionConfig.condition_input`` -> (spec, detached raw initial prediction, depth_scale) ->
+# the map the condition conv reads.
+CONDITION_INPUTS: dict[str, ConditionInputFn] = {"encoded": _encoded, "raw": _raw}
 
 
 class ConditionFusion(nn.Module):
-    """Turns encoded initial predictions into the condition feature that each task's denoising sees.
+    """Turns the tasks' initial predictions into the condition feature each task's denoising sees.
+
+    The maps it reads are the detached initial predictions as ``CONDITION_INPUTS`` makes them.
 
     ``multitask`` (the paper's multi-task conditioning): one 3x3 conv over the concatenation of
     every task's map, so each task is denoised knowing all tasks' initial predictions. ``single``
@@ -30,7 +48,9 @@ class ConditionFusion(nn.Module):
     def __init__(self, tasks: Sequence[TaskSpec], channels: int, mode: ConditionMode) -> None:
         super().__init__()
         if mode not in ("multitask", "single"):
-            raise ConfigError(f"unknown condition {mode!r}; use 'multitask' or 'single'")
+            raise ConfigError(
+                f"unknown condition {mode!r} (diffusion.condition); use 'multitask' or 'single'"
+            )
         self.mode = mode
         self.task_names = [t.name for t in tasks]
         if mode == "multitask":
@@ -40,12 +60,12 @@ class ConditionFusion(nn.Module):
                 {t.name: nn.Conv2d(t.channels, channels, 3, padding=1) for t in tasks}
             )
 
-    def forward(self, encoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """task -> (B, C_τ, h, w) encoded maps (detached by the caller) -> task -> (B, C_c, h, w).
+    def forward(self, maps: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """task -> (B, C_τ, h, w) input maps (detached by the caller) -> task -> (B, C_c, h, w).
 
         With ``multitask`` every task gets the same tensor.
         """
         if self.mode == "multitask":
-            fused = self.fuse(torch.cat([encoded[n] for n in self.task_names], dim=1))
+            fused = self.fuse(torch.cat([maps[n] for n in self.task_names], dim=1))
             return dict.fromkeys(self.task_names, fused)
-        return {n: self.per_task[n](encoded[n]) for n in self.task_names}
+        return {n: self.per_task[n](maps[n]) for n in self.task_names}

@@ -1,120 +1,72 @@
-"""MTDNet: the multi-task denoising network, a diffusion process driving a shared denoiser."""
+"""MTDNet: the multi-task denoising network, a diffusion process driving a shared denoiser.
+
+MTDNet is the product of three choices made by name: the process (``GaussianDiffusion``, its
+steps and schedule), the denoiser (``dmtl.models.denoisers``, ``DenoiserConfig.kind``) and the
+space the chain runs on (``dmtl.models.spaces``, ``DiffusionConfig.space``). It asks the space
+everything that depends on the space, so it has no branch on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from dmtl.diffusion import GaussianDiffusion, Schedule
+from dmtl.config import DenoiserConfig, DiffusionConfig
+from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError
-from dmtl.models.denoisers.crossattn import CrossAttnDenoiser
-from dmtl.models.denoisers.unet import UNetDenoiser
-from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, decode_prediction, encode_prediction
+from dmtl.models.denoisers import build_denoiser
+from dmtl.models.spaces import SPACES
 from dmtl.tasks import TaskSpec
 
-DiffusionSpace = Literal["prediction", "feature"]
-DenoiserKind = Literal["unet", "crossattn"]
+Denoise = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 class MTDNet(nn.Module):
     """Rectifies initial task estimates by S denoising steps conditioned on a condition feature.
 
-    ``prediction`` space: the chain runs on encoded prediction maps (see ``dmtl.models.encoding``);
-    the denoiser's heads output raw task predictions, whose encoding is x̂_0. ``feature`` space: the
-    chain runs on the task features; a 1x1 head per task turns the final x̂_0 into the prediction.
     With ``refine_only`` (the ablation "w/o diffusion") the same denoiser is applied S times to its
     own output, with no noise and no posterior.
 
+    Submodules (the names of saved checkpoints): ``process`` (buffers only), ``denoiser`` and
+    ``heads`` (the feature space's 1x1 heads; ``None`` in prediction space).
+
     Args:
         tasks: the task specs.
-        space: ``prediction`` or ``feature``.
-        feature_channels: channels of the task features (feature space).
+        feature_channels: channels of the task features.
         cond_channels: channels of the condition feature.
-        steps: S.
-        schedule: the noise schedule.
-        refine_only: no noise, plain iterative refinement.
-        width: denoiser width.
-        channel_mults: denoiser width multiplier per scale.
-        blocks_per_scale: residual blocks per scale.
-        depth_scale: metres that map to +1 in the depth encoding.
-        denoiser: ``unet`` or ``crossattn`` (the released denoiser, ``cond_channels`` wide).
-        attn_blocks: cross-attention blocks (``crossattn``).
-        attn_heads: attention heads (``crossattn``).
-        input_skip: the denoiser learns a correction of its input (``unet`` only). Feature space:
-            x̂_0 = z + correction (see ``UNetDenoiser``). Prediction space: the raw prediction is
-            decode(z) + correction, decode the inverse of the encoding
-            (``dmtl.models.encoding.decode_prediction``), so x̂_0 = encode(decode(z) + correction);
-            decode(z) enters as a constant (detached: the log of a probability near 0 would send
-            1/p gradients down the chain), the gradient reaches z through the UNet. Zero-initialised
-            heads make the chain start as the identity on its input.
-        prediction_scale: prediction space: the chain runs on s x the encoded maps (s =
-            prediction_scale), x̂_0 = s x encode(output) and the skip decodes z / s. The noise of a
-            step is then 1/s of its size on maps in [-1, 1]: at S = 2 the paper's schedule starts
-            at √(1 - ᾱ_1) = 0.105, which on depth encoded over 10 m is 0.5 m, more than the error
-            of the initial prediction (the "signal scaling" of bit diffusion, Chen et al., 2023).
+        diffusion: the chain's options (``space``, ``steps``, ``schedule``, ``refine_only``, ...).
+        denoiser: the denoiser's options.
+
+    Raises:
+        ConfigError: an unknown space or denoiser, or options the space or denoiser refuses.
     """
 
     def __init__(
         self,
         tasks: Sequence[TaskSpec],
-        space: DiffusionSpace,
+        *,
         feature_channels: int,
         cond_channels: int,
-        steps: int = 2,
-        schedule: Schedule = "linear",
-        refine_only: bool = False,
-        width: int = 64,
-        channel_mults: Sequence[int] = (1, 2),
-        blocks_per_scale: int = 1,
-        depth_scale: float = DEFAULT_DEPTH_SCALE,
-        denoiser: DenoiserKind = "unet",
-        attn_blocks: int = 4,
-        attn_heads: int = 4,
-        input_skip: bool = False,
-        prediction_scale: float = 1.0,
+        diffusion: DiffusionConfig,
+        denoiser: DenoiserConfig,
     ) -> None:
         super().__init__()
-        if not prediction_scale > 0:
-            raise ConfigError(f"prediction_scale must be positive, got {prediction_scale}")
-        if prediction_scale != 1.0 and space != "prediction":
-            raise ConfigError("prediction_scale is an option of prediction diffusion")
-        if space not in ("prediction", "feature"):
-            raise ConfigError(f"unknown diffusion space {space!r}; use 'prediction' or 'feature'")
-        if input_skip and denoiser != "unet":
-            raise ConfigError("denoiser_skip is an option of the 'unet' denoiser")
-        self.specs = {t.name: t for t in tasks}
-        self.space = space
-        self.prediction_skip = input_skip and space == "prediction"
-        self.refine_only = refine_only
-        self.depth_scale = depth_scale
-        self.prediction_scale = float(prediction_scale)
-        self.process = GaussianDiffusion(steps, schedule)
-        channels = {
-            t.name: (t.channels if space == "prediction" else feature_channels) for t in tasks
-        }
-        if denoiser == "unet":
-            self.denoiser: nn.Module = UNetDenoiser(
-                channels,
-                cond_channels,
-                width,
-                channel_mults,
-                blocks_per_scale,
-                input_skip=input_skip and space == "feature",
+        if diffusion.space not in SPACES:
+            choices = " or ".join(repr(s) for s in SPACES)
+            raise ConfigError(
+                f"unknown diffusion space {diffusion.space!r} (diffusion.space); use {choices}"
             )
-            if self.prediction_skip:
-                self.denoiser.zero_heads()
-        elif denoiser == "crossattn":
-            self.denoiser = CrossAttnDenoiser(channels, cond_channels, attn_blocks, attn_heads)
-        else:
-            raise ConfigError(f"unknown denoiser {denoiser!r}; use 'unet' or 'crossattn'")
-        self.heads = (
-            nn.ModuleDict({t.name: nn.Conv2d(feature_channels, t.channels, 1) for t in tasks})
-            if space == "feature"
-            else None
-        )
+        space = SPACES[diffusion.space]
+        self.specs = {t.name: t for t in tasks}
+        self.refine_only = diffusion.refine_only
+        self.process = GaussianDiffusion(diffusion.steps, diffusion.schedule)
+        channels = space.denoiser_channels(tasks, feature_channels)
+        self.denoiser = build_denoiser(denoiser, channels, cond_channels)
+        # Built after the denoiser: the heads' initial weights are those of the previous layout.
+        self.space = space(tasks, feature_channels, diffusion, denoiser.skip)
+        self.heads = self.space.heads
 
     @property
     def steps(self) -> int:
@@ -122,18 +74,12 @@ class MTDNet(nn.Module):
         return self.process.steps
 
     def start(self, name: str, feature: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-        """The chain's initial estimate of a task: its feature, or its encoded prediction."""
-        return feature if self.space == "feature" else self.to_x0(name, prediction)
+        """The chain's initial estimate of a task (its feature, or its encoded prediction)."""
+        return self.space.start(name, feature, prediction)
 
     def to_x0(self, name: str, output: torch.Tensor) -> torch.Tensor:
-        """The denoiser's output as the clean-signal estimate (its encoding in prediction space)."""
-        if self.space == "feature":
-            return output
-        return self.prediction_scale * encode_prediction(self.specs[name], output, self.depth_scale)
-
-    def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
-        """Raw predictions whose (scaled) encoding is ``z`` (prediction space)."""
-        return decode_prediction(self.specs[name], z / self.prediction_scale, self.depth_scale)
+        """The denoiser's (corrected) output as the clean-signal estimate x̂₀."""
+        return self.space.to_x0(name, output)
 
     def forward(
         self,
@@ -146,7 +92,8 @@ class MTDNet(nn.Module):
         Args:
             starts: task -> (n_τ, C, h, w) initial estimates (from ``start``).
             cond: task -> (n_τ, C_c, h, w) condition feature of the same samples.
-            noises: task -> S tensors shaped like the start (ignored with ``refine_only``).
+            noises: task -> S tensors shaped like the start (ignored with ``refine_only``; see
+                ``GaussianDiffusion.draw_noise``).
 
         Returns:
             task -> (n_τ, C_τ, h, w) raw predictions (logits, metres, vectors).
@@ -154,19 +101,18 @@ class MTDNet(nn.Module):
 
         def denoise(z: Mapping[str, torch.Tensor], t: Mapping[str, torch.Tensor]):
             out = self.denoiser(z, {n: cond[n] for n in z}, t)
-            if self.prediction_skip:
-                out = {n: self.decode(n, z[n].detach()) + o for n, o in out.items()}
-            return out
+            return {n: self.space.correct(n, z[n], o) for n, o in out.items()}
 
         if self.refine_only:
             out = self._refine(starts, denoise)
         else:
-            out = self.process.sample_loop(starts, denoise, noises, self.to_x0)
-        if self.heads is None:
-            return dict(out)
-        return {n: self.heads[n](x) for n, x in out.items()}
+            out = self.process.sample_loop(starts, denoise, noises, self.space.to_x0)
+        return {n: self.space.predict(n, x) for n, x in out.items()}
 
-    def _refine(self, starts: Mapping[str, torch.Tensor], denoise) -> dict[str, torch.Tensor]:
+    def _refine(
+        self, starts: Mapping[str, torch.Tensor], denoise: Denoise
+    ) -> dict[str, torch.Tensor]:
+        """The ablation "w/o diffusion": S applications of the denoiser, each on x̂₀ of the last."""
         z = dict(starts)
         out: dict[str, torch.Tensor] = {}
         for step in range(self.steps - 1, -1, -1):
@@ -175,5 +121,5 @@ class MTDNet(nn.Module):
                 for n, x in z.items()
             }
             out = denoise(z, t)
-            z = {n: self.to_x0(n, o) for n, o in out.items()}
+            z = {n: self.space.to_x0(n, o) for n, o in out.items()}
         return out

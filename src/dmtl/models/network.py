@@ -1,42 +1,33 @@
-"""The multi-task network (plain ``nn.Module``): backbone, neck, per-task decoders and heads."""
+"""The multi-task networks (plain ``nn.Module``): the baseline and DiffusionMTL.
+
+Both take the option groups of ``dmtl.config`` by keyword (a dict is accepted too, e.g. saved
+hyper-parameters): ``MultiTaskNet(tasks, network=...)`` and ``DiffusionMTLNet(tasks, network=...,
+diffusion=..., denoiser=...)``. Every default lives in ``dmtl.config``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmtl.diffusion import Schedule
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, as_group
 from dmtl.errors import ConfigError
 from dmtl.models.backbone import TimmBackbone
-from dmtl.models.condition import ConditionFusion, ConditionMode
-from dmtl.models.decoders import FuseNeck, NeckStyle, TaskDecoder
-from dmtl.models.encoding import DEFAULT_DEPTH_SCALE, encode_prediction
-from dmtl.models.mtdnet import DenoiserKind, MTDNet
+from dmtl.models.condition import CONDITION_INPUTS, ConditionFusion
+from dmtl.models.decoders import TaskDecoder
+from dmtl.models.mtdnet import MTDNet
+from dmtl.models.necks import build_neck
+from dmtl.models.output import MultiTaskOutput
+from dmtl.models.spaces import SPACES
 from dmtl.tasks import TaskSpec
 
-Diffusion = Literal["none", "prediction", "feature"]
-ConditionInput = Literal["encoded", "raw"]
+__all__ = ["DiffusionMTLNet", "MultiTaskNet", "MultiTaskOutput", "upsample"]
 
-
-@dataclass
-class MultiTaskOutput:
-    """What the network returns.
-
-    Attributes:
-        predictions: final prediction per task, (B, C_task, H, W) at the input image size.
-        initial: initial predictions per task at the image size, when a later stage refines them
-            (supervised with a smaller weight); empty for the plain multi-task baseline.
-        features: task features per task, (B, E, H / s, W / s) at the neck stride.
-    """
-
-    predictions: dict[str, torch.Tensor]
-    initial: dict[str, torch.Tensor] = field(default_factory=dict)
-    features: dict[str, torch.Tensor] = field(default_factory=dict)
+Group = Mapping[str, Any] | None
 
 
 class MultiTaskNet(nn.Module):
@@ -46,34 +37,28 @@ class MultiTaskNet(nn.Module):
 
     Args:
         tasks: the task specs (name and output channels).
-        backbone: timm model name.
-        pretrained: load ImageNet weights for the backbone.
-        backbone_weights: local weights file for the backbone.
-        embed_dim: width of the neck and of the task decoders.
-        neck_stride: stride of the fused feature map.
-        decoder_blocks: basic blocks per task decoder.
-        neck: ``conv_bn_relu`` or ``conv`` (the released neck; see ``FuseNeck``).
+        network: backbone, neck and decoders (``NetworkConfig``, or a dict of its fields).
     """
 
-    def __init__(
-        self,
-        tasks: Sequence[TaskSpec],
-        backbone: str = "resnet18",
-        pretrained: bool = False,
-        backbone_weights: str | None = None,
-        embed_dim: int = 256,
-        neck_stride: int = 8,
-        decoder_blocks: int = 2,
-        neck: NeckStyle = "conv_bn_relu",
-    ) -> None:
+    def __init__(self, tasks: Sequence[TaskSpec], *, network: NetworkConfig | Group = None) -> None:
         super().__init__()
+        network = as_group(NetworkConfig, network)
         self.task_names = [t.name for t in tasks]
-        self.backbone = TimmBackbone(backbone, pretrained=pretrained, weights=backbone_weights)
-        self.neck = FuseNeck(
-            self.backbone.channels, self.backbone.strides, embed_dim, neck_stride, neck
+        self.backbone = TimmBackbone(
+            network.backbone, pretrained=network.pretrained, weights=network.backbone_weights
+        )
+        self.neck = build_neck(
+            network.neck,
+            self.backbone.channels,
+            self.backbone.strides,
+            network.embed_dim,
+            network.neck_stride,
         )
         self.decoders = nn.ModuleDict(
-            {t.name: TaskDecoder(embed_dim, t.channels, decoder_blocks) for t in tasks}
+            {
+                t.name: TaskDecoder(network.embed_dim, t.channels, network.decoder_blocks)
+                for t in tasks
+            }
         )
 
     def initial(
@@ -100,13 +85,10 @@ class MultiTaskNet(nn.Module):
             image: (B, 3, H, W), normalised.
 
         Returns:
-            ``MultiTaskOutput`` with predictions (B, C_task, H, W) per task.
+            ``MultiTaskOutput`` with predictions (B, C_task, H, W) per task, every sample.
         """
         features, predictions = self.initial(image)
-        size = image.shape[-2:]
-        return MultiTaskOutput(
-            predictions={n: upsample(p, size) for n, p in predictions.items()}, features=features
-        )
+        return _baseline_output(features, predictions, image.shape[-2:])
 
 
 def upsample(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
@@ -114,122 +96,86 @@ def upsample(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tenso
     return F.interpolate(x, size, mode="bilinear", align_corners=False)
 
 
+def _baseline_output(
+    features: dict[str, torch.Tensor],
+    predictions: dict[str, torch.Tensor],
+    size: torch.Size | tuple[int, int],
+) -> MultiTaskOutput:
+    """Every task for every sample, upsampled to ``size``; no initial predictions."""
+    return MultiTaskOutput(
+        predictions={n: upsample(p, size) for n, p in predictions.items()},
+        rows=dict.fromkeys(predictions),
+        features=features,
+    )
+
+
 class DiffusionMTLNet(MultiTaskNet):
     """DiffusionMTL: the multi-task baseline whose initial outputs a denoising chain rectifies.
 
     The baseline (backbone, neck, initial decoders) makes initial features and predictions; their
-    detached, encoded predictions make the condition feature; MTDNet noises the initial estimates
-    (prediction maps or task features) and denoises them over S steps. ``diffusion='none'`` is the
-    plain baseline with the same parameter names, so a baseline checkpoint loads into it.
+    detached predictions (encoded, or raw: ``diffusion.condition_input``) make the condition
+    feature; MTDNet noises the initial estimates (prediction maps or task features) and denoises
+    them over S steps. ``diffusion.space='none'`` is the plain baseline with the same parameter
+    names, so a baseline checkpoint loads into it.
 
     In training (``labelled`` given) only the labelled (sample, task) pairs are denoised, batched
-    per task by index selection; the other samples' final predictions are their initial ones (the
-    loss never reads them). In evaluation every task of every sample is denoised, with noise from
-    ``torch.Generator`` seeded by ``inference_seed`` on each call, so predictions are reproducible.
+    per task by index selection, and the output holds those rows alone (see ``MultiTaskOutput``).
+    In evaluation every task of every sample is denoised, with noise from a ``torch.Generator``
+    seeded by ``inference_seed`` on each call, so predictions are reproducible.
+
+    Attributes read on each call (a caller may change them): ``inference_seed`` and
+    ``inference_noise`` (from ``diffusion``).
 
     Args:
-        tasks, backbone, pretrained, backbone_weights, embed_dim, neck_stride, decoder_blocks, neck:
-            as ``MultiTaskNet``.
-        diffusion: ``none``, ``prediction`` or ``feature``.
-        condition: ``multitask`` or ``single`` (the ablation "w/o multi-task conditioning").
-        refine_only: apply the denoiser S times without noise (the ablation "w/o diffusion").
-        steps: S.
-        schedule: ``linear`` (the paper's) or ``cosine``.
-        cond_channels: width of the condition feature (default ``embed_dim``).
-        denoiser_width: width of the denoiser UNet at its finest scale.
-        denoiser_mults: width multiplier per UNet scale (its length is the number of scales).
-        denoiser_blocks: residual blocks per UNet scale.
-        depth_scale: metres mapped to +1 when depth maps are encoded.
-        inference_seed: seed of the noise in evaluation; ``None`` draws from the global generator.
-        neck: see ``MultiTaskNet``.
-        denoiser: ``unet`` (the conv UNet) or ``crossattn`` (the released cross-attention
-            denoiser, ``dmtl.models.denoisers.crossattn``; its width is ``cond_channels``).
-        condition_input: the condition conv reads the ``encoded`` initial predictions or the
-            ``raw`` ones (logits, metres, vectors; the released network).
-        attn_blocks, attn_heads: cross-attention blocks and heads of the ``crossattn`` denoiser.
-        inference_noise: ``False`` runs the evaluation chain with zero noise (deterministic,
-            seed-free; used to compare with the released network's golden outputs).
-        denoiser_skip: the denoiser learns a correction of its input: of the noisy feature, or
-            of the raw prediction decoded from the noisy map (see ``MTDNet``).
-        prediction_scale: prediction diffusion runs on prediction_scale x the encoded maps
-            (see ``MTDNet``).
+        tasks: the task specs.
+        network: backbone, neck and decoders (``NetworkConfig`` or a dict).
+        diffusion: the chain (``DiffusionConfig`` or a dict).
+        denoiser: the shared denoiser (``DenoiserConfig`` or a dict).
+
+    Raises:
+        ConfigError: an unknown space, condition, condition input or denoiser, or options the
+            space or denoiser refuses.
     """
 
     def __init__(
         self,
         tasks: Sequence[TaskSpec],
-        backbone: str = "resnet18",
-        pretrained: bool = False,
-        backbone_weights: str | None = None,
-        embed_dim: int = 256,
-        neck_stride: int = 8,
-        decoder_blocks: int = 2,
-        diffusion: Diffusion = "feature",
-        condition: ConditionMode = "multitask",
-        refine_only: bool = False,
-        steps: int = 2,
-        schedule: Schedule = "linear",
-        cond_channels: int | None = None,
-        denoiser_width: int = 64,
-        denoiser_mults: Sequence[int] = (1, 2),
-        denoiser_blocks: int = 1,
-        depth_scale: float = DEFAULT_DEPTH_SCALE,
-        inference_seed: int | None = 0,
-        neck: NeckStyle = "conv_bn_relu",
-        denoiser: DenoiserKind = "unet",
-        condition_input: ConditionInput = "encoded",
-        attn_blocks: int = 4,
-        attn_heads: int = 4,
-        inference_noise: bool = True,
-        denoiser_skip: bool = False,
-        prediction_scale: float = 1.0,
+        *,
+        network: NetworkConfig | Group = None,
+        diffusion: DiffusionConfig | Group = None,
+        denoiser: DenoiserConfig | Group = None,
     ) -> None:
-        super().__init__(
-            tasks,
-            backbone,
-            pretrained,
-            backbone_weights,
-            embed_dim,
-            neck_stride,
-            decoder_blocks,
-            neck,
-        )
-        if condition_input not in ("encoded", "raw"):
+        network = as_group(NetworkConfig, network)
+        diffusion = as_group(DiffusionConfig, diffusion)
+        denoiser = as_group(DenoiserConfig, denoiser)
+        if diffusion.space != "none" and diffusion.space not in SPACES:
+            choices = ", ".join(repr(s) for s in ("none", *SPACES))
             raise ConfigError(
-                f"unknown condition_input {condition_input!r}; use 'encoded' or 'raw'"
+                f"unknown diffusion space {diffusion.space!r} (diffusion.space); use {choices}"
             )
-        self.condition_input = condition_input
-        self.inference_noise = inference_noise
-        if diffusion not in ("none", "prediction", "feature"):
+        if diffusion.condition_input not in CONDITION_INPUTS:
+            choices = " or ".join(repr(c) for c in CONDITION_INPUTS)
             raise ConfigError(
-                f"unknown diffusion {diffusion!r}; use 'none', 'prediction' or 'feature'"
+                f"unknown condition_input {diffusion.condition_input!r} "
+                f"(diffusion.condition_input); use {choices}"
             )
+        super().__init__(tasks, network=network)
         self.specs = list(tasks)
-        self.diffusion = diffusion
-        self.depth_scale = depth_scale
-        self.inference_seed = inference_seed
-        if diffusion == "none":
+        self.depth_scale = diffusion.depth_scale
+        self.condition_map = CONDITION_INPUTS[diffusion.condition_input]
+        self.inference_seed = diffusion.inference_seed
+        self.inference_noise = diffusion.inference_noise
+        if diffusion.space == "none":
             self.condition, self.mtd = None, None
             return
-        cond_channels = cond_channels or embed_dim
-        self.condition = ConditionFusion(tasks, cond_channels, condition)
+        cond_channels = diffusion.cond_channels or network.embed_dim
+        self.condition = ConditionFusion(tasks, cond_channels, diffusion.condition)
         self.mtd = MTDNet(
             tasks,
-            diffusion,
-            embed_dim,
-            cond_channels,
-            steps,
-            schedule,
-            refine_only,
-            denoiser_width,
-            denoiser_mults,
-            denoiser_blocks,
-            depth_scale,
-            denoiser,
-            attn_blocks,
-            attn_heads,
-            input_skip=denoiser_skip,
-            prediction_scale=prediction_scale,
+            feature_channels=network.embed_dim,
+            cond_channels=cond_channels,
+            diffusion=diffusion,
+            denoiser=denoiser,
         )
 
     def forward(
@@ -242,29 +188,28 @@ class DiffusionMTLNet(MultiTaskNet):
 
         Args:
             image: (B, 3, H, W), normalised.
-            labelled: bool (B, K) in task order; ``None`` denoises every task of every sample.
+            labelled: bool (B, K) in task order: the (sample, task) pairs to denoise; ``None``
+                denoises every task of every sample.
             generator: source of the diffusion noise (on the image's device); ``None``: in
                 evaluation a generator seeded with ``inference_seed``, else the global one.
 
         Returns:
-            ``MultiTaskOutput``: final predictions (B, C_task, H, W), the initial predictions at the
-            same size (empty for ``diffusion='none'``) and the initial features.
+            ``MultiTaskOutput``: the final predictions (H, W) of the denoised pairs with their row
+            indices, the initial predictions of every sample at the same size (empty for
+            ``space='none'``) and the initial features.
         """
         features, initial = self.initial(image)
         size = image.shape[-2:]
         if self.mtd is None:
-            return MultiTaskOutput(
-                predictions={n: upsample(p, size) for n, p in initial.items()}, features=features
-            )
+            return _baseline_output(features, initial, size)
         cond = self.condition(
             {
-                s.name: initial[s.name].detach()
-                if self.condition_input == "raw"
-                else encode_prediction(s, initial[s.name].detach(), self.depth_scale)
+                s.name: self.condition_map(s, initial[s.name].detach(), self.depth_scale)
                 for s in self.specs
             }
         )
-        noises = self._draw_noise(features, initial, generator)
+        like = {n: self.mtd.space.noise_like(features[n], initial[n]) for n in self.task_names}
+        noises = self._noise(like, generator)
         rows = self._rows(labelled)
         starts, conds, eps = {}, {}, {}
         for name, idx in rows.items():
@@ -273,18 +218,30 @@ class DiffusionMTLNet(MultiTaskNet):
             conds[name] = cond[name] if idx is None else cond[name][idx]
             eps[name] = [e if idx is None else e[idx] for e in noises[name]]
         final = self.mtd(starts, conds, eps) if starts else {}
-        # Each initial map is upsampled once; the denoised rows are upsampled alone and copied
-        # over it (bilinear resizing treats samples independently, so this equals upsampling the
-        # merged low-resolution map).
-        initial_up = {n: upsample(p, size) for n, p in initial.items()}
-        predictions = {}
-        for name, pred in initial_up.items():
-            if name in final:
-                idx = rows[name]
-                refined = upsample(final[name], size)
-                pred = refined if idx is None else pred.index_copy(0, idx, refined.to(pred.dtype))
-            predictions[name] = pred
-        return MultiTaskOutput(predictions=predictions, initial=initial_up, features=features)
+        return MultiTaskOutput(
+            predictions={n: upsample(p, size) for n, p in final.items()},
+            initial={n: upsample(p, size) for n, p in initial.items()},
+            rows={n: rows[n] for n in final},
+            features=features,
+        )
+
+    def _noise(
+        self, like: dict[str, torch.Tensor], generator: torch.Generator | None
+    ) -> dict[str, list[torch.Tensor]]:
+        """The chain's noise for the whole batch, every task in task order (the process draws it).
+
+        Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
+        which other samples are labelled; zeros when the chain has no noise (``refine_only``, or
+        evaluation with ``inference_noise=False``). Seeded evaluation (no generator) gives every
+        sample the same map, so a prediction is a function of the image and the seed alone,
+        whatever batch or process (DDP shard) the image lands in.
+        """
+        process = self.mtd.process
+        if self.mtd.refine_only or not (self.training or self.inference_noise):
+            return process.zero_noise(like)
+        if generator is None and not self.training:
+            return process.draw_noise(like, seed=self.inference_seed)
+        return process.draw_noise(like, generator)
 
     def _rows(self, labelled: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
         """task -> indices of the samples to denoise (None: all); tasks with none are left out.
@@ -301,36 +258,3 @@ class DiffusionMTLNet(MultiTaskNet):
             if idx.numel():
                 rows[name] = idx.to(labelled.device, non_blocking=True)
         return rows
-
-    def _draw_noise(
-        self,
-        features: dict[str, torch.Tensor],
-        initial: dict[str, torch.Tensor],
-        generator: torch.Generator | None = None,
-    ) -> dict[str, list[torch.Tensor]]:
-        """S standard normal tensors per task, for the whole batch, in a fixed order.
-
-        Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
-        which other samples are labelled; zeros when the chain has no noise (``refine_only``, or
-        evaluation with ``inference_noise=False``). Seeded evaluation
-        draws one map and gives it to every sample, so a prediction is a function of the image and
-        the seed alone, whatever batch or process (DDP shard) the image lands in.
-        """
-        noises = {}
-        shared = generator is None and not self.training and self.inference_seed is not None
-        if shared:
-            device = next(iter(features.values())).device
-            generator = torch.Generator(device=device).manual_seed(self.inference_seed)
-        for name in self.task_names:
-            like = features[name] if self.diffusion == "feature" else initial[name]
-            if self.mtd.refine_only or not (self.training or self.inference_noise):
-                noises[name] = [torch.zeros_like(like)] * self.mtd.steps
-                continue
-            shape = (1, *like.shape[1:]) if shared else like.shape
-            noises[name] = [
-                torch.randn(
-                    shape, generator=generator, device=like.device, dtype=like.dtype
-                ).expand(like.shape)
-                for _ in range(self.mtd.steps)
-            ]
-        return noises

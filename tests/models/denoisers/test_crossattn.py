@@ -9,10 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dmtl.config import DenoiserConfig, DiffusionConfig
 from dmtl.errors import ConfigError
-from dmtl.models.decoders import FuseNeck
 from dmtl.models.denoisers.crossattn import CrossAttention, CrossAttnDenoiser
+from dmtl.models.mtdnet import MTDNet
+from dmtl.models.necks import build_neck
 from dmtl.models.network import DiffusionMTLNet
+from dmtl.released.neck import ReleasedNeck
 from dmtl.tasks import resolve_tasks
 
 WIDTH = 16
@@ -67,7 +70,7 @@ def test_released_initialisation():
 
 def test_released_neck_resizes_to_half_the_stride4_map_and_has_no_norm():
     torch.manual_seed(0)
-    neck = FuseNeck([4, 6, 8, 10], [4, 8, 16, 32], 5, 8, style="conv")
+    neck = ReleasedNeck([4, 6, 8, 10], [4, 8, 16, 32], 5, 8)
     assert sum(p.numel() for p in neck.parameters()) == 5 * 28 * 9 + 5  # conv weight + bias
     shapes = [(25, 18), (13, 9), (7, 5), (4, 3)]  # ResNet maps of a 100×70 image
     feats = [torch.randn(1, c, *hw) for c, hw in zip([4, 6, 8, 10], shapes)]
@@ -78,14 +81,15 @@ def test_released_neck_resizes_to_half_the_stride4_map_and_has_no_norm():
     expected = F.conv2d(torch.cat(resized, 1), neck.proj.weight, neck.proj.bias, padding=1)
     torch.testing.assert_close(out, expected)
     with pytest.raises(ConfigError, match="unknown neck"):
-        FuseNeck([4], [4], 5, 8, style="bn")
+        build_neck("bn", [4], [4], 5, 8)
 
 
-def _net(**kw) -> DiffusionMTLNet:
+def _net(**diffusion) -> DiffusionMTLNet:
     torch.manual_seed(0)
     tasks = resolve_tasks("pascal_context", ["semseg", "normals", "edge"])
-    return DiffusionMTLNet(tasks, embed_dim=WIDTH, neck="conv", denoiser="crossattn",
-                           attn_blocks=1, **kw).eval()  # fmt: skip
+    return DiffusionMTLNet(tasks, network={"embed_dim": WIDTH, "neck": "conv"},
+                           diffusion=diffusion, denoiser={"kind": "crossattn", "attn_blocks": 1},
+                           ).eval()  # fmt: skip
 
 
 def test_raw_condition_input_feeds_the_initial_predictions_unchanged():
@@ -109,9 +113,8 @@ def test_zero_inference_noise_makes_evaluation_seed_free():
 
 def test_unknown_denoiser_and_condition_input_are_config_errors():
     with pytest.raises(ConfigError, match="unknown denoiser"):
-        _net(denoiser_width=8, condition_input="raw").mtd.__class__(
-            resolve_tasks("synthetic"), "feature", 8, 8, denoiser="transformer"
-        )
+        MTDNet(resolve_tasks("synthetic"), feature_channels=8, cond_channels=8,
+               diffusion=DiffusionConfig(), denoiser=DenoiserConfig(kind="unknown"))  # fmt: skip
     with pytest.raises(ConfigError, match="condition_input"):
         _net(condition_input="logits")
 

@@ -5,10 +5,29 @@ import math
 import pytest
 import torch
 
+from dmtl.config import DenoiserConfig, DiffusionConfig
 from dmtl.errors import ConfigError
-from dmtl.models.denoisers.unet import ResBlock, UNetDenoiser, timestep_embedding
+from dmtl.models.denoisers import build_denoiser
+from dmtl.models.denoisers.embedding import timestep_embedding
+from dmtl.models.denoisers.unet import ResBlock, UNetDenoiser
+from dmtl.models.mtdnet import MTDNet
+from dmtl.models.spaces import FeatureSpace
+from dmtl.tasks import resolve_tasks
 
 CHANNELS = {"semseg": 5, "depth": 1, "normals": 3}
+
+
+def _unet(channels, cond_channels, width=8, channel_mults=(1, 2), blocks_per_scale=1):
+    return UNetDenoiser(channels, cond_channels, width=width, channel_mults=channel_mults,
+                        blocks_per_scale=blocks_per_scale)  # fmt: skip
+
+
+def _mtd(tasks, space, feature_channels, cond_channels, steps=2, *, width=64, denoiser="unet",
+         input_skip=False, **diffusion):  # fmt: skip
+    """MTDNet from the previous layout's arguments (the UNet's old default width 64)."""
+    return MTDNet(tasks, feature_channels=feature_channels, cond_channels=cond_channels,
+                  diffusion=DiffusionConfig(space=space, steps=steps, **diffusion),
+                  denoiser=DenoiserConfig(kind=denoiser, width=width, skip=input_skip))  # fmt: skip
 
 
 def _perturb(module: torch.nn.Module) -> None:
@@ -41,29 +60,29 @@ def test_resblock_starts_as_identity_and_uses_embedding_and_condition():
     _perturb(block)
     base = block(x, emb, cond)
     assert not torch.allclose(base, block(x, emb + 1, cond))
-    assert not torch.allclose(base, block(x, emb, cond + 1))
+    # (cond + 1 would shift each channel by a constant, which the following GroupNorm removes)
+    assert not torch.allclose(base, block(x, emb, cond * 2))
     assert block(x, emb, cond).shape == (2, 8, 5, 5)
     assert ResBlock(8, 12, 16)(x, emb).shape == (2, 12, 5, 5)
 
 
 @pytest.mark.parametrize("mults,blocks,size", [((1,), 1, (8, 10)), ((1, 2, 2), 2, (9, 11))])
 def test_shapes_for_every_task_any_depth_and_odd_sizes(mults, blocks, size):
-    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8, channel_mults=mults,
-                       blocks_per_scale=blocks)  # fmt: skip
+    net = _unet(CHANNELS, cond_channels=6, width=8, channel_mults=mults, blocks_per_scale=blocks)
     x, c, t = _inputs({"semseg": 2, "depth": 3, "normals": 1}, *size)
     out = net(x, c, t)
     assert {k: tuple(v.shape) for k, v in out.items()} == {k: tuple(v.shape) for k, v in x.items()}
 
 
 def test_tasks_may_be_missing():
-    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
+    net = _unet(CHANNELS, cond_channels=6, width=8)
     x, c, t = _inputs({"depth": 2})
     assert set(net(x, c, t)) == {"depth"}
 
 
 def test_batching_pairs_together_equals_denoising_each_pair_alone():
     torch.manual_seed(1)
-    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
+    net = _unet(CHANNELS, cond_channels=6, width=8)
     _perturb(net)
     x, c, t = _inputs({"semseg": 2, "depth": 3, "normals": 2})
     together = net(x, c, t)
@@ -76,7 +95,7 @@ def test_batching_pairs_together_equals_denoising_each_pair_alone():
 
 def test_output_depends_on_timestep_task_and_condition():
     torch.manual_seed(2)
-    net = UNetDenoiser({"a": 3, "b": 3}, cond_channels=4, width=8)
+    net = _unet({"a": 3, "b": 3}, cond_channels=4, width=8)
     _perturb(net)
     x, c = torch.randn(1, 3, 8, 8), torch.randn(1, 4, 8, 8)
     t0, t1 = torch.tensor([0]), torch.tensor([1])
@@ -91,30 +110,33 @@ def test_output_depends_on_timestep_task_and_condition():
 
 def test_bad_configuration_is_a_config_error():
     with pytest.raises(ConfigError, match="channel_mults"):
-        UNetDenoiser(CHANNELS, cond_channels=4, channel_mults=())
+        _unet(CHANNELS, cond_channels=4, channel_mults=())
 
 
 def test_input_skip_starts_as_the_identity_and_learns_a_correction():
-    net = UNetDenoiser(CHANNELS, cond_channels=6, width=8, input_skip=True)
+    # The skip is the feature space's (dmtl.models.spaces); build_denoiser zeroes the UNet's heads.
+    unet = build_denoiser(DenoiserConfig(width=8, skip=True), CHANNELS, 6)
+    space = FeatureSpace((), 0, DiffusionConfig(), skip=True)
+
+    def net(x, c, t):
+        return {n: space.correct(n, x[n], o) for n, o in unet(x, c, t).items()}
+
     x, c, t = _inputs({"semseg": 2, "depth": 1, "normals": 3})
     out = net(x, c, t)
     for name in x:  # zero-initialised heads: x̂_0 = z at the start
         torch.testing.assert_close(out[name], x[name])
-    _perturb(net)
-    plain = UNetDenoiser(CHANNELS, cond_channels=6, width=8)
-    plain.load_state_dict(net.state_dict())
+    _perturb(unet)
+    plain = _unet(CHANNELS, cond_channels=6, width=8)
+    plain.load_state_dict(unet.state_dict())
     with_skip, without = net(x, c, t), plain(x, c, t)
     for name in x:  # the same weights: the skip adds exactly the input
         torch.testing.assert_close(with_skip[name], without[name] + x[name])
 
 
 def _prediction_mtd(input_skip: bool, steps: int = 2, scale: float = 1.0):
-    from dmtl.models.mtdnet import MTDNet
-    from dmtl.tasks import resolve_tasks
-
     tasks = resolve_tasks("synthetic", ["semseg", "depth", "normals", "edge"])
-    mtd = MTDNet(tasks, "prediction", 16, 6, steps, refine_only=True, width=8,
-                 input_skip=input_skip, prediction_scale=scale)  # fmt: skip
+    mtd = _mtd(tasks, "prediction", 16, 6, steps, refine_only=True, width=8,
+               input_skip=input_skip, prediction_scale=scale)  # fmt: skip
     g = torch.Generator().manual_seed(1)
     raw = {s.name: torch.randn(3, s.channels, 8, 10, generator=g) for s in tasks}
     raw["depth"] = raw["depth"].abs() * 3
@@ -140,7 +162,7 @@ def test_prediction_skip_adds_the_decoded_input_as_a_constant():
     plain.load_state_dict(mtd.state_dict())
     with_skip, without = mtd(starts, cond, {}), plain(starts, cond, {})
     for name, z in starts.items():  # one step: the skip adds exactly decode(z)
-        torch.testing.assert_close(with_skip[name], without[name] + mtd.decode(name, z))
+        torch.testing.assert_close(with_skip[name], without[name] + mtd.space.decode(name, z))
     # the decoded input carries no gradient: with zero heads nothing reaches the start
     mtd, _, starts, cond = _prediction_mtd(input_skip=True, steps=1)
     leaf = {n: z.clone().requires_grad_() for n, z in starts.items()}
@@ -150,14 +172,11 @@ def test_prediction_skip_adds_the_decoded_input_as_a_constant():
 
 
 def test_input_skip_is_an_option_of_the_unet_denoiser():
-    from dmtl.models.mtdnet import MTDNet
-    from dmtl.tasks import resolve_tasks
-
     tasks = resolve_tasks("synthetic", None)
-    MTDNet(tasks, "feature", 16, 8, width=8, input_skip=True)
-    MTDNet(tasks, "prediction", 16, 8, width=8, input_skip=True)
+    _mtd(tasks, "feature", 16, 8, width=8, input_skip=True)
+    _mtd(tasks, "prediction", 16, 8, width=8, input_skip=True)
     with pytest.raises(ConfigError, match="denoiser_skip is an option of the 'unet' denoiser"):
-        MTDNet(tasks, "feature", 16, 8, denoiser="crossattn", input_skip=True)
+        _mtd(tasks, "feature", 16, 8, denoiser="crossattn", input_skip=True)
 
 
 def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
@@ -167,7 +186,7 @@ def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
     for name, z in starts.items():
         torch.testing.assert_close(z, 4.0 * encode_prediction(mtd.specs[name], raw[name]))
         torch.testing.assert_close(mtd.to_x0(name, raw[name]), z)
-        torch.testing.assert_close(mtd.decode(name, z).shape, raw[name].shape)
+        torch.testing.assert_close(mtd.space.decode(name, z).shape, raw[name].shape)
     _perturb(mtd)
     unscaled, *_ = _prediction_mtd(input_skip=True, steps=1, scale=1.0)
     unscaled.load_state_dict(mtd.state_dict())
@@ -175,13 +194,10 @@ def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
     scaled_out = mtd(starts, cond, {})
     plain_out = unscaled({n: z / 4.0 for n, z in starts.items()}, cond, {})
     for name in starts:
-        skip = mtd.decode(name, starts[name])
-        torch.testing.assert_close(skip, unscaled.decode(name, starts[name] / 4.0))
+        skip = mtd.space.decode(name, starts[name])
+        torch.testing.assert_close(skip, unscaled.space.decode(name, starts[name] / 4.0))
         assert not torch.allclose(scaled_out[name] - skip, plain_out[name] - skip)
     with pytest.raises(ConfigError, match="prediction_scale must be positive"):
         _prediction_mtd(input_skip=True, scale=0.0)
-    from dmtl.models.mtdnet import MTDNet
-    from dmtl.tasks import resolve_tasks
-
     with pytest.raises(ConfigError, match="prediction_scale is an option of prediction diffusion"):
-        MTDNet(resolve_tasks("synthetic", None), "feature", 16, 8, width=8, prediction_scale=5.0)
+        _mtd(resolve_tasks("synthetic", None), "feature", 16, 8, width=8, prediction_scale=5.0)

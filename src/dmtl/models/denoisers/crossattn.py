@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmtl.errors import ConfigError
-from dmtl.models.denoisers.unet import SINUSOID_DIM, timestep_embedding
+from dmtl.models.denoisers.embedding import SINUSOID_DIM, timestep_embedding
 
 TOKEN_SCALE = 4  # the trunk runs at ¼ of the feature map (stride 32 for a stride-8 neck)
 MLP_RATIO = 4
@@ -100,12 +100,12 @@ class CrossAttnDenoiser(nn.Module):
     Args:
         in_channels: task -> channels of its noisy map (and of its estimate x̂_0).
         cond_channels: channels of the condition feature; also the trunk's width.
-        blocks: cross-attention blocks (the release: 4).
-        heads: attention heads (the release: 4).
+        blocks: cross-attention blocks (the release: 4; ``DenoiserConfig.attn_blocks``).
+        heads: attention heads (the release: 4; ``DenoiserConfig.attn_heads``).
     """
 
     def __init__(
-        self, in_channels: Mapping[str, int], cond_channels: int, blocks: int = 4, heads: int = 4
+        self, in_channels: Mapping[str, int], cond_channels: int, *, blocks: int, heads: int
     ) -> None:
         super().__init__()
         if blocks < 1:

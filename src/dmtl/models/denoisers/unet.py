@@ -16,28 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmtl.errors import ConfigError
+from dmtl.models.denoisers.embedding import SINUSOID_DIM, timestep_embedding
 
-SINUSOID_DIM = 256  # width of the sinusoidal timestep code, as in the released network
-MAX_PERIOD = 10000.0
 GROUPS = 8  # GroupNorm groups: per-sample statistics, so batching pairs changes nothing
-
-
-def timestep_embedding(t: torch.Tensor, dim: int = SINUSOID_DIM) -> torch.Tensor:
-    """Sinusoidal code of integer timesteps: [cos(t f_i), sin(t f_i)], f_i = 10000^(-i / (dim/2)).
-
-    Args:
-        t: (N,) timesteps.
-        dim: even code width.
-
-    Returns:
-        (N, dim) float32, the cosine half first.
-    """
-    half = dim // 2
-    freqs = torch.exp(
-        -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -95,25 +76,27 @@ class UNetDenoiser(nn.Module):
     first block of every scale (resized to that scale). A task embedding is added to the timestep
     embedding so that the shared weights know which task they denoise.
 
+    The sizes have no defaults here: ``dmtl.config.DenoiserConfig`` holds them (see
+    ``dmtl.models.denoisers.build_denoiser``). The input skip (a learnt correction of the input) is
+    not the UNet's: the diffusion space adds it (``dmtl.models.spaces``), with the heads
+    zero-initialised by ``zero_heads``.
+
     Args:
         in_channels: task -> channels of its noisy map (and of its estimate x̂_0).
         cond_channels: channels of the condition feature.
         width: channels at the finest scale.
         channel_mults: width multiplier of each scale; its length is the number of scales.
         blocks_per_scale: residual blocks per scale on the down path (the up path has one more).
-        input_skip: add the noisy input to the output, x̂_0 = z + head(UNet(z)), with
-            zero-initialised heads (same channels in and out): the denoiser starts as the identity
-            and learns a correction, so a narrow UNet does not bottleneck a wide feature.
     """
 
     def __init__(
         self,
         in_channels: Mapping[str, int],
         cond_channels: int,
-        width: int = 64,
-        channel_mults: Sequence[int] = (1, 2),
-        blocks_per_scale: int = 1,
-        input_skip: bool = False,
+        *,
+        width: int,
+        channel_mults: Sequence[int],
+        blocks_per_scale: int,
     ) -> None:
         super().__init__()
         if not channel_mults or blocks_per_scale < 1 or width < 1:
@@ -170,9 +153,6 @@ class UNetDenoiser(nn.Module):
         self.heads = nn.ModuleDict(
             {name: nn.Conv2d(current, c, 3, padding=1) for name, c in in_channels.items()}
         )
-        self.input_skip = input_skip
-        if input_skip:
-            self.zero_heads()
 
     def zero_heads(self) -> None:
         """Zero-initialise the output heads: the UNet's output starts at exactly 0."""
@@ -211,10 +191,7 @@ class UNetDenoiser(nn.Module):
         emb = emb + self.task_embed(task_ids)
         y = self._unet(self.stem(torch.cat([h, c], dim=1)), emb, c)
         y = F.silu(self.out_norm(y))
-        out = {n: self.heads[n](part) for n, part in zip(names, y.split(sizes))}
-        if self.input_skip:
-            out = {n: x[n] + o for n, o in out.items()}
-        return out
+        return {n: self.heads[n](part) for n, part in zip(names, y.split(sizes))}
 
     def _unet(self, h: torch.Tensor, emb: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         skips = [h]
