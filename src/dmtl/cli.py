@@ -9,7 +9,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
-from dmtl.callbacks.wandb_run import WandbPanels, WandbSaveConfig, check_wandb_login
+from dmtl.callbacks.panels import ValidationPanels
+from dmtl.callbacks.results import ResultsReport
+from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import DMTLError
 from dmtl.module import DiffusionMTLModule
@@ -38,7 +40,8 @@ class DMTLCLI(LightningCLI):
         # Always-on callbacks, configurable as --fault_tolerance.*, --loss_guard.*, ...
         parser.add_lightning_class_args(FaultTolerance, "fault_tolerance")
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
-        parser.add_lightning_class_args(WandbPanels, "wandb_panels")
+        parser.add_lightning_class_args(ValidationPanels, "panels")
+        parser.add_lightning_class_args(ResultsReport, "results")
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()

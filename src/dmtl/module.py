@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 
-from dmtl.data.transforms import denormalize
 from dmtl.diffusion import Schedule
 from dmtl.errors import ConfigError
 from dmtl.losses.masked import LossNormalization, NormalsLoss
@@ -25,9 +21,7 @@ from dmtl.models.fast_paths import channels_last_input, compile_network, to_chan
 from dmtl.models.mtdnet import DenoiserKind
 from dmtl.models.network import ConditionInput, Diffusion, DiffusionMTLNet, MultiTaskOutput
 from dmtl.optim import OptimizerName, build_optimizer
-from dmtl.report import format_table, write_results
 from dmtl.tasks import resolve_tasks
-from dmtl.viz import make_panel, save_panel
 
 PolyInterval = Literal["step", "epoch"]
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
@@ -215,10 +209,8 @@ class DiffusionMTLModule(pl.LightningModule):
             if diffusion != "none" and log_initial_metrics
             else None
         )
-        self.last_val_initial: dict[str, dict[str, float]] | None = None
+        self.results: dict[str, tuple[dict[str, dict[str, float]], dict[str, float]]] = {}
         self.reference = load_reference(reference) if reference else None
-        self.last_val: dict[str, dict[str, float]] | None = None
-        self._panel_batch: dict | None = None
 
     def forward(
         self,
@@ -246,27 +238,18 @@ class DiffusionMTLModule(pl.LightningModule):
         return loss.total
 
     # -------------------------------------------------------------- validation
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
+        """Score a batch; return the network output (the panel callback draws from it)."""
         out = self(batch["image"])
         self.val_metrics.update(out.predictions, batch["targets"])
         if self.val_initial_metrics is not None:
             self.val_initial_metrics.update(out.initial, batch["targets"])
-        if batch_idx == 0:
-            n = self.hparams.panel_samples
-            self._panel_batch = {
-                "image": batch["image"][:n],
-                "predictions": {k: v[:n] for k, v in out.predictions.items()},
-                "targets": {k: v[:n] for k, v in batch["targets"].items()},
-            }
+        return out
 
     def on_validation_epoch_end(self) -> None:
-        results, _ = self._log_results("val", self.val_metrics)
-        initial = None
+        self._log_results("val", self.val_metrics)
         if self.val_initial_metrics is not None:
-            initial, _ = self._log_results("val_initial", self.val_initial_metrics)
-        if not self.trainer.sanity_checking:
-            self.last_val, self.last_val_initial = results, initial
-            self._save_panel()
+            self._log_results("val_initial", self.val_initial_metrics)
 
     # -------------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int) -> None:
@@ -274,22 +257,7 @@ class DiffusionMTLModule(pl.LightningModule):
         self.test_metrics.update(out.predictions, batch["targets"])
 
     def on_test_epoch_end(self) -> None:
-        results, extra = self._log_results("test", self.test_metrics)
-        self._report(results, extra, "test metrics (per task)", "test_metrics.json")
-
-    def on_fit_end(self) -> None:
-        if self.last_val is not None:
-            extra = self._delta(self.last_val)
-            self._report(
-                self.last_val, extra, "final validation metrics (per task)", "val_metrics.json"
-            )
-        if self.last_val_initial is not None:
-            self._report(
-                self.last_val_initial,
-                self._delta(self.last_val_initial),
-                "initial predictions before denoising, final validation (per task)",
-                "val_initial_metrics.json",
-            )
+        self._log_results("test", self.test_metrics)
 
     # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
@@ -333,7 +301,12 @@ class DiffusionMTLModule(pl.LightningModule):
     def _log_results(
         self, stage: str, metrics: MultiTaskMetrics
     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-        """Compute, reset and log a stage's metrics; return them and the scalar extras (Δm)."""
+        """Compute, reset and log a stage's metrics; keep them in ``self.results[stage]``.
+
+        Returns:
+            task -> metric -> value, and the scalar extras (``delta_m`` with a reference). The
+            printed tables and result files are ``dmtl.callbacks.results``'s.
+        """
         results = metrics.compute()
         metrics.reset()
         flat = {f"{stage}/{t}/{m}": v for t, ms in results.items() for m, v in ms.items()}
@@ -341,41 +314,10 @@ class DiffusionMTLModule(pl.LightningModule):
         flat.update({f"{stage}/{k}": v for k, v in extra.items()})
         # Values are already reduced over processes by the metrics' own sync.
         self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
+        self.results[stage] = (results, extra)
         return results, extra
 
     def _delta(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
         if self.reference is None:
             return {}
         return {"delta_m": delta_m(results, self.reference, self.task_specs)}
-
-    def _out_dir(self) -> Path:
-        # Not trainer.log_dir: it broadcasts from rank 0, a collective that the rank-zero-only
-        # writers below would enter alone, and DDP would hang. The same choice, locally:
-        logger = self.trainer.loggers[0] if self.trainer.loggers else None
-        if isinstance(logger, (CSVLogger, TensorBoardLogger)):
-            path = logger.log_dir
-        else:
-            path = logger.save_dir if logger is not None else None
-        return Path(path or self.trainer.default_root_dir)
-
-    @rank_zero_only
-    def _report(self, results, extra, title: str, filename: str) -> None:
-        print("\n" + format_table(results, title, extra) + "\n", flush=True)
-        write_results(results, self._out_dir() / filename, extra)
-
-    @rank_zero_only
-    def _save_panel(self) -> None:
-        if self._panel_batch is None or self.hparams.panel_samples <= 0:
-            return
-        panel = make_panel(
-            denormalize(self._panel_batch["image"]),
-            self._panel_batch["predictions"],
-            self._panel_batch["targets"],
-            self.task_specs,
-        )
-        path = save_panel(
-            panel, self._out_dir() / "panels" / f"val_epoch{self.current_epoch:03d}.png"
-        )
-        if isinstance(self.logger, WandbLogger):
-            self.logger.log_image("val/panel", [str(path)], step=self.global_step)
-        self._panel_batch = None

@@ -1,10 +1,13 @@
-"""Per-task metric tables and result files."""
+"""Per-task metric tables, result files, and the folder a run's reports go to."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 Results = Mapping[str, Mapping[str, float]]
 
@@ -37,3 +40,19 @@ def write_results(
     payload.update(dict(extra or {}))
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """The folder of a run's panels and result files: the first logger's, else the root dir.
+
+    The versioned folder of a CSV or TensorBoard logger, the save dir of any other logger (W&B),
+    and ``trainer.default_root_dir`` without a logger. Safe on one process alone: unlike
+    ``trainer.log_dir``, which broadcasts from rank 0, it runs no collective, so rank-zero-only
+    writers can call it without hanging a DDP run.
+    """
+    logger = trainer.loggers[0] if trainer.loggers else None
+    if isinstance(logger, (CSVLogger, TensorBoardLogger)):
+        path = logger.log_dir
+    else:
+        path = logger.save_dir if logger is not None else None
+    return Path(path or trainer.default_root_dir)

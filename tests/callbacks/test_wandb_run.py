@@ -1,4 +1,4 @@
-"""W&B: the API-key check, the resolved config and the prediction panels (callbacks.wandb_run)."""
+"""W&B: the API-key check and the resolved config (callbacks.wandb_run), the logged panel."""
 
 import pytest
 
@@ -34,7 +34,10 @@ def test_online_without_api_key_fails_before_anything_runs(tmp_path, monkeypatch
     assert not (tmp_path / "wandb").exists()  # no run was started
 
 
-def test_offline_run_holds_resolved_config_and_mask_panels(tmp_path, monkeypatch):
+def test_offline_run_holds_resolved_config_and_the_panel(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -46,8 +49,10 @@ def test_offline_run_holds_resolved_config_and_mask_panels(tmp_path, monkeypatch
     assert resolved["data"]["synthetic"]["height"] == 32
     assert resolved["trainer"]["logger"]["class_path"].endswith("WandbLogger")
     media = run / "files" / "media"
-    masks = sorted(p.parent.name for p in media.rglob("*.png") if "mask" in p.parts)
-    assert masks, "no segmentation mask overlay was logged"
-    logged = {p.relative_to(media).as_posix() for p in media.rglob("*.png")}
-    for key in ("val/predictions", "val/depth", "val/normals"):
-        assert any(path.startswith(f"images/{key}_") for path in logged), (key, sorted(logged))
+    logged = {p.relative_to(media).as_posix(): p for p in media.rglob("*.png")}
+    # One key, the panel saved in the run directory (callbacks.panels), the same picture.
+    panels = [path for name, path in logged.items() if name.startswith("images/val/panel_")]
+    assert len(panels) == 1, sorted(logged)
+    assert not [name for name in logged if not name.startswith("images/val/panel_")], sorted(logged)
+    saved = np.asarray(Image.open(tmp_path / "panels" / "val_epoch000.png"))
+    assert np.array_equal(np.asarray(Image.open(panels[0])), saved)
