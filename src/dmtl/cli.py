@@ -11,6 +11,7 @@ from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.wandb_run import WandbPanels, WandbSaveConfig, check_wandb_login
 from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.data.prepare import command as prepare
 from dmtl.errors import DMTLError
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
@@ -60,6 +61,8 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])
             return None
+        if argv and argv[0] == prepare.COMMAND:  # dmtl prepare <dataset> --root DIR
+            return prepare.main(argv[1:])
         return DMTLCLI(
             DiffusionMTLModule,
             MultiTaskDataModule,
