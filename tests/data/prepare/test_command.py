@@ -123,6 +123,7 @@ def test_no_network_is_one_line_with_the_manual_steps(nyu_source, monkeypatch, t
     assert "cannot reach" in line and url in line
     assert f"put it at {tmp_path / 'nyuv2.downloads' / 'nyuv2.zip'}" in line
     assert "--archive FILE" in line and no_tree(root) and not root.exists()
+    assert not (tmp_path / "nyuv2.downloads").exists()  # no empty folder left behind
 
 
 def test_a_pinned_file_with_another_checksum_is_rejected(nyu_source, server, files, tmp_path,

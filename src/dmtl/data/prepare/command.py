@@ -65,8 +65,7 @@ def manual_steps(source: Source, remote: Remote, dest: Path, url: str, archive: 
     where = remote.page if url == remote.url and remote.page else url
     steps = f"download {where} by hand (published in {remote.published}) and put it at {dest}"
     if archive:
-        steps += f", or pass --archive FILE (dmtl prepare {source.dataset} --root DIR --archive "
-        steps += "FILE)"
+        steps += ", or pass a copy you have with --archive FILE"
     return steps + ", then run again" + (f"; {source.note}" if source.note else "")
 
 
@@ -85,6 +84,8 @@ def get_file(
     try:
         return dest, fetch(url, dest, size, sha256, Progress(remote.filename, size))
     except DownloadError as err:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # nothing was downloaded: leave no empty folder behind
         raise DownloadError(f"{err}; {manual_steps(source, remote, dest, url, archive)}") from err
     except DataError as err:
         raise DataError(
@@ -217,7 +218,9 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--force", action="store_true", help="prepare again, replacing --root")
     parser.add_argument("--no-splits", action="store_true", help="skip the split files")
     parser.add_argument(
-        "--keep-download", action="store_true", help="keep the downloaded files in DIR.downloads"
+        "--keep-download",
+        action="store_true",
+        help="keep the downloaded files in DIR.downloads (removed once DIR is prepared)",
     )
     args = parser.parse_args(list(argv))
     if args.url and args.archive:

@@ -150,7 +150,7 @@ def _open(url: str, have: int) -> http.client.HTTPResponse:
             raise _RangeNotSatisfiable(err.headers.get("Content-Range", "")) from None
         raise DownloadError(f"{url} answered HTTP {err.code} {err.reason}") from err
     except urllib.error.URLError as err:
-        raise DownloadError(f"cannot reach {url} ({err.reason}); are you offline?") from err
+        raise DownloadError(f"cannot reach {url} ({err.reason}: offline?)") from err
     except (OSError, http.client.HTTPException) as err:
         raise DownloadError(f"cannot reach {url} ({err})") from err
 

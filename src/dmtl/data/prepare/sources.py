@@ -16,7 +16,7 @@ from dmtl.errors import ConfigError
 
 MTPSL_RAW = "https://raw.githubusercontent.com/VICO-UoE/MTPSL"
 DIFFUSIONMTL_RAW = "https://raw.githubusercontent.com/prismformore/DiffusionMTL"
-MTAN_README = "README of lorenmt/mtan (the source the README of VICO-UoE/MTPSL points to)"
+MTAN_README = "the README of lorenmt/mtan, which the README of VICO-UoE/MTPSL points to"
 
 
 @dataclass(frozen=True)
