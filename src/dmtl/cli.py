@@ -13,6 +13,7 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.data.prepare import command as prepare
 from dmtl.errors import DMTLError
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
@@ -63,6 +64,8 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])
             return None
+        if argv and argv[0] == prepare.COMMAND:  # dmtl prepare <dataset> --root DIR
+            return prepare.main(argv[1:])
         return DMTLCLI(
             DiffusionMTLModule,
             MultiTaskDataModule,

@@ -16,41 +16,17 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.labels import save_split_file
 from dmtl.data.pipelines import build_train_transform
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
-from dmtl.data.readers.mtpsl import write_mtpsl_sample
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
-
-HEIGHT, WIDTH = 32, 64
-FOLDERS = {"semseg": "label_7", "depth": "depth"}
-FOLDERS_19 = {"semseg": "label_19"}
-
-
-def make_sample(index: int) -> dict[str, np.ndarray]:
-    """Class ids 0..6 (label_7) and 0..18 (label_19) by column; inverse depth by row, 0 in row 0."""
-    cols = np.arange(WIDTH)[None, :].repeat(HEIGHT, axis=0)
-    label7 = (cols + index) % 7
-    label7[:, -1] = IGNORE_INDEX  # the writer stores 255 as -1, as the files do
-    depth = np.linspace(0.005, 0.05, HEIGHT, dtype=np.float32)[:, None].repeat(WIDTH, axis=1)
-    depth[0] = 0.0  # invalid
-    rng = np.random.default_rng(index)
-    return {
-        "image": rng.random((HEIGHT, WIDTH, 3), dtype=np.float32),
-        "semseg": label7,
-        "depth": depth,
-        "label19": (cols + index) % 19,
-    }
+from support.mtpsl import CITY_HEIGHT as HEIGHT
+from support.mtpsl import CITY_WIDTH as WIDTH
+from support.mtpsl import cityscapes_sample as make_sample
+from support.mtpsl import write_cityscapes
 
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
-    data = tmp_path / "cityscapes"
-    for split, count in (("train", 4), ("val", 2)):
-        for index in range(count):
-            sample = make_sample(index)
-            label19 = sample.pop("label19")
-            write_mtpsl_sample(data, split, index, sample, FOLDERS)
-            write_mtpsl_sample(data, split, index, {"semseg": label19}, FOLDERS_19)
-    return data
+    return write_cityscapes(tmp_path / "cityscapes")
 
 
 def test_files_are_in_the_mtpsl_format(root: Path) -> None:

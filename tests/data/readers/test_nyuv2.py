@@ -14,29 +14,12 @@ import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before anything import
 from dmtl.data.readers.nyuv2 import NYUv2Dataset, validate_layout, write_nyuv2_sample
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
+from support.mtpsl import NYU_HEIGHT as HEIGHT
+from support.mtpsl import NYU_WIDTH as WIDTH
+from support.mtpsl import nyuv2_sample as make_sample
 
-HEIGHT, WIDTH = 16, 20
 NUM_SAMPLES = 4
 ALL_TASKS = ["semseg", "depth", "normals", "edge"]
-
-
-def make_sample(index: int) -> dict[str, np.ndarray]:
-    """A deterministic sample whose values identify it (index enters every map)."""
-    rng = np.random.default_rng(index)
-    semseg = rng.integers(0, 13, (HEIGHT, WIDTH))
-    semseg[0, :] = IGNORE_INDEX  # an unlabelled row
-    depth = np.linspace(0.5, 9.5, HEIGHT * WIDTH, dtype=np.float32).reshape(HEIGHT, WIDTH) + index
-    depth[1, :3] = 0.0  # invalid
-    normals = rng.normal(size=(HEIGHT, WIDTH, 3)).astype(np.float32)
-    normals /= np.linalg.norm(normals, axis=2, keepdims=True)
-    normals[2, :4] = 0.0  # invalid
-    return {
-        "image": rng.random((HEIGHT, WIDTH, 3), dtype=np.float32),
-        "semseg": semseg,
-        "depth": depth,
-        "normals": normals,
-        "edge": (rng.random((HEIGHT, WIDTH)) < 0.2).astype(np.float32),
-    }
 
 
 @pytest.fixture()

@@ -1,0 +1,1 @@
+"""``dmtl prepare``: download, verify, extract and check the real datasets (see ``command``)."""
