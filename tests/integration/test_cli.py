@@ -82,7 +82,7 @@ def test_predict_writes_maps_of_every_task(fitted, cache, tmp_path):
 def test_delta_m_is_logged_against_a_reference(cache, tmp_path):
     ref = tmp_path / "stl.yaml"
     ref.write_text("semseg: {miou: 10.0}\ndepth: {abs_err: 1.0}\nnormals: {mean: 40.0}\n")
-    main(_args("validate", cache, tmp_path, f"--model.reference={ref}"))
+    main(_args("validate", cache, tmp_path, f"--model.evaluation.reference={ref}"))
     text = (tmp_path / "run" / "validate" / "metrics.csv").read_text()
     assert "val/delta_m" in text.splitlines()[0]
 

@@ -8,19 +8,21 @@ same random batch and the same diffusion noise.
 import pytest
 import torch
 
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, SpeedConfig
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.models.fast_paths import compile_network
 from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
 
-TINY = {"embed_dim": 16, "denoiser_width": 8}
+TINY = {"network": NetworkConfig(embed_dim=16), "denoiser": DenoiserConfig(width=8)}
 
 
 def _twin(steps: int = 2, **fast) -> tuple[DiffusionMTLModule, DiffusionMTLModule]:
     """A reference module and a copy of its weights that takes the fast path ``fast``."""
     torch.manual_seed(0)
-    ref = DiffusionMTLModule(**TINY, steps=steps)
-    other = DiffusionMTLModule(**TINY, steps=steps, **fast)
+    diffusion = DiffusionConfig(steps=steps)
+    ref = DiffusionMTLModule(**TINY, diffusion=diffusion)
+    other = DiffusionMTLModule(**TINY, diffusion=diffusion, speed=SpeedConfig(**fast))
     other.load_state_dict(ref.state_dict())
     return ref, other
 
@@ -192,9 +194,8 @@ def test_lightning_bf16_mixed_fit_and_validate(tmp_path):
         "--data.synthetic.num_val=4",
         "--data.batch_size=4",
         "--data.num_workers=0",
-        "--model.embed_dim=16",
-        "--model.denoiser_width=8",
-        "--model.panel_samples=0",
+        "--model.network.embed_dim=16",
+        "--model.denoiser.width=8",
         "--trainer.accelerator=cpu",
         "--trainer.precision=bf16-mixed",
         "--seed_everything=0",
