@@ -137,3 +137,29 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
         method = name.split("_")[1]
         assert (cli.model.denoiser.kind, cli.model.network.neck) == ("crossattn", "conv")
     assert cli.model.diffusion.space == method
+
+
+SHIPPED = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if "results" not in p.parts)
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_shipped_configs_use_the_grouped_option_names(config):
+    """model sections, sweep parameters and command flags name model.<group>.<field> only."""
+    import dataclasses
+
+    import yaml
+
+    from dmtl.config import GROUPS
+
+    data = yaml.safe_load(config.read_text()) or {}
+    model = data.get("model") or {}
+    groups = {g: v for g, v in model.items() if isinstance(v, dict)}
+    assert set(model) - set(groups) <= {"dataset", "tasks"}, model
+    names = [f"{g}.{f}" for g, v in groups.items() for f in v]
+    flags = [a for a in data.get("command") or [] if isinstance(a, str)]
+    names += [k.removeprefix("model.") for k in data.get("parameters") or {}]
+    names += [a.split("=")[0].removeprefix("--model.") for a in flags if a.startswith("--model.")]
+    for name in names:
+        group, _, field = name.partition(".")
+        assert group in GROUPS, name
+        assert field in {f.name for f in dataclasses.fields(GROUPS[group])}, name
