@@ -1,9 +1,10 @@
 """Parameter count of the network a config builds, in total and per part.
 
 The configs are merged as the CLI merges them (later files override earlier ones, key by key);
-the ``model`` section, with ``dataset`` and ``tasks`` from the ``data`` section, becomes
-``DiffusionMTLModule(**model)``. The network is built on the meta device: no memory, no weights
-downloaded, a second or two even for the 133M-parameter paper network.
+the ``model`` section (its option groups as dicts), with ``dataset`` and ``tasks`` from the
+``data`` section, becomes ``DiffusionMTLModule(**model)``. The network is built on the meta
+device: no memory, no weights downloaded, a second or two even for the 133M-parameter paper
+network.
 
 Usage:
     python experiments/benchmarks/param_count.py \
@@ -47,7 +48,7 @@ def model_args(configs: list[Path]) -> dict[str, Any]:
     for key in ("dataset", "tasks"):  # the CLI links these from the data module
         if key in data:
             args[key] = data[key]
-    args["pretrained"] = False
+    args["network"] = {**(args.get("network") or {}), "pretrained": False}
     return args
 
 
@@ -71,7 +72,8 @@ def main() -> None:
     for part, n in sorted(parts.items()):
         print(f"{part:24s} {n:>13,}")
     print(f"{'total':24s} {total:>13,}")
-    if kwargs.get("denoiser") == "crossattn" and kwargs.get("dataset") == "pascal_context":
+    kind = (kwargs.get("denoiser") or {}).get("kind")
+    if kind == "crossattn" and kwargs.get("dataset") == "pascal_context":
         verdict = "equals" if total == PAPER_PARAMETERS else "DIFFERS from"
         print(f"{verdict} the released network's {PAPER_PARAMETERS:,}")
 

@@ -23,16 +23,17 @@ import time
 
 import torch
 
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig
 from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
-METHODS = {
-    "mtl": {"diffusion": "none"},
-    "prediction": {"diffusion": "prediction"},
-    "feature": {"diffusion": "feature"},
-    "feature_single_condition": {"diffusion": "feature", "condition": "single"},
-    "feature_refine_only": {"diffusion": "feature", "refine_only": True},
+METHODS = {  # method -> its model.diffusion options
+    "mtl": {"space": "none"},
+    "prediction": {"space": "prediction"},
+    "feature": {"space": "feature"},
+    "feature_single_condition": {"space": "feature", "condition": "single"},
+    "feature_refine_only": {"space": "feature", "refine_only": True},
 }
 
 
@@ -56,18 +57,22 @@ def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
 
 
 def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
+    diffusion = DiffusionConfig(steps=args.steps, **METHODS[method])
     module = DiffusionMTLModule(
         tasks=args.tasks,
-        backbone=args.backbone,
-        neck=args.neck,
-        decoder_blocks=args.decoder_blocks,
-        embed_dim=args.embed_dim,
-        neck_stride=args.neck_stride,
-        steps=args.steps,
-        denoiser_width=args.denoiser_width,
-        denoiser_mults=tuple(args.denoiser_mults),
-        denoiser_skip=METHODS[method].get("diffusion", "none") != "none" and args.denoiser_skip,
-        **METHODS[method],
+        network=NetworkConfig(
+            backbone=args.backbone,
+            neck=args.neck,
+            decoder_blocks=args.decoder_blocks,
+            embed_dim=args.embed_dim,
+            neck_stride=args.neck_stride,
+        ),
+        diffusion=diffusion,
+        denoiser=DenoiserConfig(
+            width=args.denoiser_width,
+            mults=tuple(args.denoiser_mults),
+            skip=diffusion.space != "none" and args.denoiser_skip,
+        ),
     )
     module.train()
     return module, build_optimizer("adam", module.parameters(), lr=1e-4, weight_decay=1e-4)

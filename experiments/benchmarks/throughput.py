@@ -55,8 +55,11 @@ NETWORKS: dict[str, tuple[list[Path], tuple[int, int] | None]] = {
     "paper": ([PASCAL / "base.yaml", PAPER if PAPER.is_file() else PAPER_FALLBACK], None),
     "default": ([ROOT / "experiments" / "synthetic" / "default.yaml"], None),
 }
-# Model arguments that name files or need the network: speed does not depend on them.
-OFFLINE = {"pretrained": False, "backbone_weights": None, "reference": None}
+# Model options (group -> fields) that name files or need the network: speed does not need them.
+OFFLINE = {
+    "network": {"pretrained": False, "backbone_weights": None},
+    "evaluation": {"reference": None},
+}
 GB = 1e9
 
 
@@ -90,9 +93,11 @@ def image_size(config: dict) -> tuple[int, int]:
 def build_module(config: dict, args: argparse.Namespace) -> DiffusionMTLModule:
     """``DiffusionMTLModule`` from the configs' model section, with this run's speed options."""
     data = config.get("data", {})
-    kwargs = {**config.get("model", {}), **OFFLINE}
+    speed = {"channels_last": args.channels_last, "compile": args.compile}
+    kwargs = dict(config.get("model", {}))
+    for group, fields in {**OFFLINE, "speed": speed}.items():
+        kwargs[group] = {**(kwargs.get(group) or {}), **fields}
     kwargs.update(dataset=data.get("dataset", "synthetic"), tasks=data.get("tasks"))
-    kwargs.update(channels_last=args.channels_last, compile=args.compile)
     return DiffusionMTLModule(**kwargs)
 
 
@@ -142,8 +147,8 @@ def measure(config: dict, name: str, batch: int, precision: str, args) -> dict:
     torch.manual_seed(0)
     module = build_module(config, args).to(device)
     params = [p for p in module.parameters() if p.requires_grad]
-    hp = module.hparams
-    opt = build_optimizer(hp.optimizer, params, hp.lr, hp.weight_decay)
+    optim = module.optim
+    opt = build_optimizer(optim.name, params, optim.lr, optim.weight_decay)
     clip = config.get("trainer", {}).get("gradient_clip_val")
     data = make_batch(module.task_specs, batch, size, device)
     masks = torch.Generator().manual_seed(0)
@@ -242,8 +247,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", nargs="+", type=int, default=[6, 16, 32])
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32"])
-    parser.add_argument("--compile", action="store_true", help="model.compile=true")
-    parser.add_argument("--channels-last", action="store_true", help="model.channels_last=true")
+    parser.add_argument("--compile", action="store_true", help="model.speed.compile=true")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="model.speed.channels_last=true"
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")

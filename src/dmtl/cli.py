@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -12,6 +13,7 @@ from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
+from dmtl.checkpoint_compat import read_hparams
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import DMTLError
@@ -43,6 +45,21 @@ class DMTLCLI(LightningCLI):
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
         parser.add_lightning_class_args(ValidationPanels, "panels")
         parser.add_lightning_class_args(ResultsReport, "results")
+
+    def _parse_ckpt_path(self) -> None:
+        """The model section from ``--ckpt_path``'s hyper-parameters, of either layout of options.
+
+        LightningCLI lets a checkpoint's hyper-parameters override the config's model section;
+        a checkpoint of the earlier flat layout has them mapped onto the groups first
+        (``dmtl.checkpoint_compat``), where LightningCLI's own reading would fail to parse them.
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = read_hparams(ckpt_path)
+        if hparams:
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()

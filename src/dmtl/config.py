@@ -188,6 +188,17 @@ class SpeedConfig:
 
 G = TypeVar("G")
 
+# The module's option groups, by argument name, in the order of its signature.
+GROUPS: dict[str, type] = {
+    "network": NetworkConfig,
+    "diffusion": DiffusionConfig,
+    "denoiser": DenoiserConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "evaluation": EvaluationConfig,
+    "speed": SpeedConfig,
+}
+
 
 def as_group(cls: type[G], value: G | Mapping[str, Any] | None) -> G:
     """``value`` as an instance of the group ``cls``: a dict (saved hyper-parameters) is rebuilt.
@@ -212,3 +223,8 @@ def as_group(cls: type[G], value: G | Mapping[str, Any] | None) -> G:
     if "mults" in kwargs and kwargs["mults"] is not None:
         kwargs["mults"] = tuple(kwargs["mults"])
     return cls(**kwargs)
+
+
+def group_dict(group: Any) -> dict[str, Any]:
+    """A group as plain data (tuples as lists): what a checkpoint or a YAML file holds."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(group).items()}

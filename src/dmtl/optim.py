@@ -1,15 +1,18 @@
-"""The optimiser of the Lightning system, built in one place (also used by the benchmarks)."""
+"""The optimiser and the poly learning-rate decay of the Lightning system, built in one place.
+
+The benchmarks build their optimiser here too, so that they time the same update as training.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any
 
 import torch
 
+from dmtl.config import OptimConfig, OptimizerName
 from dmtl.errors import ConfigError
 
-OptimizerName = Literal["adam", "adamw", "sgd"]
 SGD_MOMENTUM = 0.9
 
 
@@ -21,7 +24,7 @@ def build_optimizer(
     Adam and AdamW use the fused kernel (one pass over all parameters instead of several per
     parameter) when every parameter is a float tensor on the CPU or on a CUDA device; the update is
     the same algorithm. On the default job's CPU it cut the optimiser step from 43 ms to 8 ms for
-    9.3 M parameters (experiments/README.md). Elsewhere (other devices, mixed devices) they use the
+    9.3 M parameters (docs/operations.md). Elsewhere (other devices, mixed devices) they use the
     default (foreach) implementation.
 
     Raises:
@@ -39,4 +42,57 @@ def build_optimizer(
         return cls(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=SGD_MOMENTUM)
-    raise ConfigError(f"unknown optimizer {name!r}; use 'adam', 'adamw' or 'sgd'")
+    raise ConfigError(f"unknown optim.name {name!r}; use 'adam', 'adamw' or 'sgd'")
+
+
+def poly_factor(step: int, total: int, power: float) -> float:
+    """The poly decay's factor of the peak rate at ``step`` of ``total``: held from the last step.
+
+    ``(1 - min(step, total - 1) / total) ** power``: the rate of the last planned step (or epoch)
+    is kept after it, so it never reaches 0 (a run that goes on past ``total`` keeps learning).
+    """
+    return (1.0 - min(step, total - 1) / total) ** power
+
+
+def build_poly_schedule(
+    optimizer: torch.optim.Optimizer, total: int, power: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The poly decay over ``total`` scheduler steps, as a ``LambdaLR`` of ``poly_factor``.
+
+    Not ``torch.optim.lr_scheduler.PolynomialLR``: it gives the same rates for steps 0 to
+    total - 1 but cannot express the hold of ``poly_factor``. At step ``total`` it sets the rate
+    to 0 (the released per-epoch recipe holds (1/total) ** power), and it writes ``total_iters``
+    into its state dict, so a run resumed with a longer ``trainer.max_epochs`` would keep the old
+    horizon and train at rate 0 past it; the lambda is not saved and is rebuilt from the trainer on
+    every start. ``tests/test_module.py`` compares the two step by step.
+    """
+    total = max(int(total), 1)
+
+    def factor(step: int) -> float:
+        return poly_factor(step, total, power)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def configure_optimization(
+    params: Iterable[torch.nn.Parameter], optim: OptimConfig, max_epochs: int | None, steps: float
+) -> dict[str, Any]:
+    """Lightning's ``configure_optimizers`` answer: the optimiser of ``optim`` and its poly decay.
+
+    Args:
+        params: the trainable parameters.
+        optim: the option group.
+        max_epochs: the trainer's epochs, the decay's length with ``poly_interval: epoch``.
+        steps: the trainer's estimated optimiser steps, its length with ``poly_interval: step``.
+
+    Raises:
+        ConfigError: an unknown optimiser or ``poly_interval``.
+    """
+    if optim.poly_interval not in ("step", "epoch"):
+        raise ConfigError(
+            f"unknown optim.poly_interval {optim.poly_interval!r}; use 'step' or 'epoch'"
+        )
+    opt = build_optimizer(optim.name, params, optim.lr, optim.weight_decay)
+    total = (max_epochs or 1) if optim.poly_interval == "epoch" else steps
+    sched = build_poly_schedule(opt, total, optim.poly_power)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": optim.poly_interval}}

@@ -82,9 +82,33 @@ def test_predict_writes_maps_of_every_task(fitted, cache, tmp_path):
 def test_delta_m_is_logged_against_a_reference(cache, tmp_path):
     ref = tmp_path / "stl.yaml"
     ref.write_text("semseg: {miou: 10.0}\ndepth: {abs_err: 1.0}\nnormals: {mean: 40.0}\n")
-    main(_args("validate", cache, tmp_path, f"--model.reference={ref}"))
+    main(_args("validate", cache, tmp_path, f"--model.evaluation.reference={ref}"))
     text = (tmp_path / "run" / "validate" / "metrics.csv").read_text()
     assert "val/delta_m" in text.splitlines()[0]
+
+
+def test_validate_loads_a_checkpoint_of_the_flat_layout(cache, tmp_path):
+    """--ckpt_path with the earlier flat hyper-parameters: mapped onto the groups, then built."""
+    ckpt = REPO / "tests" / "fixtures" / "layout1_feature_tiny.ckpt"
+    cli = main(_args("validate", cache, tmp_path, f"--ckpt_path={ckpt}"))
+    model = cli.model
+    assert (model.network.backbone, model.network.neck, model.denoiser.width) == (
+        "test_resnet", "lateral", 8,
+    )  # fmt: skip
+    assert "val/semseg/miou" in cli.trainer.logged_metrics
+
+
+def test_checkpoint_of_an_unknown_layout_ends_with_one_line(cache, tmp_path, capsys):
+    import torch
+
+    ckpt = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"embed_dim": 16, "widths": 3}}, ckpt)
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args("validate", cache, tmp_path, f"--ckpt_path={ckpt}"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dmtl: error:") and "widths" in err[-1]
+    assert "dmtl convert-checkpoint" in err[-1]
 
 
 @pytest.mark.parametrize(

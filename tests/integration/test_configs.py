@@ -34,11 +34,11 @@ def test_default_job_is_onelabel_feature_diffusion_offline():
     cli = _parse(DEFAULT)
     assert cli.datamodule.dataset == "synthetic"
     assert cli.datamodule.hparams.label_setting == "onelabel"
-    hp = cli.model.hparams
-    assert (hp.diffusion, hp.condition, hp.refine_only) == ("feature", "multitask", False)
-    assert hp.denoiser_skip is True
-    assert hp.pretrained is False
-    assert hp.tasks == cli.datamodule.hparams.tasks
+    model, hp = cli.model, cli.model.diffusion
+    assert (hp.space, hp.condition, hp.refine_only) == ("feature", "multitask", False)
+    assert model.denoiser.skip is True
+    assert model.network.pretrained is False
+    assert model.hparams.tasks == cli.datamodule.hparams.tasks
 
 
 def test_every_method_of_the_table_has_an_overlay():
@@ -50,17 +50,17 @@ def test_every_method_of_the_table_has_an_overlay():
 @pytest.mark.parametrize("overlay", METHODS, ids=lambda p: p.name)
 def test_method_overlays_mean_what_their_names_say(overlay):
     cli = _parse(DEFAULT, overlay)
-    hp, name = cli.model.hparams, overlay.stem
+    model, hp, name = cli.model, cli.model.diffusion, overlay.stem
     if name.startswith("stl_"):
         task = name.removeprefix("stl_")
-        assert cli.datamodule.tasks == [task] and hp.tasks == [task]
+        assert cli.datamodule.tasks == [task] and model.hparams.tasks == [task]
         assert cli.datamodule.label_tasks == ["semseg", "depth", "normals"]
-        assert hp.diffusion == "none"
+        assert hp.space == "none"
         return
     diffusion, condition, refine_only = METHOD_MEANS[name]
-    assert hp.diffusion == diffusion
+    assert hp.space == diffusion
     if diffusion != "none":  # the baseline builds no denoiser
-        assert hp.denoiser_skip == (not name.endswith("_noskip"))
+        assert model.denoiser.skip == (not name.endswith("_noskip"))
     if condition is not None:
         assert (hp.condition, hp.refine_only) == (condition, refine_only)
 
@@ -69,7 +69,7 @@ def test_method_overlays_mean_what_their_names_say(overlay):
 def test_setting_overlays_compose_with_methods(overlay):
     cli = _parse(DEFAULT, SYNTHETIC / "method" / "prediction.yaml", overlay)
     assert cli.datamodule.hparams.label_setting == overlay.stem
-    assert cli.model.hparams.diffusion == "prediction"
+    assert cli.model.diffusion.space == "prediction"
 
 
 def test_wandb_logger_overlay_parses():
@@ -116,11 +116,11 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
     configs = [EXPERIMENTS / folder / "base.yaml"] + ([overlay] if overlay else [])
     args = [a for c in configs for a in ("--config", str(c))]
     # the configs ask for ImageNet weights; a parse test must not download them
-    args += [f"--data.root={tmp_path}", "--model.pretrained=false"]
+    args += [f"--data.root={tmp_path}", "--model.network.pretrained=false"]
     cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)
     assert cli.datamodule.dataset == dataset and cli.datamodule.batch_size == batch
-    assert cli.model.hparams.lr == lr and cli.trainer.max_epochs == epochs
-    assert cli.model.hparams.embed_dim == 512 and cli.model.hparams.backbone == "resnet18"
+    assert cli.model.optim.lr == lr and cli.trainer.max_epochs == epochs
+    assert cli.model.network.embed_dim == 512 and cli.model.network.backbone == "resnet18"
     assert cli.datamodule.label_tasks == tasks
     name = overlay.stem if overlay else "base"
     if name.startswith("stl_"):
@@ -130,10 +130,36 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
         expected = "randomlabels" if name.endswith("randomlabels") else "onelabel"
         assert cli.datamodule.hparams.label_setting == expected
     if folder == "pascal_context":
-        hp = cli.model.hparams
+        hp = cli.model.evaluation
         assert (hp.boundary_metric, hp.saliency_literature_sigmoid) == ("ods", True)
     method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
     if name.startswith("paper_"):  # the released network: paper_<method>_<setting>
         method = name.split("_")[1]
-        assert (cli.model.hparams.denoiser, cli.model.hparams.neck) == ("crossattn", "conv")
-    assert cli.model.hparams.diffusion == method
+        assert (cli.model.denoiser.kind, cli.model.network.neck) == ("crossattn", "conv")
+    assert cli.model.diffusion.space == method
+
+
+SHIPPED = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if "results" not in p.parts)
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_shipped_configs_use_the_grouped_option_names(config):
+    """model sections, sweep parameters and command flags name model.<group>.<field> only."""
+    import dataclasses
+
+    import yaml
+
+    from dmtl.config import GROUPS
+
+    data = yaml.safe_load(config.read_text()) or {}
+    model = data.get("model") or {}
+    groups = {g: v for g, v in model.items() if isinstance(v, dict)}
+    assert set(model) - set(groups) <= {"dataset", "tasks"}, model
+    names = [f"{g}.{f}" for g, v in groups.items() for f in v]
+    flags = [a for a in data.get("command") or [] if isinstance(a, str)]
+    names += [k.removeprefix("model.") for k in data.get("parameters") or {}]
+    names += [a.split("=")[0].removeprefix("--model.") for a in flags if a.startswith("--model.")]
+    for name in names:
+        group, _, field = name.partition(".")
+        assert group in GROUPS, name
+        assert field in {f.name for f in dataclasses.fields(GROUPS[group])}, name

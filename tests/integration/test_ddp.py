@@ -19,7 +19,7 @@ DDP = [
     f"--config={ROOT / 'experiments' / 'trainer' / 'ddp.yaml'}",
     "--trainer.accelerator=cpu",
     "--trainer.devices=2",
-    "--model.backbone=mobilenetv3_small_050",
+    "--model.network.backbone=mobilenetv3_small_050",
     # 7 evaluation samples: a padded sampler would count one of them twice
     "--data.synthetic.num_val=7",
 ]

@@ -28,7 +28,7 @@ from wandb.sdk.launch.sweeps.utils import (  # noqa: E402
 
 ROOT = REPO
 SWEEPS = sorted((ROOT / "experiments" / "sweeps").glob("*.yaml"))
-DIFFUSION_KEYS = {"model.diffusion", "model.steps", "model.schedule"}
+DIFFUSION_KEYS = {"model.diffusion.space", "model.diffusion.steps", "model.diffusion.schedule"}
 TINY = [
     "--data.synthetic.height=32",
     "--data.synthetic.width=40",
@@ -36,7 +36,7 @@ TINY = [
     "--data.synthetic.num_val=8",
     "--data.batch_size=4",
     "--data.num_workers=0",
-    "--model.embed_dim=16",
+    "--model.network.embed_dim=16",
     "--trainer.accelerator=cpu",
     "--trainer.max_epochs=1",
     "--trainer.enable_progress_bar=false",
@@ -101,7 +101,7 @@ def test_the_sweeps_cover_lr_loss_weights_diffusion_and_a_real_benchmark():
     names = {p.stem for p in SWEEPS}
     assert {"synthetic_lr_weights", "synthetic_diffusion", "nyuv2_lr"} <= names
     params = set().union(*(_load(p)["parameters"] for p in SWEEPS))
-    assert {"model.lr", "model.loss_weights"} | DIFFUSION_KEYS <= params
+    assert {"model.optim.lr", "model.loss.weights"} | DIFFUSION_KEYS <= params
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
@@ -130,8 +130,10 @@ def test_agent_command_line_parses_with_the_proposed_values(path, cli_keys, caps
     assert argv[:4] == ["/usr/bin/env", "python", "-m", "dmtl"]
     printed = _print_config(capsys, *argv[5:])  # after "/usr/bin/env python -m dmtl fit"
     for name, spec in run.items():
-        section, key = name.split(".", 1)
-        assert printed[section][key] == pytest.approx(spec["value"]), name
+        value = printed
+        for key in name.split("."):  # model.optim.lr: the nested sections of the printed config
+            value = value[key]
+        assert value == pytest.approx(spec["value"]), name
     if "--data.root=${envvar:NYUV2_ROOT}" in config["command"]:
         assert printed["data"]["root"] == "/data/nyuv2"
 
@@ -161,8 +163,8 @@ def test_one_agent_run_end_to_end_offline(tmp_path):
     # An offline run is a binary record log; config and history values sit in it as compact JSON.
     (record_log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     data = record_log.read_bytes()
-    lr = float(run["model.lr"]["value"])
-    weights = json.dumps(run["model.loss_weights"]["value"], separators=(",", ":"))
-    assert f'"optimizer":"adam","lr":{lr!r}'.encode() in data  # the resolved config (`cli`)
-    assert f'"loss_weights":{weights}'.encode() in data
+    lr = float(run["model.optim.lr"]["value"])
+    weights = json.dumps(run["model.loss.weights"]["value"], separators=(",", ":"))
+    assert f'"optim":{{"name":"adam","lr":{lr!r}'.encode() in data  # the resolved config (`cli`)
+    assert f'"weights":{weights}'.encode() in data
     assert config["metric"]["name"].encode() in data  # the metric the sweep ranks runs by

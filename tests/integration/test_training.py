@@ -20,7 +20,7 @@ def test_short_training_beats_the_best_constants(tmp_path):
         "--data.synthetic.num_train=480",
         "--data.synthetic.num_val=96",
         "--data.label_setting=full",
-        "--model.embed_dim=64",
+        "--model.network.embed_dim=64",
         "--trainer.max_epochs=4",
         "--trainer.enable_progress_bar=false",
         f"--trainer.logger.init_args.save_dir={tmp_path}",

@@ -110,7 +110,9 @@ def test_released_recipe_matches_the_per_sample_loop_oracle():
         predictions={k: torch.from_numpy(v) for k, v in final.items()},
         initial={k: torch.from_numpy(v) for k, v in initial.items()},
     )
-    module = DiffusionMTLModule(dataset="pascal_context", embed_dim=8, loss_recipe="released")
+    module = DiffusionMTLModule(
+        dataset="pascal_context", network={"embed_dim": 8}, loss={"recipe": "released"}
+    )
     loss = module.criterion(output, _torch_targets(targets), torch.from_numpy(LABELLED))
     assert loss.total.item() == pytest.approx(oracle_total(final, initial, targets), rel=1e-5)
 
@@ -130,16 +132,18 @@ def test_each_released_task_loss_matches_the_oracle_per_sample(task):
 
 
 def test_released_recipe_defaults_and_explicit_overrides():
-    module = DiffusionMTLModule(dataset="pascal_context", embed_dim=8, loss_recipe="released")
+    module = DiffusionMTLModule(
+        dataset="pascal_context", network={"embed_dim": 8}, loss={"recipe": "released"}
+    )
     assert module.criterion.weights == RELEASED_WEIGHTS
     assert module.criterion.normalization == "sample"
     own = DiffusionMTLModule(
-        dataset="pascal_context", embed_dim=8, loss_recipe="released",
-        loss_weights={"edge": 2.0}, loss_normalization="task",
+        dataset="pascal_context", network={"embed_dim": 8},
+        loss={"recipe": "released", "weights": {"edge": 2.0}, "normalization": "task"},
     )  # fmt: skip
     assert own.criterion.weights["edge"] == 2.0 and own.criterion.weights["sal"] == 1.0
     assert own.criterion.normalization == "task"
-    plain = DiffusionMTLModule(dataset="pascal_context", embed_dim=8)
+    plain = DiffusionMTLModule(dataset="pascal_context", network={"embed_dim": 8})
     assert plain.criterion.normalization == "task"
     assert set(plain.criterion.weights.values()) == {1.0}
     assert plain.criterion.task_loss is per_sample_task_loss
@@ -161,7 +165,9 @@ def test_dmtl_and_released_recipes_differ_only_on_saliency_and_edge():
 @pytest.mark.parametrize("interval", ["epoch", "step"])
 def test_poly_schedule_steps_per_epoch_or_per_step(interval):
     module = DiffusionMTLModule(
-        dataset="pascal_context", embed_dim=8, lr=2e-5, poly_interval=interval
+        dataset="pascal_context",
+        network={"embed_dim": 8},
+        optim={"lr": 2e-5, "poly_interval": interval},
     )
     module._trainer = SimpleNamespace(max_epochs=10, estimated_stepping_batches=400)
     config = module.configure_optimizers()

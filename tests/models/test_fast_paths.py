@@ -1,46 +1,28 @@
 """The fast paths compute the same function: channels-last, bf16 autocast, compile, fused Adam.
 
-Each test builds a tiny DiffusionMTL (feature diffusion, 32×40 images) with its loss, copies its
-weights into a second one that takes the fast path, and compares predictions, the loss and the
-gradients on the same random batch and the same diffusion noise.
+Each test builds a tiny DiffusionMTL (feature diffusion, 32×40 images), copies its weights into a
+second module that takes the fast path, and compares predictions, the loss and the gradients on the
+same random batch and the same diffusion noise.
 """
 
 import pytest
 import torch
 
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, SpeedConfig
 from dmtl.data.datamodule import MultiTaskDataModule
-from dmtl.losses.released import build_criterion
-from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
-from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
+from dmtl.models.fast_paths import compile_network
+from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
-from dmtl.tasks import resolve_tasks
 
-SPECS = resolve_tasks("synthetic", None)
-TINY = {"network": {"embed_dim": 16}, "denoiser": {"width": 8}}
+TINY = {"network": NetworkConfig(embed_dim=16), "denoiser": DenoiserConfig(width=8)}
 
 
-class _System(torch.nn.Module):
-    """A network and its loss, with the fast paths as the Lightning module applies them."""
-
-    def __init__(self, steps: int, channels_last: bool = False) -> None:
-        super().__init__()
-        self.net = DiffusionMTLNet(SPECS, diffusion={"steps": steps}, **TINY)
-        self.criterion = build_criterion(SPECS)
-        self.channels_last = channels_last
-        if channels_last:
-            to_channels_last(self.net)
-
-    def forward(self, image, labelled=None, generator=None) -> MultiTaskOutput:
-        if self.channels_last:
-            image = channels_last_input(image)
-        return self.net(image, labelled, generator)
-
-
-def _twin(steps: int = 2, **fast) -> tuple[_System, _System]:
-    """A reference network and a copy of its weights that takes the fast path ``fast``."""
+def _twin(steps: int = 2, **fast) -> tuple[DiffusionMTLModule, DiffusionMTLModule]:
+    """A reference module and a copy of its weights that takes the fast path ``fast``."""
     torch.manual_seed(0)
-    ref = _System(steps)
-    other = _System(steps, **fast)
+    diffusion = DiffusionConfig(steps=steps)
+    ref = DiffusionMTLModule(**TINY, diffusion=diffusion)
+    other = DiffusionMTLModule(**TINY, diffusion=diffusion, speed=SpeedConfig(**fast))
     other.load_state_dict(ref.state_dict())
     return ref, other
 
@@ -60,7 +42,7 @@ def _batch(b: int = 4, h: int = 32, w: int = 40) -> dict:
     }
 
 
-def _train_pass(module: _System, batch: dict, autocast: bool = False):
+def _train_pass(module: DiffusionMTLModule, batch: dict, autocast: bool = False):
     """Loss and gradients of one training forward/backward with a fixed noise generator."""
     module.train()
     module.zero_grad(set_to_none=True)
@@ -72,7 +54,7 @@ def _train_pass(module: _System, batch: dict, autocast: bool = False):
     return loss.detach().float(), grads
 
 
-def _eval_pass(module: _System, batch: dict, autocast: bool = False) -> dict:
+def _eval_pass(module: DiffusionMTLModule, batch: dict, autocast: bool = False) -> dict:
     module.eval()
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
         out = module(batch["image"])
@@ -214,7 +196,7 @@ def test_lightning_bf16_mixed_fit_and_validate(tmp_path):
         "--data.num_workers=0",
         "--model.network.embed_dim=16",
         "--model.denoiser.width=8",
-        "--model.panel_samples=0",
+        "--panels.samples=0",
         "--trainer.accelerator=cpu",
         "--trainer.precision=bf16-mixed",
         "--seed_everything=0",

@@ -6,9 +6,12 @@ import importlib.util
 
 import pytest
 import torch
+import yaml
 
+from dmtl.config import GROUPS, as_group
 from dmtl.module import DiffusionMTLModule
-from dmtl.released.convert import released_model_args
+from dmtl.released.convert import module_hparams, released_model_args
+from dmtl.released.recipe import released_recipe
 from support import REPO
 
 EXPERIMENTS = REPO / "experiments"
@@ -50,8 +53,9 @@ def test_paper_config_builds_the_released_network(config):
     assert total == script.PAPER_PARAMETERS == 132_913_284
     assert parts["mtd.denoiser"] == 69_914_112 and parts["neck.proj"] == 512 * 960 * 9 + 512
     # the same network the converter declares for a released checkpoint
-    released = released_model_args({k: torch.empty(s) for k, s in SHAPES.items()})
+    released = module_hparams(released_model_args({k: torch.empty(s) for k, s in SHAPES.items()}))
     del released["tasks"]  # the config names none: every PASCAL task, in the same order
+    args = module_hparams(args)
     assert {k: args.get(k) for k in released} == released
     assert [s.name for s in module.task_specs] == [
         "semseg",
@@ -60,6 +64,24 @@ def test_paper_config_builds_the_released_network(config):
         "normals",
         "edge",
     ]
+
+
+@pytest.mark.parametrize("config", PAPER_CONFIGS, ids=lambda p: p.stem)
+def test_paper_config_equals_the_released_recipe(config):
+    """The overlay on base.yaml holds dmtl.released.recipe, group by group, field by field."""
+    model = _param_count_script().model_args([PASCAL / "base.yaml", config])
+    recipe = released_recipe()
+    assert set(recipe) <= set(GROUPS)
+    for name, group in recipe.items():
+        built = as_group(GROUPS[name], model.get(name))
+        if name == "network":  # param_count builds without ImageNet weights; the recipe has them
+            built.pretrained = True
+        assert built == group, name
+    overlay = yaml.safe_load(config.read_text())["model"]
+    for name in ("network", "diffusion", "denoiser", "loss", "optim"):  # written in full there
+        group = recipe[name]
+        changed = {f for f, v in vars(group).items() if v != getattr(type(group)(), f)}
+        assert changed <= set(overlay[name]), (name, changed - set(overlay[name]))
 
 
 @pytest.mark.slow
@@ -72,7 +94,8 @@ def test_paper_recipe_trains_on_pascal_files_with_the_poly_decay_per_epoch(tmp_p
     main(["fit", "--config", str(PASCAL / "base.yaml"),
           "--config", str(PASCAL / "paper_feature_onelabel.yaml"),
           f"--data.root={root}", "--data.crop_size=[32,32]", "--data.batch_size=2",
-          "--data.num_workers=0", "--model.pretrained=false", "--model.embed_dim=16",
+          "--data.num_workers=0", "--model.network.pretrained=false",
+          "--model.network.embed_dim=16",
           "--trainer.max_epochs=2", "--trainer.accelerator=cpu", "--trainer.devices=1",
           "--trainer.sync_batchnorm=false", "--trainer.enable_progress_bar=false",
           "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
@@ -80,7 +103,7 @@ def test_paper_recipe_trains_on_pascal_files_with_the_poly_decay_per_epoch(tmp_p
           "--trainer.logger.version=fit"])  # fmt: skip
     ckpt = torch.load(out / "run" / "fit" / "checkpoints" / "last.ckpt", weights_only=True)
     hp = ckpt["hyper_parameters"]
-    assert (hp["denoiser"], hp["loss_recipe"], hp["poly_interval"]) == (
+    assert (hp["denoiser"]["kind"], hp["loss"]["recipe"], hp["optim"]["poly_interval"]) == (
         "crossattn", "released", "epoch",
     )  # fmt: skip
     # 4 training images, batch 2: 2 steps an epoch. Decayed per epoch, the lr after 2 of 2 epochs

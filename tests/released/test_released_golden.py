@@ -4,7 +4,8 @@
 and shapes of the released PASCAL-Context ResNet-18 checkpoint, an input image and the released
 network's outputs in evaluation mode with zero diffusion noise. The released weights are rebuilt
 from the key names with the seeded recipe of tests/fixtures/README.md, converted with
-``dmtl.released.convert`` and run through ``DiffusionMTLNet`` with ``inference_noise=False``.
+``dmtl.released.convert`` and run through ``DiffusionMTLNet`` with ``diffusion.inference_noise``
+false.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def test_converted_released_weights_reproduce_the_golden_outputs(golden):
     state = rebuild(golden["state_dict_shapes"])
     hp = module_hparams(released_model_args(state))
     assert hp["tasks"] == list(golden["tasks"])
-    module = DiffusionMTLModule(**{**hp, "inference_noise": False})
-    converted = convert_state_dict(state, module.state_dict(), hp["steps"])
+    module = DiffusionMTLModule(
+        **{**hp, "diffusion": {**hp["diffusion"], "inference_noise": False}}
+    )
+    converted = convert_state_dict(state, module.state_dict(), hp["diffusion"]["steps"])
     assert len(converted) == len(state) - 12  # every tensor but the schedule buffers
     module.load_state_dict(converted, strict=True)
     module.eval()

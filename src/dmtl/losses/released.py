@@ -10,16 +10,10 @@ Everything is batched: the per-sample class weights are gathered per pixel, no l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal
-
 import torch
 
-from dmtl.errors import ConfigError
-from dmtl.losses.masked import LossNormalization, MultiTaskLoss, NormalsLoss
+from dmtl.config import NormalsLoss
 from dmtl.tasks import TaskSpec
-
-LossRecipe = Literal["dmtl", "released"]
 
 # The released task weights; a task they do not name (depth) gets 1.
 RELEASED_WEIGHTS = {"semseg": 1.0, "human_parts": 2.0, "sal": 5.0, "normals": 10.0, "edge": 50.0}
@@ -48,35 +42,3 @@ def released_task_loss(
         ConfigError: a task of an unknown kind.
     """
     return spec.behaviour.released_loss(spec, pred, target, use, normals_loss)
-
-
-def build_criterion(
-    tasks: Sequence[TaskSpec],
-    recipe: LossRecipe = "dmtl",
-    weights: Mapping[str, float] | None = None,
-    initial_weight: float = 0.5,
-    normalization: LossNormalization | None = None,
-    normals_loss: NormalsLoss = "l1",
-) -> MultiTaskLoss:
-    """The multi-task loss of a recipe; ``None`` weights or normalisation take its defaults.
-
-    ``dmtl``: the package's task losses, weight 1 and ``task`` normalisation by default.
-    ``released``: ``released_task_loss``, ``RELEASED_WEIGHTS`` and ``sample`` normalisation.
-
-    Raises:
-        ConfigError: an unknown recipe (or whatever ``MultiTaskLoss`` refuses).
-    """
-    if recipe not in ("dmtl", "released"):
-        raise ConfigError(f"unknown loss_recipe {recipe!r}; use 'dmtl' or 'released'")
-    released = recipe == "released"
-    if weights is None and released:
-        names = {t.name for t in tasks}
-        weights = {n: w for n, w in RELEASED_WEIGHTS.items() if n in names}
-    return MultiTaskLoss(
-        tasks,
-        weights,
-        initial_weight=initial_weight,
-        normalization=normalization or ("sample" if released else "task"),
-        normals_loss=normals_loss,
-        task_loss=released_task_loss if released else None,
-    )

@@ -13,18 +13,19 @@ lists them.
 from __future__ import annotations
 
 import argparse
-import inspect
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 
+from dmtl.config import GROUPS, EvaluationConfig, as_group, group_dict
 from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.metrics import MAX_DIST_PASCAL
+from dmtl.released.recipe import DATASET, released_recipe
 from dmtl.tasks import DATASET_TASKS, standard_tasks
 
 COMMAND = "convert-checkpoint"
@@ -98,10 +99,12 @@ def released_model_args(
     backbone: str = "resnet18",
     attn_heads: int = 4,
 ) -> dict[str, Any]:
-    """``DiffusionMTLModule`` arguments of the released network, read off the tensors.
+    """``DiffusionMTLModule`` arguments of the released network: the recipe, sized by the tensors.
 
-    Tasks are those with a ``preliminary_head``, in the dataset's standard order (the order of the
-    condition conv's input channels); widths and block counts come from the shapes.
+    The groups are ``dmtl.released.recipe``'s, with the widths and block counts read off the
+    shapes, no ImageNet download (the weights are the checkpoint's) and, outside PASCAL-Context,
+    the default evaluation. Tasks are those with a ``preliminary_head``, in the dataset's standard
+    order (the order of the condition conv's input channels).
 
     Raises:
         DataError: a tensor the arguments depend on is missing.
@@ -121,38 +124,29 @@ def released_model_args(
     blocks = _captures(state, r"preliminary_dec\.\w+\.(\d+)\..+")
     attn = _captures(state, r"diffusion_model\.denoiser\.crossblocks\.(\d+)\..+")
     betas = state.get(SCHEDULE_PREFIX + "betas")
+    tasks = [t for t in order if t in heads]
+    recipe = released_recipe()
+    loss = recipe["loss"]
+    loss.weights = {t: w for t, w in (loss.weights or {}).items() if t in tasks}
     # LightningCLI lets a checkpoint's hyper-parameters override the config's model section, so
-    # the evaluation protocol is written here: the literature's, as pascal_context/base.yaml has it.
-    protocol = (
-        {"boundary_metric": "ods", "boundary_max_dist": MAX_DIST_PASCAL,
-         "saliency_literature_sigmoid": True}
-        if dataset == "pascal_context" else {}
-    )  # fmt: skip
-    return {
-        "dataset": dataset,
-        "tasks": [t for t in order if t in heads],
-        "backbone": backbone,
-        "pretrained": False,
-        "embed_dim": int(state[need].shape[0]),
-        "neck_stride": 8,
-        "decoder_blocks": len(blocks),
-        "diffusion": "feature",
-        "condition": "multitask",
-        "steps": int(betas.numel()) if betas is not None else 2,
-        "schedule": "linear",
-        "neck": "conv",
-        "denoiser": "crossattn",
-        "condition_input": "raw",
-        "attn_blocks": len(attn),
-        "attn_heads": attn_heads,
-        "loss_recipe": "released",
-        "optimizer": "adam",
-        "lr": 2e-5,
-        "weight_decay": 1e-6,
-        "poly_power": 0.9,
-        "poly_interval": "epoch",
-        **protocol,
+    # the evaluation protocol is written here: the literature's for PASCAL-Context (the recipe's).
+    evaluation = recipe["evaluation"] if dataset == DATASET else EvaluationConfig()
+    groups = {
+        **recipe,
+        "network": replace(
+            recipe["network"],
+            backbone=backbone,
+            pretrained=False,
+            embed_dim=int(state[need].shape[0]),
+            decoder_blocks=len(blocks),
+        ),
+        "diffusion": replace(
+            recipe["diffusion"], steps=int(betas.numel()) if betas is not None else 2
+        ),
+        "denoiser": replace(recipe["denoiser"], attn_blocks=len(attn), attn_heads=attn_heads),
+        "evaluation": evaluation,
     }
+    return {"dataset": dataset, "tasks": tasks, **groups}
 
 
 def _captures(state: Mapping[str, torch.Tensor], pattern: str) -> set[str]:
@@ -226,16 +220,20 @@ def convert_state_dict(
 
 
 def module_hparams(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Every ``DiffusionMTLModule`` argument: its default, overridden by ``args``."""
-    from dmtl.module import DiffusionMTLModule
+    """Every ``DiffusionMTLModule`` argument as plain data: its default, overridden by ``args``.
 
-    params = inspect.signature(DiffusionMTLModule.__init__).parameters
-    unknown = sorted(set(args) - set(params))
+    Groups (instances or dicts of some of their fields) come back as dicts of every field.
+
+    Raises:
+        ConfigError: an argument the module does not take, or a field its group does not have.
+    """
+    unknown = sorted(set(args) - set(GROUPS) - {"dataset", "tasks"})
     if unknown:
         raise ConfigError(f"unknown DiffusionMTLModule arguments {unknown}")
-    hp = {n: p.default for n, p in params.items() if n != "self"}
-    hp.update(args)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
+    hp: dict[str, Any] = {"dataset": args.get("dataset", "synthetic"), "tasks": args.get("tasks")}
+    for name, cls in GROUPS.items():
+        hp[name] = group_dict(as_group(cls, args.get(name)))
+    return hp
 
 
 def convert_checkpoint(
@@ -263,7 +261,7 @@ def convert_checkpoint(
     hparams = module_hparams(released_model_args(state, dataset, backbone, attn_heads))
     with torch.device("meta"):  # names and shapes only, no memory, no init cost
         expected = DiffusionMTLModule(**hparams).state_dict()
-    converted = convert_state_dict(state, expected, hparams["steps"])
+    converted = convert_state_dict(state, expected, hparams["diffusion"]["steps"])
     checkpoint = {
         "state_dict": converted,
         "hyper_parameters": hparams,

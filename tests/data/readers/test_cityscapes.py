@@ -117,7 +117,7 @@ def _cli_args(subcommand: str, root: Path, out: Path, *extra: str) -> list[str]:
         f"--data.root={root}",
         "--data.batch_size=2",
         "--data.num_workers=0",
-        "--model.embed_dim=16",
+        "--model.network.embed_dim=16",
         "--trainer.accelerator=cpu",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
