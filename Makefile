@@ -32,12 +32,19 @@ install: $(STAMP) ## create .venv and install dmtl with the tested pins (constra
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	# W&B's sweep engine, for the offline sweep tests: its own pins would downgrade numpy, so
-	# without its dependencies; the two it needs to validate sweep files come separately.
-	$(PY) -m pip install $(PIP_QUIET) --no-deps sweeps
+# W&B's sweep engine (below) pins numpy<2 and is installed without its dependencies; pip reports
+# that pin as a dependency conflict whenever a later install touches one of the engine's
+# dependencies, so it is taken out first and put in last.
+	$(PY) -m pip uninstall $(PIP_QUIET) -y sweeps 2>/dev/null
+	$(PY) -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev]' 2>&1 \
+	  | { grep -v '^WARNING: Location' || true; }
+# The two packages the sweep engine needs to validate sweep files, then the engine itself for the
+# offline sweep tests: --no-deps (its numpy<2 would downgrade numpy; grid and random search work
+# with numpy 2), --no-warn-conflicts (the only conflicts this step can report are that pin and
+# the optional dependencies deliberately left out).
 	$(PY) -m pip install $(PIP_QUIET) -c constraints.txt jsonschema jsonref
-	$(PY) -c "import dmtl, lightning, timm, torchmetrics, albumentations" 
+	$(PY) -m pip install $(PIP_QUIET) --no-deps --no-warn-conflicts sweeps
+	$(PY) -c "import dmtl, lightning, timm, torchmetrics, albumentations, sweeps"
 	touch $@
 
 train: install ## train the default model on synthetic scenes, test it, show the results

@@ -125,3 +125,70 @@ def test_npy_of_numbers_and_missing_file(tmp_path: Path) -> None:
         read_npy_object(path)
     with pytest.raises(MissingDataError, match="nowhere.npy"):
         read_split_file(tmp_path / "nowhere.npy", IDS, TASKS)
+
+
+def _numpy_rows(values: str) -> dict:
+    """Rows keyed as the DiffusionMTL files are: numpy.str_ ids, lists or numpy int rows."""
+    rows = {IDS[0]: [1, 0, 0, 0, 0], IDS[1]: [0, 1, 0, 0, 0], IDS[2]: [0, 0, 1, 1, 0],
+            IDS[3]: [0, 0, 0, 0, 1]}  # fmt: skip
+    if values == "array":
+        rows = {i: np.asarray(r, dtype=np.int64) for i, r in rows.items()}
+    elif values == "scalars":
+        rows = {i: [np.int32(v) for v in r] for i, r in rows.items()}
+    return {np.str_(image_id): row for image_id, row in rows.items()}
+
+
+@pytest.mark.parametrize("values", ["list", "array", "scalars"])
+def test_diffusionmtl_rows_with_numpy_string_keys_load(tmp_path: Path, values: str) -> None:
+    path = tmp_path / "new_randomlabels.pth"
+    torch.save(_numpy_rows(values), path)
+    mask = read_split_file(path, IDS, TASKS)
+    assert mask[0].tolist() == [True, False, False, False, False]
+    assert mask[2].tolist() == [False, False, True, True, False]
+    assert mask[3, 4] and mask.sum() == 5
+
+
+def test_numpy_keys_as_written_by_diffusionmtl(tmp_path: Path) -> None:
+    path = tmp_path / "new_onelabel.pth"
+    torch.save({np.str_("2008_000002"): [1, 0, 0, 0, 0], np.str_("2008_000003"): [0, 1, 0, 0, 0],
+                np.str_("2008_000007"): [0, 0, 1, 0, 0], np.str_("2009_000011"): [0, 0, 0, 1, 0]},
+               path)  # fmt: skip
+    torch.testing.assert_close(read_split_file(path, IDS, TASKS)[:, :4], torch.eye(4).bool())
+
+
+def test_numpy_rows_that_do_not_match_name_the_plain_id(tmp_path: Path) -> None:
+    path = tmp_path / "new_onelabel.pth"
+    torch.save({**_numpy_rows("array"), np.str_("2012_999999"): np.zeros(5, np.int64)}, path)
+    with pytest.raises(DataError, match=r"names image '2012_999999', which is not among"):
+        read_split_file(path, IDS, TASKS)
+
+
+def test_refused_torch_file_is_one_plain_line(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "new_onelabel.pth"
+    torch.save({**_numpy_rows("list"), np.str_(IDS[0]): [_Exploit(marker)]}, path)
+    with pytest.raises(DataError) as info:
+        read_split_file(path, IDS, TASKS)
+    message = str(info.value)
+    assert not marker.exists()
+    assert len(message.splitlines()) == 1 and "\x1b" not in message
+    assert str(path) in message and "could not be read safely" in message
+    assert re.search(r"global (posix|os|nt)\.system", message)
+    assert "labels_weights" in message and "image_id" in message and ".npy" in message
+    assert "weights_only" not in message and "add_safe_globals" not in message
+
+
+def test_object_arrays_stay_refused_in_torch_files(tmp_path: Path) -> None:
+    path = tmp_path / "split.pth"
+    torch.save({IDS[0]: np.array([1, 0, 0, 0, 0], dtype=object)}, path)
+    with pytest.raises(DataError, match="read safely: it holds a .*ObjectDType") as info:
+        read_split_file(path, IDS, TASKS)
+    assert len(str(info.value).splitlines()) == 1 and "add_safe_globals" not in str(info.value)
+
+
+def test_file_of_no_torch_format_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pth"
+    path.write_text("not a split file\nsecond line\n")
+    with pytest.raises(DataError, match=r"could not be read safely: .*; tried .*\.npy") as info:
+        read_split_file(path, IDS, TASKS)
+    assert len(str(info.value).splitlines()) == 1 and str(path) in str(info.value)
