@@ -186,7 +186,8 @@ class BoundaryODSMetrics(Metric):
 
     The threshold grid is a protocol option: ``"coarse"`` (the default) searches the 19
     thresholds 0.05, 0.10, …, 0.95; ``"seism"`` the 101 of the SEISM benchmark (0.001, 0.01,
-    0.02, …, 0.99, 0.999), at about five times the cost; an explicit list is also accepted.
+    0.02, …, 0.99, 0.999), at four to eight times the cost; an explicit list is also
+    accepted.
 
     Args:
         thresholds: a grid name of ``THRESHOLD_GRIDS`` (``"coarse"``, ``"seism"``) or the
