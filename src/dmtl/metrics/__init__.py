@@ -4,18 +4,27 @@ Every metric keeps only sum states (``dist_reduce_fx="sum"``), so results are da
 values that sync across DDP processes exactly; ``compute()`` returns a dict of scalar tensors.
 """
 
-from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, BoundaryMetrics
+from dmtl.metrics.boundary import (
+    DEFAULT_THRESHOLDS,
+    SEISM_THRESHOLDS,
+    THRESHOLD_GRIDS,
+    BoundaryMetrics,
+)
 from dmtl.metrics.boundary_ods import MAX_DIST_NYUD, MAX_DIST_PASCAL, BoundaryODSMetrics
-from dmtl.metrics.depth import DepthMetrics
+from dmtl.metrics.depth import MTPSL_CLAMP_MIN, DepthMetrics
 from dmtl.metrics.multitask import MultiTaskMetrics, build_metric, delta_m, load_reference
 from dmtl.metrics.normals import NormalMetrics, median_error_bound
 from dmtl.metrics.saliency import SaliencyMetrics
-from dmtl.metrics.segmentation import SegmentationMetrics
+from dmtl.metrics.segmentation import ABSENT_CLASS_RULES, SegmentationMetrics
 
 __all__ = [
+    "ABSENT_CLASS_RULES",
     "DEFAULT_THRESHOLDS",
     "MAX_DIST_NYUD",
     "MAX_DIST_PASCAL",
+    "MTPSL_CLAMP_MIN",
+    "SEISM_THRESHOLDS",
+    "THRESHOLD_GRIDS",
     "BoundaryMetrics",
     "BoundaryODSMetrics",
     "DepthMetrics",

@@ -29,6 +29,13 @@ from dmtl.tasks import IGNORE_INDEX
 
 # 0.05, 0.10, ..., 0.95: the 19 probability thresholds searched for the optimal dataset scale.
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
+# SEISM's 101 thresholds: 0.001, 0.01, 0.02, ..., 0.99, 0.999.
+SEISM_THRESHOLDS: tuple[float, ...] = (0.001, *(round(0.01 * k, 2) for k in range(1, 100)), 0.999)
+# Threshold grids selectable by name: "coarse" is the package's own, "seism" the benchmark's.
+THRESHOLD_GRIDS: dict[str, tuple[float, ...]] = {
+    "coarse": DEFAULT_THRESHOLDS,
+    "seism": SEISM_THRESHOLDS,
+}
 DEFAULT_TOLERANCE_PX = 1
 # Target values above this (i.e. 1) are edges, below are background.
 EDGE_LABEL_CUT = 0.5
@@ -50,10 +57,32 @@ def check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     return tuple(values)
 
 
+def resolve_thresholds(thresholds: str | Sequence[float]) -> tuple[float, ...]:
+    """The thresholds of a named grid (a key of ``THRESHOLD_GRIDS``), or the given ones sorted.
+
+    Raises:
+        ConfigError: an unknown grid name, or thresholds that ``check_thresholds`` rejects.
+    """
+    if isinstance(thresholds, str):
+        if thresholds not in THRESHOLD_GRIDS:
+            raise ConfigError(
+                f"thresholds names a grid {list(THRESHOLD_GRIDS)} or lists probabilities, "
+                f"got {thresholds!r}"
+            )
+        return THRESHOLD_GRIDS[thresholds]
+    return check_thresholds(thresholds)
+
+
 def count_at_or_above(values: Tensor, include: Tensor, thresholds: Tensor) -> Tensor:
     """For every threshold t, how many included entries of ``values`` are ≥ t.
 
     One bucketize + bincount instead of a (pixels × thresholds) comparison: memory O(pixels).
+    torchmetrics' binned precision-recall update (``_binary_precision_recall_curve_update``)
+    gives the same counts (excluded entries pushed below every threshold) but is slower: on
+    4 × 512 × 512 pixels, one CPU thread, the two counts of a saliency update take 56 ms here
+    against 64 ms there with 19 thresholds, 88 ms against 354 ms with SEISM's 101 (it makes one
+    pass over the pixels per threshold; its vectorised path for ≤ 50 000 pixels builds a
+    (pixels × thresholds) tensor instead).
 
     Args:
         values: any shape.
@@ -143,7 +172,8 @@ class BoundaryMetrics(Metric):
     float64 tensors, NaN if no target edge pixel was seen).
 
     Args:
-        thresholds: probability thresholds to search.
+        thresholds: probability thresholds to search, or the name of a grid of
+            ``THRESHOLD_GRIDS`` (``"coarse"``, ``"seism"``).
         tolerance_px: match radius in pixels (0 = exact position).
         ignore_index: target value of unlabelled pixels.
         kwargs: passed to ``torchmetrics.Metric``.
@@ -161,13 +191,13 @@ class BoundaryMetrics(Metric):
 
     def __init__(
         self,
-        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
         tolerance_px: int = DEFAULT_TOLERANCE_PX,
         ignore_index: int = IGNORE_INDEX,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        values = check_thresholds(thresholds)
+        values = resolve_thresholds(thresholds)
         if not isinstance(tolerance_px, int) or tolerance_px < 0:
             raise ConfigError(f"tolerance_px must be a non-negative integer, got {tolerance_px!r}")
         self.thresholds = values

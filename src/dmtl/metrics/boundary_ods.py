@@ -39,10 +39,9 @@ from torchmetrics import Metric
 
 from dmtl.errors import ConfigError
 from dmtl.metrics.boundary import (
-    DEFAULT_THRESHOLDS,
     EDGE_LABEL_CUT,
     _boundary_compute,
-    check_thresholds,
+    resolve_thresholds,
 )
 from dmtl.metrics.depth import _check_dense_pair
 from dmtl.metrics.thinning import thin
@@ -185,8 +184,14 @@ class BoundaryODSMetrics(Metric):
     threshold for blurry maps), the matching on the CPU; it is an evaluation metric, meant for
     validation and test, not for every training step.
 
+    The threshold grid is a protocol option: ``"coarse"`` (the default) searches the 19
+    thresholds 0.05, 0.10, …, 0.95; ``"seism"`` the 101 of the SEISM benchmark (0.001, 0.01,
+    0.02, …, 0.99, 0.999), at four to eight times the cost; an explicit list is also
+    accepted.
+
     Args:
-        thresholds: probability thresholds to search.
+        thresholds: a grid name of ``THRESHOLD_GRIDS`` (``"coarse"``, ``"seism"``) or the
+            probability thresholds to search.
         max_dist: match radius as a fraction of the image diagonal.
         ignore_index: target value of unlabelled pixels.
         kwargs: passed to ``torchmetrics.Metric``.
@@ -203,13 +208,13 @@ class BoundaryODSMetrics(Metric):
 
     def __init__(
         self,
-        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        thresholds: str | Sequence[float] = "coarse",
         max_dist: float = MAX_DIST_PASCAL,
         ignore_index: int = IGNORE_INDEX,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.thresholds = check_thresholds(thresholds)
+        self.thresholds = resolve_thresholds(thresholds)
         if not 0.0 <= max_dist < 1.0:
             raise ConfigError(
                 f"max_dist is a fraction of the image diagonal in [0, 1), got {max_dist!r}"

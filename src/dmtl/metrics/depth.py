@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from dmtl.errors import DataError
+from dmtl.errors import ConfigError, DataError
 
 # Threshold of the δ1 accuracy: max(p/g, g/p) < 1.25.
 DELTA1_THRESHOLD = 1.25
 PERCENT = 100.0
+# MTPSL's floor for predictions before the errors (the released DiffusionMTL code keeps it).
+MTPSL_CLAMP_MIN = 1e-9
 
 
 def _check_dense_pair(preds: Tensor, target: Tensor, channels: int, what: str) -> None:
@@ -27,12 +30,15 @@ def _check_dense_pair(preds: Tensor, target: Tensor, channels: int, what: str) -
         )
 
 
-def _depth_update(preds: Tensor, target: Tensor) -> dict[str, Tensor]:
+def _depth_update(
+    preds: Tensor, target: Tensor, clamp_min: float | None = None
+) -> dict[str, Tensor]:
     """Sums of one batch over the valid pixels (target > 0).
 
     Args:
         preds: depth in metres (B, 1, H, W).
         target: depth in metres (B, 1, H, W); 0 (or any value not > 0, NaN included) is invalid.
+        clamp_min: if given, predictions below it are raised to it before every error.
 
     Returns:
         float64 scalars ``sum_abs``, ``sum_rel``, ``sum_sq`` and int64 scalars ``n_valid``,
@@ -40,6 +46,8 @@ def _depth_update(preds: Tensor, target: Tensor) -> dict[str, Tensor]:
     """
     # float64 so that sums over millions of pixels stay exact to well under 1e-6 relative.
     pred = preds.double()
+    if clamp_min is not None:
+        pred = pred.clamp(min=clamp_min)
     gt = target.double()
     valid = gt > 0
     safe_gt = torch.where(valid, gt, torch.ones_like(gt))
@@ -86,12 +94,21 @@ class DepthMetrics(Metric):
     ``delta1`` = percent of pixels with ``max(p/g, g/p) < 1.25`` (a prediction ≤ 0 never counts).
     Pixels are pooled over the whole split, not averaged per image.
 
+    ``clamp_min`` is a protocol option: ``None`` (the default) scores the raw prediction, a
+    number raises every prediction below it to it before all four metrics are computed. MTPSL's
+    evaluation, and the released DiffusionMTL code after it, clamp at ``MTPSL_CLAMP_MIN``
+    (1e-9), which turns a negative prediction's error |p − g| into about g.
+
     ``compute()`` returns ``{"abs_err", "rel_err", "rmse", "delta1"}`` (scalar float64 tensors,
     NaN if no valid pixel was seen). The first three are lower-is-better, ``delta1`` is
     higher-is-better (see ``higher_is_better_by_key``).
 
     Args:
+        clamp_min: floor applied to predictions before the errors; ``None`` applies none.
         kwargs: passed to ``torchmetrics.Metric``.
+
+    Raises:
+        ConfigError: ``clamp_min`` is neither ``None`` nor a finite number.
     """
 
     full_state_update = False
@@ -105,8 +122,12 @@ class DepthMetrics(Metric):
     n_valid: Tensor
     n_delta1: Tensor
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, clamp_min: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        valid_number = isinstance(clamp_min, (int, float)) and not isinstance(clamp_min, bool)
+        if clamp_min is not None and not (valid_number and math.isfinite(clamp_min)):
+            raise ConfigError(f"clamp_min must be None or a finite number, got {clamp_min!r}")
+        self.clamp_min = None if clamp_min is None else float(clamp_min)
         for name in ("sum_abs", "sum_rel", "sum_sq"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         for name in ("n_valid", "n_delta1"):
@@ -120,7 +141,7 @@ class DepthMetrics(Metric):
             target: depth (B, 1, H, W), 0 where invalid.
         """
         _check_dense_pair(preds, target, 1, "depth")
-        sums = _depth_update(preds, target)
+        sums = _depth_update(preds, target, self.clamp_min)
         self.sum_abs += sums["sum_abs"]
         self.sum_rel += sums["sum_rel"]
         self.sum_sq += sums["sum_sq"]

@@ -42,6 +42,10 @@ def _saliency_update(
 ) -> dict[str, Tensor]:
     """Per-threshold counts of one batch.
 
+    The counts are ``boundary.count_at_or_above`` (faster than torchmetrics' binned
+    precision-recall update for the same numbers, see there) and the 2-class confusion matrix
+    is ``segmentation._segmentation_update`` (see there why not torchmetrics' own).
+
     Args:
         logits: (B, 2, H, W); channel 1 is the salient class.
         target: (B, H, W) in {0, 1, ``ignore_index``}.

@@ -1,4 +1,4 @@
-"""Thinning and the matched boundary ODS F-measure against plain per-pixel loop references."""
+"""The matched boundary ODS F-measure against plain per-pixel loop references."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from metric_references import np_thin
 
 from dmtl.errors import ConfigError
 from dmtl.metrics import (
+    DEFAULT_THRESHOLDS,
+    SEISM_THRESHOLDS,
     BoundaryMetrics,
     BoundaryODSMetrics,
     MultiTaskMetrics,
     build_metric,
 )
 from dmtl.metrics.boundary_ods import count_matches, labelled_diagonals
-from dmtl.metrics.thinning import thin
 from dmtl.tasks import TASKS
 
 SEED = 77
@@ -27,52 +28,6 @@ THRESHOLDS = (0.2, 0.4, 0.5, 0.6, 0.8)
 
 
 # ------------------------------------------------------------------ loop references
-
-
-def np_thin(mask: np.ndarray) -> np.ndarray:
-    """Guo–Hall parallel thinning of one (H, W) map, pixel by pixel from the published rules."""
-    img = mask.astype(bool).copy()
-    height, width = img.shape
-
-    def at(r: int, c: int) -> bool:
-        return 0 <= r < height and 0 <= c < width and bool(img[r, c])
-
-    while True:
-        removed_any = False
-        for first in (True, False):
-            remove = []
-            for r in range(height):
-                for c in range(width):
-                    if not img[r, c]:
-                        continue
-                    # p1..p8: E, NE, N, NW, W, SW, S, SE.
-                    p = [
-                        at(r, c + 1),
-                        at(r - 1, c + 1),
-                        at(r - 1, c),
-                        at(r - 1, c - 1),
-                        at(r, c - 1),
-                        at(r + 1, c - 1),
-                        at(r + 1, c),
-                        at(r + 1, c + 1),
-                    ]
-                    ring = p + [p[0]]
-                    xh = sum(
-                        1 for i in (0, 2, 4, 6) if not ring[i] and (ring[i + 1] or ring[i + 2])
-                    )
-                    n1 = sum(1 for i in (0, 2, 4, 6) if ring[i] or ring[i + 1])
-                    n2 = sum(1 for i in (1, 3, 5, 7) if ring[i] or ring[i + 1])
-                    if first:
-                        g3 = not ((p[1] or p[2] or not p[7]) and p[0])
-                    else:
-                        g3 = not ((p[5] or p[6] or not p[3]) and p[4])
-                    if xh == 1 and 2 <= min(n1, n2) <= 3 and g3:
-                        remove.append((r, c))
-            for r, c in remove:
-                img[r, c] = False
-            removed_any |= bool(remove)
-        if not removed_any:
-            return img
 
 
 def np_max_matching(pred: np.ndarray, gt: np.ndarray, radius: float) -> int:
@@ -147,40 +102,6 @@ def run(metric, batches) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- tests
-
-
-def test_thin_matches_loop_reference_on_random_maps():
-    gen = np.random.default_rng(SEED)
-    maps = gen.random((24, 13, 12)) < 0.55
-    maps[12:] = ndimage.binary_dilation(maps[12:] & (gen.random((12, 13, 12)) < 0.15), iterations=2)
-    ours = thin(torch.from_numpy(maps)).numpy()
-    for mask, got in zip(maps, ours):
-        assert np.array_equal(got, np_thin(mask))
-
-
-def test_thin_shapes():
-    bar = torch.zeros(1, 9, 12, dtype=torch.bool)
-    bar[0, 3:6, 1:11] = True  # 3 pixels thick
-    out = thin(bar)[0]
-    assert int(out.sum(dim=0).max()) == 1 and bool(out[4, 2:10].all())  # one centred line
-    line = torch.zeros(1, 9, 12, dtype=torch.bool)
-    line[0, 2, 1:11] = True
-    assert torch.equal(thin(line), line)  # already thin: unchanged, end points kept
-    ring = torch.zeros(1, 12, 12, dtype=torch.bool)
-    ring[0, 1:11, 1:11] = True
-    ring[0, 4:8, 4:8] = False
-    out = thin(ring)[0].numpy()
-    assert ndimage.label(~out)[1] == 2  # the hole survives (topology preserved)
-    assert torch.equal(thin(thin(ring)), thin(ring))  # idempotent
-
-
-def test_thin_matches_scikit_image_when_available():
-    skimage_morphology = pytest.importorskip("skimage.morphology")
-    gen = np.random.default_rng(1)
-    maps = gen.random((20, 30, 27)) < 0.6
-    ours = thin(torch.from_numpy(maps)).numpy()
-    for mask, got in zip(maps, ours):
-        assert np.array_equal(got, skimage_morphology.thin(mask))
 
 
 def test_matching_matches_kuhn_reference():
@@ -264,3 +185,51 @@ def test_build_metric_boundary_options():
         BoundaryODSMetrics(max_dist=1.5)
     with pytest.warns(UserWarning, match="before the ``update``"):
         assert math.isnan(float(BoundaryODSMetrics().compute()["f1"]))
+
+
+# ------------------------------------------------------------------------ threshold grids
+
+
+def test_ods_seism_grid_matches_loop_reference():
+    batches = make_edges()
+    metric = BoundaryODSMetrics(thresholds="seism", max_dist=0.1)
+    ours = run(metric, batches)
+    assert metric.thresholds == SEISM_THRESHOLDS and metric.n_pred.shape == (101,)
+    expected = np_ods(batches, SEISM_THRESHOLDS, 0.1)
+    assert ours["f1"] == pytest.approx(expected["f1"], rel=1e-6)
+    assert ours["threshold"] == expected["threshold"]
+
+
+def _line_logits(on_line: float, elsewhere: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 20 × 20 target with one vertical edge line, and logits of the given probabilities."""
+    target = torch.zeros(1, 1, 20, 20)
+    target[0, 0, :, 5] = 1
+    prob = torch.where(target > 0, on_line, elsewhere).double()
+    return torch.log(prob / (1 - prob)), target
+
+
+def test_seism_grid_reaches_optima_outside_the_coarse_range():
+    # An under-confident map: the line at 0.035, the rest at 0.0005. No coarse threshold
+    # (≥ 0.05) marks a pixel, so F = 0; SEISM's 0.001 … 0.03 mark exactly the line: F = 1.
+    low = [_line_logits(0.035, 0.0005)]
+    coarse = run(BoundaryODSMetrics(thresholds="coarse"), low)
+    assert coarse["f1"] == 0.0 and coarse["threshold"] == 0.05  # the first of equal maxima
+    seism = run(BoundaryODSMetrics(thresholds="seism"), low)
+    assert seism["f1"] == pytest.approx(100.0) and seism["threshold"] == 0.001
+    # An over-confident map: the line at 0.9995, the rest at 0.995. Every threshold up to 0.99
+    # marks the whole image (thinned to a skeleton that misses most of the line); 0.999 only
+    # the line.
+    high = [_line_logits(0.9995, 0.995)]
+    assert run(BoundaryODSMetrics(), high)["f1"] < 50.0
+    seism = run(BoundaryODSMetrics(thresholds="seism"), high)
+    assert seism["f1"] == pytest.approx(100.0) and seism["threshold"] == 0.999
+
+
+def test_ods_default_grid_is_coarse_and_names_are_checked():
+    assert BoundaryODSMetrics().thresholds == DEFAULT_THRESHOLDS
+    assert BoundaryODSMetrics(thresholds="coarse").thresholds == DEFAULT_THRESHOLDS
+    assert BoundaryODSMetrics(thresholds=[0.7, 0.3]).thresholds == (0.3, 0.7)
+    with pytest.raises(ConfigError, match="'fine'"):
+        BoundaryODSMetrics(thresholds="fine")
+    with pytest.raises(ConfigError, match="thresholds"):
+        BoundaryODSMetrics(thresholds=[])

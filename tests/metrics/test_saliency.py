@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 import torch
+from torchmetrics.classification import BinaryPrecisionRecallCurve
 
 from dmtl.errors import ConfigError, DataError
 from dmtl.losses.masked import per_sample_task_loss
-from dmtl.metrics import MultiTaskMetrics, SaliencyMetrics, SegmentationMetrics, build_metric
+from dmtl.metrics import MultiTaskMetrics, SaliencyMetrics, build_metric
 from dmtl.tasks import TASKS
 
 SEED = 4321
 NUM_BATCHES, BATCH, HEIGHT, WIDTH = 3, 3, 19, 16
 IGNORE = 255
 THRESHOLDS = [round(0.05 * k, 2) for k in range(1, 20)]
-PARTS = 7
 
 
 def make_saliency(seed: int = SEED) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -140,57 +140,15 @@ def test_build_metric_evaluates_sal_with_maxf_and_the_loss_still_trains_it():
     assert logits.grad is not None and bool(logits.grad.abs().sum() > 0)
 
 
-# ----------------------------------------------------------------------- human parts
-
-
-def make_parts(seed: int = SEED) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of part logits (B, 7, H, W) and targets; image 0 of batch 1 shows no person
-    (all background), image 2 of batch 2 is all ignore (the reader's other marking)."""
-    gen = torch.Generator().manual_seed(seed)
-    batches = []
-    for i in range(NUM_BATCHES):
-        target = torch.randint(0, PARTS, (BATCH, HEIGHT, WIDTH), generator=gen)
-        target[torch.rand(target.shape, generator=gen) < 0.5] = 0
-        target[torch.rand(target.shape, generator=gen) < 0.1] = IGNORE
-        if i == 1:
-            target[0] = 0
-        if i == 2:
-            target[2] = IGNORE
-        batches.append((torch.randn(BATCH, PARTS, HEIGHT, WIDTH, generator=gen), target))
-    return batches
-
-
-def np_parts_miou(batches) -> float:
-    """Confusion-matrix mIoU over the images that have a labelled part pixel."""
-    logits = np.concatenate([p.numpy() for p, _ in batches])
-    target = np.concatenate([t.numpy() for _, t in batches])
-    keep = np.array([np.any((t != IGNORE) & (t != 0)) for t in target])
-    label, target = logits.argmax(axis=1)[keep], target[keep]
-    valid = target != IGNORE
-    ious = []
-    for c in range(PARTS):
-        union = np.sum(valid & ((label == c) | (target == c)))
-        if union:
-            ious.append(np.sum(valid & (label == c) & (target == c)) / union)
-    return 100 * float(np.mean(ious))
-
-
-def test_human_parts_skip_images_without_person():
-    batches = make_parts()
-    assert isinstance(build_metric(TASKS["human_parts"]), SegmentationMetrics)
-    parts = build_metric(TASKS["human_parts"])
-    assert parts.skip_background_only and not build_metric(TASKS["semseg"]).skip_background_only
-    result = run(parts, batches)
-    assert result["miou"] == pytest.approx(np_parts_miou(batches), rel=1e-6)
-    # The person-less images change nothing: dropping them gives identical counts.
-    without = [
-        (p[1:], t[1:]) if i == 1 else (p[:2], t[:2]) if i == 2 else (p, t)
-        for i, (p, t) in enumerate(batches)
-    ]
-    reference = build_metric(TASKS["human_parts"])
-    run(reference, without)
-    assert torch.equal(parts.confmat, reference.confmat)
-    # Without the option, the all-background image counts (its pixels are class 0).
-    plain = SegmentationMetrics(PARTS)
-    run(plain, batches)
-    assert int(plain.confmat.sum()) > int(parts.confmat.sum())
+def test_saliency_counts_equal_torchmetrics_binned_precision_recall_curve():
+    # The hand-written counts (faster, see boundary.count_at_or_above) are torchmetrics' binned
+    # precision-recall curve state on the salient-channel probability.
+    batches = make_saliency()
+    metric = SaliencyMetrics()
+    run(metric, batches)
+    thresholds = torch.tensor(THRESHOLDS, dtype=torch.float64)
+    reference = BinaryPrecisionRecallCurve(thresholds=thresholds, ignore_index=IGNORE)
+    for logits, target in batches:
+        reference.update(torch.softmax(logits.double(), dim=1)[:, 1], target)
+    assert torch.equal(metric.tp, reference.confmat[:, 1, 1])
+    assert torch.equal(metric.pred_pos, reference.confmat[:, :, 1].sum(1))
