@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dmtl.config import LossConfig
+from dmtl.losses import build_criterion
 from dmtl.losses.masked import MultiTaskLoss, per_sample_task_loss
-from dmtl.losses.released import build_criterion
 from dmtl.models.encoding import encode_prediction
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
@@ -171,7 +172,7 @@ def test_loss_on_the_denoised_rows_equals_the_loss_on_the_whole_batch(recipe, no
     out = net(torch.randn(3, 3, H, W), labelled, torch.Generator().manual_seed(0))
     assert "normals" not in out.predictions  # no sample labels it
     targets = _targets(specs, 3)
-    criterion = build_criterion(specs, recipe, normalization=normalization)
+    criterion = build_criterion(specs, LossConfig(recipe=recipe, normalization=normalization))
     rows, full = criterion(out, targets, labelled), criterion(_merged(out), targets, labelled)
     torch.testing.assert_close(rows.total, full.total, rtol=1e-6, atol=1e-7)
     for name in TASKS:
