@@ -12,12 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dmtl.data.synthetic.intersect import (
+    dot,
+    hit_box,
+    hit_cylinder,
+    hit_room,
+    hit_sphere,
+    to_box,
+)
 from dmtl.data.synthetic.objects import BOX, CYLINDER, NUM_ROOM_SURFACES, SPHERE
 from dmtl.data.synthetic.scene import LIGHT_FALLOFF, Scene, SurfaceTable, surface_table
 from dmtl.data.synthetic.texture import surface_colors
 
 FOCAL_FRACTION = 0.81  # focal length in pixels / image width, NYUv2-like (518.9 px at 640 px)
-EPS_T = 1e-5  # smallest ray parameter that counts as a hit
 SHADOW_OFFSET = 2e-3  # m; shadow rays start this far off the surface, against self-hits
 NEAR_Z = 1e-2  # m; a bounding box with a corner nearer than this is not culled on screen
 IMAGE_NOISE = 0.01  # std of the additive sensor noise
@@ -108,7 +115,7 @@ def _cast(
     scene: Scene, table: SurfaceTable, origin: np.ndarray, rays: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest hit of every pixel's ray: ray parameter (H, W) and surface id (H, W)."""
-    t, surface = _hit_room(origin, rays, scene.room)
+    t, surface = hit_room(origin, rays, scene.room)
     height, width = t.shape
     for p, (r0, r1, c0, c1) in enumerate(_screen_rects(scene, table, height, width)):
         if r0 >= r1 or c0 >= c1:
@@ -155,72 +162,12 @@ def _hit(table: SurfaceTable, p: int, origin: np.ndarray, rays: np.ndarray) -> n
     """Ray parameter of the first hit of primitive p (inf where missed), shape rays.shape[:-1]."""
     kind = table.kind[p]
     if kind == BOX:
-        return _hit_box(origin, rays, table.center[p], table.half[p], table.cos[p], table.sin[p])
+        return hit_box(origin, rays, table.center[p], table.half[p], table.cos[p], table.sin[p])
     if kind == SPHERE:
-        return _hit_sphere(origin, rays, table.center[p], table.half[p, 0])
+        return hit_sphere(origin, rays, table.center[p], table.half[p, 0])
     if kind == CYLINDER:
-        return _hit_cylinder(origin, rays, table.center[p], table.half[p, 0], table.half[p, 2])
+        return hit_cylinder(origin, rays, table.center[p], table.half[p, 0], table.half[p, 2])
     raise ValueError(f"unknown primitive kind {kind}")
-
-
-def _to_box(v: np.ndarray, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
-    """x, y, z components of world vectors (..., 3) in a box frame of yaw (cos c, sin s)."""
-    x, y = v[..., 0], v[..., 1]
-    return c * x + s * y, c * y - s * x, v[..., 2]
-
-
-def _slab(o: np.ndarray, d: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entry and exit ray parameters of the slab |x| <= half along one axis."""
-    inv = 1.0 / d
-    t1, t2 = (-half - o) * inv, (half - o) * inv
-    return np.minimum(t1, t2), np.maximum(t1, t2)
-
-
-def _hit_box(origin, rays, center, half, c, s) -> np.ndarray:
-    o, d = _to_box(origin - center, c, s), _to_box(rays, c, s)
-    near, far = _slab(o[0], d[0], half[0])
-    for axis in (1, 2):
-        a, b = _slab(o[axis], d[axis], half[axis])
-        near, far = np.maximum(near, a), np.minimum(far, b)
-    return np.where((near <= far) & (near > EPS_T), near, np.inf)
-
-
-def _hit_sphere(origin, rays, center, radius) -> np.ndarray:
-    oc = origin - center
-    b = _dot(rays, oc)
-    a = _dot(rays, rays)
-    disc = b * b - a * (_dot(oc, oc) - radius * radius)
-    t = (-b - np.sqrt(disc)) / a  # NaN where the ray misses
-    return np.where(t > EPS_T, t, np.inf)
-
-
-def _hit_cylinder(origin, rays, center, radius, half_height) -> np.ndarray:
-    o = origin - center
-    ox, oy, oz = o[..., 0], o[..., 1], o[..., 2]
-    dx, dy, dz = rays[..., 0], rays[..., 1], rays[..., 2]
-    a = dx * dx + dy * dy
-    b = ox * dx + oy * dy
-    disc = b * b - a * (ox * ox + oy * oy - radius * radius)
-    side = (-b - np.sqrt(disc)) / a
-    side = np.where((side > EPS_T) & (np.abs(oz + side * dz) <= half_height), side, np.inf)
-    # A ray from outside enters through the cap on its origin's side, if through a cap at all.
-    cap = (np.where(oz > 0, half_height, -half_height) - oz) / dz
-    cx, cy = ox + cap * dx, oy + cap * dy
-    inside = (cx * cx + cy * cy <= radius * radius) & (np.abs(oz) > half_height)
-    return np.minimum(side, np.where(inside & (cap > EPS_T), cap, np.inf))
-
-
-def _hit_room(origin: np.ndarray, rays: np.ndarray, room: np.ndarray):
-    """Exit of every ray from the room box: ray parameter (H, W) and room surface id (H, W)."""
-    t = np.empty((3,) + rays.shape[:-1], dtype=np.float32)
-    for axis in range(3):
-        d = rays[..., axis]
-        t[axis] = np.where(d > 0, room[axis] - origin[axis], -origin[axis]) / d
-    t[~(t > 0)] = np.inf  # rays parallel to a face never reach it
-    axis = np.argmin(t, axis=0)
-    hit = np.take_along_axis(t, axis[None], 0)[0]
-    upward = np.take_along_axis(rays, axis[..., None], -1)[..., 0] > 0
-    return hit, (2 * axis + upward).astype(np.int32)
 
 
 def _normals(table, origin, rays, t, surface, points) -> tuple[np.ndarray, np.ndarray]:
@@ -235,8 +182,8 @@ def _normals(table, origin, rays, t, surface, points) -> tuple[np.ndarray, np.nd
     idx = np.flatnonzero(kind == BOX)
     p = prim[idx]
     c, s = table.cos[p], table.sin[p]
-    o = np.stack(_to_box(origin - table.center[p], c, s), axis=1)
-    d = np.stack(_to_box(rays[idx], c, s), axis=1)
+    o = np.stack(to_box(origin - table.center[p], c, s), axis=1)
+    d = np.stack(to_box(rays[idx], c, s), axis=1)
     # The face a ray enters through is the slab it enters last.
     entry = np.minimum((-table.half[p] - o) / d, (table.half[p] - o) / d)
     axis = np.argmax(entry, axis=1)
@@ -259,15 +206,15 @@ def _normals(table, origin, rays, t, surface, points) -> tuple[np.ndarray, np.nd
 
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
     # Against rounding at silhouettes and rims: a visible surface faces the camera.
-    normal *= np.where(_dot(normal, rays) > 0, -1, 1).astype(np.float32)[:, None]
+    normal *= np.where(dot(normal, rays) > 0, -1, 1).astype(np.float32)[:, None]
     return normal, local
 
 
 def _lighting(scene, table, points, normal, surface, emissive) -> np.ndarray:
     """Light (N, 3) reaching each point: ambient plus Lambertian point light with hard shadows."""
     to_light = scene.light_pos - points
-    dist2 = _dot(to_light, to_light)
-    cos = _dot(normal, to_light) / np.sqrt(dist2)
+    dist2 = dot(to_light, to_light)
+    cos = dot(normal, to_light) / np.sqrt(dist2)
     direct = np.maximum(cos, 0) / (1 + dist2 / LIGHT_FALLOFF**2)
     lit = np.flatnonzero((cos > 0) & ~emissive)
     direct[lit] *= _unshadowed(table, points[lit], normal[lit], surface[lit], scene.light_pos)
@@ -278,13 +225,13 @@ def _unshadowed(table, points, normal, surface, light) -> np.ndarray:
     """Whether the segment from each point (n, 3) to the light is free of primitives (n,)."""
     start = points + SHADOW_OFFSET * normal
     segment = light - start
-    length = np.sqrt(_dot(segment, segment))
+    length = np.sqrt(dot(segment, segment))
     visible = np.ones(len(points), dtype=bool)
     if not len(table.kind) or not len(points):
         return visible
     # Cull by bounding spheres: the segment must pass within the radius of the centre.
     to_center = table.center - light
-    center_dist = np.sqrt(_dot(to_center, to_center))
+    center_dist = np.sqrt(dot(to_center, to_center))
     cone = np.sqrt(np.maximum(0, 1 - (table.radius / center_dist) ** 2))
     cone[center_dist <= table.radius] = -2.0  # light inside the sphere: no culling
     along = (to_center / center_dist[:, None]) @ (-segment / length[:, None]).T  # (P, n)
@@ -297,8 +244,3 @@ def _unshadowed(table, points, normal, surface, light) -> np.ndarray:
         if len(idx):
             visible[idx[_hit(table, p, start[idx], segment[idx]) < 1]] = False
     return visible
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot products over the last axis, broadcasting the leading ones."""
-    return np.einsum("...i,...i->...", a, b)

@@ -20,13 +20,10 @@ from dmtl.data.synthetic.furniture import (
     TV_BEZEL,
     TV_BLACK,
     bed,
-    bookshelf,
-    cabinet,
     desk,
     dining_set,
     free_chair,
     sofa,
-    tv_stand,
 )
 from dmtl.data.synthetic.objects import (
     BOOKS,
@@ -48,6 +45,7 @@ from dmtl.data.synthetic.objects import (
     Layout,
     compose,
 )
+from dmtl.data.synthetic.storage import bookshelf, cabinet, tv_stand
 
 WINDOWS = (0, 3)  # [low, high) number of windows
 PICTURES = (1, 5)
