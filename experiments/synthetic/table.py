@@ -8,7 +8,8 @@
 + `setting/<s>.yaml`, seed s for both the model and the label draw) and stores the final validation
 metrics as `results/<setting>/<method>_seed<s>.json` (with the wall time), so an interrupted grid
 resumes where it stopped. ``--jobs N`` trains N cells at once, each with T CPU threads and its data
-loaded in the training process (what it gains is in experiments/README.md). ``report`` prints
+loaded in the training process (no loader workers: two cells then share 2 cores without
+oversubscription; experiments/RESULTS.md, the DiffusionMTL table). ``report`` prints
 mean ± std over seeds per metric, Δm of every multi-task run against the single-task references
 of the same setting averaged over their seeds (mean ± std over the multi-task seeds), and Δm minus
 the MTL baseline's Δm at the same seed (paired: the same label draw and initialisation).
