@@ -6,17 +6,20 @@ import sys
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from dmtl import __version__
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
+from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_compat import read_hparams
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
-from dmtl.errors import DMTLError
+from dmtl.errors import ConfigError, DMTLError
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
 
@@ -32,6 +35,16 @@ TRAINER_DEFAULTS = {
         "init_args": {"save_dir": "runs", "name": "dmtl"},
     },
 }
+PARSER_KWARGS = {
+    "prog": "dmtl",
+    "description": "DiffusionMTL: multi-task dense prediction from partially annotated data.",
+}
+# The commands dmtl runs itself, before LightningCLI, listed with its subcommands in --help.
+OWN_COMMANDS = {
+    convert.COMMAND: "Convert a released DiffusionMTL checkpoint into a dmtl checkpoint.",
+    prepare.COMMAND: "Download, verify, extract and check a real dataset.",
+}
+LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 
 
 class DMTLCLI(LightningCLI):
@@ -45,6 +58,43 @@ class DMTLCLI(LightningCLI):
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
         parser.add_lightning_class_args(ValidationPanels, "panels")
         parser.add_lightning_class_args(ResultsReport, "results")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")  # acts in predict only
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict
+    ) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        self.parser.add_argument("--version", action="version", version=f"dmtl {__version__}")
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs) -> None:
+        """LightningCLI's subcommands, then dmtl's own (run by ``main``), in ``dmtl --help``."""
+        super()._add_subcommands(parser, **kwargs)
+        for name, help_text in OWN_COMMANDS.items():
+            own = LightningArgumentParser(prog=f"dmtl {name}", description=help_text)
+            parser._subcommands_action.add_subcommand(name, own, help=help_text)
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
+        """``test`` prints dmtl's table of metrics (``--results``) only, not Lightning's too."""
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "test":
+            parser.set_defaults(verbose=False)
+        return parser
+
+    def before_instantiate_classes(self) -> None:
+        """Refuse LightningCLI's ``--optimizer``/``--lr_scheduler``: they would replace the module's
+        optimiser and drop its poly schedule.
+
+        Raises:
+            ConfigError: either is set (on the command line or in a config file).
+        """
+        for key in LIGHTNING_OPTIMISER_KEYS:
+            if self._get(self.config, key) is not None:
+                raise ConfigError(
+                    f"--{key} (`{key}:` in a config) is not a dmtl option: it would replace "
+                    "the module's optimiser and its poly schedule; set --model.optim.name, "
+                    "--model.optim.lr, --model.optim.weight_decay, --model.optim.poly_power "
+                    "(docs/options.md)"
+                )
 
     def _parse_ckpt_path(self) -> None:
         """The model section from ``--ckpt_path``'s hyper-parameters, of either layout of options.
@@ -64,10 +114,16 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+        # A writer given with --trainer.callbacks replaces the always-on one.
+        own = self._get(self.config_init, "predictions")
+        writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]
+        if len(writers) > 1 and own in writers:
+            self.trainer.callbacks.remove(own)
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
-    """Run the CLI (``dmtl fit|validate|test|predict ...``, or ``dmtl convert-checkpoint SRC DST``).
+    """Run the CLI: ``dmtl fit|validate|test|predict ...``, ``dmtl convert-checkpoint SRC DST``,
+    ``dmtl prepare DATASET --root DIR``; ``dmtl --help`` lists them, ``dmtl --version``.
 
     Bad input (unknown task, label setting, missing or mismatched files) and a run that cannot
     go on (non-finite loss) end with a one-line ``dmtl: error: ...`` message and exit status 2
@@ -88,6 +144,7 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             MultiTaskDataModule,
             args=args,
             trainer_defaults=TRAINER_DEFAULTS,
+            parser_kwargs=PARSER_KWARGS,
             save_config_callback=WandbSaveConfig,
             save_config_kwargs={"overwrite": True},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,24 +11,83 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 Results = Mapping[str, Mapping[str, float]]
+# kind -> metric -> unit (normals' within_<t> shares are % too)
+UNITS: dict[str, dict[str, str]] = {
+    "segmentation": {"miou": "%", "pixel_acc": "%"},
+    "saliency": {"maxf": "%", "miou": "%"},
+    "boundary": {"f1": "%"},
+    "depth": {"abs_err": "m", "rmse": "m", "delta1": "%"},
+    "normals": {"mean": "°", "median": "°", "rmse": "°"},
+}
 
 
-def format_table(results: Results, title: str, extra: Mapping[str, float] | None = None) -> str:
-    """A plain-text table: one row per task, its metrics as ``name value`` pairs.
+def format_table(
+    results: Results,
+    title: str,
+    extra: Mapping[str, float] | None = None,
+    *,
+    dataset: str | None = None,
+) -> str:
+    """A plain-text table: one row per task, its metrics as ``name ↑|↓ value unit`` cells.
+
+    The arrow is the metric's direction (↑ higher is better), read from the metric of the task's
+    kind; the unit is % (mIoU, accuracies, F-measures, δ1, the within-t° shares), m (depth
+    errors; none for inverse depth) or ° (normal angles); relative errors have none. A task not
+    in the registry gets neither.
 
     Args:
         results: task -> metric -> value.
         title: first line.
-        extra: scalar results shown below the rows (e.g. ``delta_m``).
+        extra: scalar results shown below the rows (e.g. ``delta_m``, in %, higher is better).
+        dataset: the ``data.dataset`` of the results; depth of the Cityscapes datasets is
+            inverse depth, without a unit.
     """
-    width = max([len(t) for t in results] + [4])
+    width = max([len(t) for t in results] + [len(k) for k in extra or {}] + [4])
     lines = [title, "-" * len(title)]
     for task, metrics in results.items():
-        cells = "  ".join(f"{name} {value:8.4f}" for name, value in metrics.items())
+        directions, units = _directions(task), _units(task, dataset)
+        cells = "  ".join(
+            _cell(name, value, directions.get(name), units.get(name, ""))
+            for name, value in metrics.items()
+        )
         lines.append(f"{task:<{width}}  {cells}")
     for name, value in (extra or {}).items():
-        lines.append(f"{name:<{width}}  {value:8.4f}")
+        arrow = "↑ " if name == "delta_m" else ""
+        unit = " %" if name == "delta_m" else ""
+        lines.append(f"{name:<{width}}  {arrow}{value:8.4f}{unit}")
     return "\n".join(lines)
+
+
+def _cell(name: str, value: float, higher_is_better: bool | None, unit: str) -> str:
+    arrow = "" if higher_is_better is None else (" ↑" if higher_is_better else " ↓")
+    return f"{name}{arrow} {value:8.4f}{' ' + unit if unit else ''}"
+
+
+@functools.cache
+def _directions(task: str) -> dict[str, bool]:
+    """metric -> higher is better, of the metric that the task's kind builds."""
+    # dmtl.metrics imports dmtl.tasks, which imports the kinds: import them when first needed.
+    from dmtl.metrics.multitask import build_metric
+    from dmtl.tasks import TASKS
+
+    if task not in TASKS:
+        return {}
+    return dict(getattr(build_metric(TASKS[task]), "higher_is_better_by_key", {}))
+
+
+def _units(task: str, dataset: str | None) -> dict[str, str]:
+    from dmtl.data.datamodule import INVERSE_DEPTH
+    from dmtl.tasks import TASKS
+
+    if task not in TASKS:
+        return {}
+    kind = TASKS[task].kind
+    units = dict(UNITS.get(kind, {}))
+    if kind == "depth" and dataset in INVERSE_DEPTH:
+        units = {name: unit for name, unit in units.items() if unit != "m"}
+    if kind == "normals":
+        units.update({name: "%" for name in _directions(task) if name.startswith("within_")})
+    return units
 
 
 def write_results(

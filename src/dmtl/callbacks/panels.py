@@ -22,8 +22,8 @@ class ValidationPanels(Callback):
 
     The panel is built from the predictions that ``validation_step`` returned (an object with a
     ``predictions`` mapping, task -> (B, C, H, W)); the network is never run again. Only rank
-    zero keeps the batch and writes; ``dmtl.viz.make_panel`` lays it out (one row per sample:
-    image, then prediction and target per task).
+    zero keeps the batch and writes; ``dmtl.viz.make_panel`` lays it out (titled columns, one row
+    per sample: image, then target, initial prediction (DiffusionMTL) and final per task).
 
     Args:
         samples: validation samples drawn in the panel (0 turns the panels off).
@@ -56,6 +56,7 @@ class ValidationPanels(Callback):
         self._batch = {
             "image": batch["image"][:n],
             "predictions": {k: v[:n] for k, v in predictions.items()},
+            "initial": {k: v[:n] for k, v in (getattr(outputs, "initial", None) or {}).items()},
             "targets": {k: v[:n] for k, v in batch["targets"].items()},
         }
 
@@ -68,6 +69,7 @@ class ValidationPanels(Callback):
             batch["predictions"],
             batch["targets"],
             pl_module.task_specs,
+            initial=batch["initial"],
         )
         path = run_dir(trainer) / "panels" / f"val_epoch{trainer.current_epoch:03d}.png"
         save_panel(panel, path)

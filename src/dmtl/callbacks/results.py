@@ -55,23 +55,30 @@ class ResultsReport(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for stage, title, filename in FIT_REPORTS:
             if stage in self._final_val:
-                _report(trainer, self._final_val[stage], title, filename)
+                _report(trainer, self._final_val[stage], title, filename, pl_module)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         stage, title, filename = TEST_REPORT
         results = _stage_results(pl_module)
         if stage in results:
-            _report(trainer, results[stage], title, filename)
+            _report(trainer, results[stage], title, filename, pl_module)
 
 
 def _stage_results(pl_module: pl.LightningModule) -> Mapping[str, StageResults]:
     return getattr(pl_module, "results", None) or {}
 
 
-def _report(trainer: pl.Trainer, results: StageResults, title: str, filename: str) -> None:
+def _report(
+    trainer: pl.Trainer,
+    results: StageResults,
+    title: str,
+    filename: str,
+    pl_module: pl.LightningModule,
+) -> None:
     """Print the table and write the file of one stage, on rank zero only (no collective)."""
     if not trainer.is_global_zero:
         return
     per_task, extra = results
-    print("\n" + format_table(per_task, title, extra) + "\n", flush=True)
+    table = format_table(per_task, title, extra, dataset=pl_module.hparams.get("dataset"))
+    print("\n" + table + "\n", flush=True)
     write_results(per_task, run_dir(trainer) / filename, extra)

@@ -1,0 +1,46 @@
+"""Class names (data.classes) and colours (kinds.colours): one per class of every dataset."""
+
+import numpy as np
+import pytest
+
+from dmtl.data import classes
+from dmtl.data.readers.pascal_annotations import PART_OF
+from dmtl.data.synthetic.objects import NYU13_CLASSES
+from dmtl.data.synthetic.street import LABEL7_CLASSES
+from dmtl.kinds.colours import CLASS_COLOURS, IGNORE_COLOUR, class_palette, palette
+from dmtl.tasks import DATASET_TASKS
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASET_TASKS))
+def test_every_class_id_task_of_every_dataset_has_names_and_distinct_colours(dataset):
+    for task, channels in DATASET_TASKS[dataset][1].items():
+        if task not in ("semseg", "human_parts", "sal"):
+            continue
+        names = classes.known_class_names(dataset, task)
+        assert names is not None and len(names) == channels, (dataset, task)
+        assert classes.class_names(dataset, task, channels) == names
+        colours = class_palette(dataset, task, channels)
+        assert colours.shape == (channels, 3) and colours.dtype == np.uint8
+        assert len({tuple(c) for c in colours}) == channels, (dataset, task)
+
+
+def test_names_agree_with_the_readers_and_the_renderer():
+    assert classes.NYUV2_13 == NYU13_CLASSES
+    assert classes.CITYSCAPES_7 == LABEL7_CLASSES
+    voc = classes.VOC_21
+    assert (voc[9], voc[11], voc[15], voc[18], voc[20]) == (
+        "chair", "diningtable", "person", "sofa", "tvmonitor",
+    )  # fmt: skip
+    parts = ("head", "torso", "luarm", "llarm", "luleg", "llleg")
+    assert [classes.HUMAN_PARTS_7[PART_OF[p]] for p in parts] == list(classes.HUMAN_PARTS_7[1:])
+
+
+def test_nyuv2_colours_avoid_the_colour_of_invalid_pixels():
+    assert IGNORE_COLOUR not in CLASS_COLOURS[("nyuv2", "semseg")]
+
+
+def test_unknown_datasets_and_lengths_fall_back():
+    assert classes.class_names("mine", "semseg", 3) == ("class 0", "class 1", "class 2")
+    assert classes.class_names("nyuv2", "semseg", 5)[4] == "class 4"
+    assert np.array_equal(class_palette(None, "semseg", 5), palette(5))
+    assert np.array_equal(class_palette("nyuv2", "semseg", 40), palette(40))
