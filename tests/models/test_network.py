@@ -181,7 +181,7 @@ def test_unknown_diffusion_option_is_a_config_error():
     with pytest.raises(ConfigError, match="diffusion"):
         _diffusion_net(space="latent")
     with pytest.raises(ConfigError, match="condition"):
-        _diffusion_net(condition="none")
+        _diffusion_net(condition="nothing")
 
 
 def test_evaluation_of_an_image_does_not_depend_on_its_batch():
