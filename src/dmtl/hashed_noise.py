@@ -2,7 +2,7 @@
 
 A key is a 63-bit integer made from text (``stable_seed``: blake2b, the same in every process,
 unlike Python's salted ``hash``); ``hashed_normal`` turns (N,) keys into N standard normal maps
-with integer arithmetic that is exact on CPU and GPU, vectorised over samples and pixels. The
+with integer hashing (exact on any device) and a Box-Muller transform, vectorised. The
 diffusion process (``dmtl.diffusion.GaussianDiffusion.draw_noise``) keys them by (inference seed,
 image, task, step), so a prediction depends neither on the batch nor on the process.
 """
@@ -55,7 +55,7 @@ def hashed_normal(
     """Standard normal maps (N, *shape), row i a function of ``keys[i]`` alone.
 
     Element j of row i is Box-Muller of the two 32-bit halves of splitmix64(splitmix64(key) + j):
-    vectorised over samples and pixels, and the same on CPU and GPU.
+    vectorised over samples and pixels; the integer part is exact on any device.
     """
     count = math.prod(shape)
     counter = torch.arange(count, dtype=torch.long, device=keys.device)
