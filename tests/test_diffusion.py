@@ -7,6 +7,7 @@ import torch
 
 from dmtl.diffusion import GaussianDiffusion, extract, make_betas
 from dmtl.errors import ConfigError
+from dmtl.hashed_noise import hashed_normal, identity_seeds, stable_seed
 
 
 def test_linear_schedule_of_the_paper_with_two_steps_by_hand():
@@ -174,3 +175,46 @@ def test_seeded_noise_gives_every_sample_the_same_map_and_zero_noise_is_zero():
     assert all((z == 0).all() and z.shape == (4, 2, 3, 3) for z in d.zero_noise(like)["x"])
     with pytest.raises(ValueError, match="generator or a seed"):
         d.draw_noise(like, torch.Generator(), seed=1)
+
+
+def test_per_image_noise_is_a_function_of_seed_identity_key_and_step():
+    d = GaussianDiffusion(steps=2, schedule="linear")
+    ids = identity_seeds(["a", "b", "c"])
+    like = {"x": torch.zeros(3, 2, 4, 5), "y": torch.zeros(3, 1, 4, 5, dtype=torch.float64)}
+    noise = d.draw_noise(like, seed=0, identities=ids)
+    alone = d.draw_noise({"x": torch.zeros(1, 2, 4, 5)}, seed=0, identities=ids[2:])
+    for step in range(2):  # the same image, alone or third in a batch, without the other key
+        assert torch.equal(alone["x"][step][0], noise["x"][step][2])
+    assert noise["y"][0].dtype == torch.float64
+    maps = [noise["x"][0][0], noise["x"][0][1], noise["x"][1][0], noise["y"][0][0, :1]]
+    maps.append(d.draw_noise(like, seed=1, identities=ids)["x"][0][0])
+    for i, a in enumerate(maps):  # other image, step, key or seed: other noise
+        for b in maps[i + 1 :]:
+            assert not torch.equal(a[:1], b[:1])
+    with pytest.raises(ValueError, match="seed with identities"):
+        d.draw_noise(like, identities=ids)
+
+
+def test_hashed_normal_is_standard_normal_and_row_wise():
+    keys = torch.tensor([0, 1, 2**62 + 5])
+    x = hashed_normal(keys, (16, 32, 32))
+    assert x.shape == (3, 16, 32, 32) and x.dtype == torch.float32
+    assert abs(float(x.mean())) < 0.01 and abs(float(x.std()) - 1) < 0.01
+    assert abs(float(torch.corrcoef(x.flatten(1))[0, 1])) < 0.01
+    assert torch.equal(hashed_normal(keys[1:], (16, 32, 32))[1], x[2])
+    assert stable_seed("image", "a") == stable_seed("image", "a") < 2**63
+
+
+def test_sample_loop_traces_the_noise_level_and_each_steps_distance_to_the_start():
+    d = GaussianDiffusion(steps=2, schedule="linear")
+    x = {"x": torch.full((2, 1, 3, 3), 2.0)}
+    eps = {"x": [torch.ones(2, 1, 3, 3)] * 2}
+    trace: dict = {}
+    d.sample_loop(x, lambda z, t: {"x": z["x"] * 0 + 2.5}, eps, trace=trace)
+    stats = trace["x"]
+    level = math.sqrt(1 - 0.999 * 0.99)
+    torch.testing.assert_close(stats["relative_noise"], torch.tensor(level / 2.0))
+    start = math.sqrt(0.999 * 0.99) * 2.0 + level - 2.0  # the noised start minus x_init
+    torch.testing.assert_close(stats["start_error"], torch.tensor(abs(start)))
+    for step in (1, 0):  # x̂₀ = 2.5 at every step
+        torch.testing.assert_close(stats[f"x0_error/t{step}"], torch.tensor(0.5))

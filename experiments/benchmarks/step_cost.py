@@ -28,12 +28,19 @@ from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
-METHODS = {  # method -> its model.diffusion options
+METHODS = {  # method -> its model.diffusion options (prediction: as method/prediction.yaml)
     "mtl": {"space": "none"},
-    "prediction": {"space": "prediction"},
+    "prediction": {"space": "prediction", "prediction_scale": 5.0},
     "feature": {"space": "feature"},
     "feature_single_condition": {"space": "feature", "condition": "single"},
+    "feature_no_condition": {"space": "feature", "condition": "none"},
     "feature_refine_only": {"space": "feature", "refine_only": True},
+    "prediction_no_condition": {
+        "space": "prediction",
+        "condition": "none",
+        "prediction_scale": 5.0,
+    },
+    "prediction_refine_only": {"space": "prediction", "refine_only": True, "prediction_scale": 5.0},
 }
 
 
@@ -80,7 +87,9 @@ def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, to
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
     start = time.perf_counter()
-    out = module(batch["image"], batch["labelled"], module._training_noise(batch["image"]))
+    trace: dict = {}  # the chain's noise statistics, as training_step logs them
+    generator = module._training_noise(batch["image"])
+    out = module(batch["image"], batch["labelled"], generator, trace=trace)
     loss = module.criterion(out, batch["targets"], batch["labelled"]).total
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -117,6 +126,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load_before = os.getloadavg()
     batch = make_batch(args.batch, args.height, args.width, args.tasks)
     models = {m: build(m, args) for m in args.methods}
     times: dict[str, list[float]] = {m: [] for m in args.methods}
@@ -134,9 +144,12 @@ def main() -> None:
         params = sum(p.numel() for p in models[m][0].parameters()) / 1e6
         rows.append({"method": m, "params_m": params, "step_s": med, "ratio": med / base})
         print(f"{m:<26} {params:10.2f} {med:9.3f} {args.batch / med:7.1f} {med / base:6.2f}")
+    load = {"before": load_before, "after": os.getloadavg()}
     print(f"(ratio to {args.methods[0]}; median of {args.rounds} steps; {args.threads} threads)")
+    print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     if args.json:
         meta = {
+            "load_average": load,
             "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
             "torch": torch.__version__,

@@ -67,6 +67,8 @@ FLAT_OPTIONS: dict[str, tuple[str, str]] = {
 }
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
+# (group, field) added after the flat layout: no flat name; a flat checkpoint gets the default
+GROUPED_ONLY = frozenset({("diffusion", "feature_scale"), ("evaluation", "inference_seeds")})
 SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (

@@ -17,7 +17,7 @@ from dmtl.errors import ConfigError
 
 Space = Literal["none", "prediction", "feature"]
 Schedule = Literal["linear", "cosine"]
-ConditionMode = Literal["multitask", "single"]
+ConditionMode = Literal["multitask", "single", "none"]
 ConditionInput = Literal["encoded", "raw"]
 NeckName = Literal["conv_bn_relu", "conv", "lateral"]
 DenoiserKind = Literal["unet", "crossattn"]
@@ -64,16 +64,20 @@ class DiffusionConfig:
         steps: S, the number of denoising steps.
         schedule: ``linear`` (the paper's) or ``cosine``.
         refine_only: the ablation "w/o diffusion": the denoiser applied S times with no noise.
-        condition: ``multitask`` (the paper) or ``single`` (each task conditioned on its own
-            initial prediction: the ablation "w/o multi-task conditioning").
+        condition: ``multitask`` (the paper), ``single`` (each task conditioned on its own
+            initial prediction) or ``none`` (no condition: no condition conv, a denoiser without
+            a condition input; the paper's ablation "w/o multi-task conditioning").
         condition_input: the condition conv reads the ``encoded`` or the ``raw`` initial
             predictions (logits, metres, vectors: the release).
         cond_channels: width of the condition feature (default: the network's ``embed_dim``).
         depth_scale: metres mapped to +1 when depth maps are encoded.
         prediction_scale: prediction diffusion runs on this multiple of the encoded maps.
+        feature_scale: feature diffusion runs on this multiple of the task features (the heads
+            read x̂₀ / feature_scale); below 1 the schedule's noise is a larger share of the signal.
         noise_seed: seed of the training noise (a function of seed, step and rank); ``None``: the
             global generator.
-        inference_seed: seed of the evaluation noise; ``None``: the global generator.
+        inference_seed: seed of the evaluation noise (each image's noise a function of this seed,
+            the image's name, the task and the step); ``None``: the global generator.
         inference_noise: ``False`` runs the evaluation chain with zero noise.
     """
 
@@ -86,6 +90,7 @@ class DiffusionConfig:
     cond_channels: int | None = None
     depth_scale: float = DEFAULT_DEPTH_SCALE
     prediction_scale: float = 1.0
+    feature_scale: float = 1.0
     noise_seed: int | None = 0
     inference_seed: int | None = 0
     inference_noise: bool = True
@@ -164,6 +169,8 @@ class EvaluationConfig:
         boundary_max_dist: ``ods`` match radius, fraction of the image diagonal.
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), as published.
         log_initial_metrics: DiffusionMTL also scores its initial predictions in validation.
+        inference_seeds: validation and test run the chain once per seed and report the mean
+            (and std) over them; ``None``: the one seed ``diffusion.inference_seed``.
     """
 
     reference: str | None = None
@@ -171,6 +178,7 @@ class EvaluationConfig:
     boundary_max_dist: float = MAX_DIST_PASCAL
     saliency_literature_sigmoid: bool = False
     log_initial_metrics: bool = True
+    inference_seeds: list[int] | None = None
 
 
 @dataclass

@@ -3,8 +3,9 @@
 The process knows nothing of networks: the reverse loop takes the denoiser as a callable. It holds
 only buffers (no parameters), so it moves with ``.to(device)`` and is saved with the model but never
 trained. Every timestep argument ``t`` is a (N,) long tensor, one step per sample. The process also
-draws the chain's noise (``draw_noise``), from a ``torch.Generator`` it is given or seeds, so the
-order of the random stream is defined here and nowhere else.
+draws the chain's noise (``draw_noise``), from a ``torch.Generator`` it is given or seeds, or, per
+image, from a counter-based hash of (seed, image, key, step) (``identity_seeds``), so the order of
+the random stream is defined here and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 
 from dmtl.config import Schedule
 from dmtl.errors import ConfigError
+from dmtl.hashed_noise import hashed_normal, stable_seed
 
 # The paper's linear schedule: betas = linspace(sqrt(1e-3), sqrt(1e-2), S) ** 2.
 LINEAR_BETA_START = 1e-3
@@ -28,6 +30,11 @@ COSINE_MAX_BETA = 0.999
 LOG_VARIANCE_FLOOR = 1e-20
 
 Denoise = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+Trace = dict[str, dict[str, torch.Tensor]]  # key -> statistic name -> detached scalar
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().float().square().mean().sqrt()
 
 
 def make_betas(steps: int, schedule: Schedule) -> torch.Tensor:
@@ -135,6 +142,7 @@ class GaussianDiffusion(nn.Module):
         denoise: Denoise,
         noises: Mapping[str, Sequence[torch.Tensor]],
         to_x0: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+        trace: Trace | None = None,
     ) -> dict[str, torch.Tensor]:
         """The S-step reverse chain started from noised initial estimates.
 
@@ -150,6 +158,8 @@ class GaussianDiffusion(nn.Module):
                 reverse step with t > 0. Zeros give the deterministic chain.
             to_x0: (key, output) -> x̂_0 when the network's output is not itself the estimate of
                 the clean signal (e.g. logits of a prediction map); identity by default.
+            trace: when given, filled with detached statistics per key (``trace_step``): the
+                relative noise level at the start and how far each step's x̂_0 is from x_init.
 
         Returns:
             key -> the network's output at t = 0.
@@ -164,24 +174,55 @@ class GaussianDiffusion(nn.Module):
             for k, x in x_init.items()
         }
         z = {k: self.q_sample(x, t[k], noises[k][0]) for k, x in x_init.items()}
+        if trace is not None:
+            level = self.sqrt_one_minus_alphas_cumprod[self.steps - 1]
+            for k, x in x_init.items():
+                trace[k] = {
+                    "relative_noise": level / _rms(x).clamp(min=1e-12),
+                    "start_error": _rms(z[k] - x),
+                }
         for step in range(self.steps - 1, 0, -1):
             t = {k: torch.full_like(v, step) for k, v in t.items()}
             out = denoise(z, t)
-            z = {
-                k: self.p_step(
-                    to_x0(k, o) if to_x0 else o, z[k], t[k], noises[k][self.steps - step]
-                )
-                for k, o in out.items()
-            }
-        return denoise(z, {k: torch.zeros_like(v) for k, v in t.items()})
+            x0 = {k: to_x0(k, o) if to_x0 else o for k, o in out.items()}
+            self.trace_step(trace, x_init, x0, step)
+            z = {k: self.p_step(x0[k], z[k], t[k], noises[k][self.steps - step]) for k in out}
+        final = denoise(z, {k: torch.zeros_like(v) for k, v in t.items()})
+        if trace is not None:
+            self.trace_step(
+                trace, x_init, {k: to_x0(k, o) if to_x0 else o for k, o in final.items()}, 0
+            )
+        return final
+
+    @staticmethod
+    def trace_step(
+        trace: Trace | None,
+        x_init: Mapping[str, torch.Tensor],
+        x0: Mapping[str, torch.Tensor],
+        step: int,
+    ) -> None:
+        """Record RMS(x̂_0(t) - x_init) of every key as ``x0_error/t{step}`` (no-op without trace).
+
+        Against ``start_error`` (RMS of the noised start - x_init), it shows whether a step moves
+        its estimate back towards the initial one or further away (each row of x_init its own).
+        """
+        if trace is None:
+            return
+        for k, x in x0.items():
+            trace.setdefault(k, {})[f"x0_error/t{step}"] = _rms(x - x_init[k])
 
     def draw_noise(
         self,
         like: Mapping[str, torch.Tensor],
         generator: torch.Generator | None = None,
         seed: int | None = None,
+        identities: torch.Tensor | None = None,
     ) -> dict[str, list[torch.Tensor]]:
         """The chain's S standard normal tensors per key, shaped like ``like[key]``.
+
+        With ``seed`` and ``identities`` (evaluation) sample i's map of a key and step is
+        ``hashed_normal`` of a key of (seed, identities[i], key, step): each image's own noise,
+        whatever its batch, its place in it or its process.
 
         The order of the stream: key by key in the order of ``like``, S tensors each (the start
         noise first). With ``seed`` (and no ``generator``) a fresh generator seeded with it, on the
@@ -193,13 +234,19 @@ class GaussianDiffusion(nn.Module):
         Args:
             like: key -> (N, C, h, w) tensor whose shape, dtype and device the noise takes.
             generator: the source of the noise (on the tensors' device).
-            seed: draw shared maps from a generator seeded with it (evaluation).
+            seed: draw shared maps from a generator seeded with it, or with ``identities`` each
+                image's own maps (evaluation).
+            identities: (N,) int64 image seeds (``identity_seeds``), with ``seed``.
 
         Raises:
-            ValueError: both ``generator`` and ``seed`` given.
+            ValueError: both ``generator`` and ``seed`` given, or ``identities`` without ``seed``.
         """
         if generator is not None and seed is not None:
             raise ValueError("draw_noise takes a generator or a seed, not both")
+        if identities is not None:
+            if seed is None:
+                raise ValueError("draw_noise needs a seed with identities")
+            return self._per_image_noise(like, seed, identities)
         shared = seed is not None and bool(like)
         if shared:
             device = next(iter(like.values())).device
@@ -212,6 +259,19 @@ class GaussianDiffusion(nn.Module):
                     x.shape
                 )
                 for _ in range(self.steps)
+            ]
+        return noises
+
+    def _per_image_noise(
+        self, like: Mapping[str, torch.Tensor], seed: int, identities: torch.Tensor
+    ) -> dict[str, list[torch.Tensor]]:
+        """Each image's S maps per key, a function of (seed, identity, key, step) alone."""
+        noises = {}
+        for key, x in like.items():
+            ids = identities.to(x.device, torch.long)
+            noises[key] = [
+                hashed_normal(ids ^ stable_seed(seed, key, step), x.shape[1:], x.dtype)
+                for step in range(self.steps)
             ]
         return noises
 

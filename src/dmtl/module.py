@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 
 from dmtl.checkpoint_compat import load_kwargs
 from dmtl.config import (
@@ -24,11 +25,13 @@ from dmtl.config import (
     as_group,
     group_dict,
 )
+from dmtl.hashed_noise import identity_seeds
 from dmtl.losses import build_criterion
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.optim import configure_optimization
+from dmtl.seeds import evaluation_seeds, seed_spread
 from dmtl.tasks import TaskSpec, resolve_tasks
 
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
@@ -95,6 +98,18 @@ class DiffusionMTLModule(pl.LightningModule):
         metric_options = {name: getattr(ev, name) for name in names}
         self.val_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
         self.test_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
+        # One more set per further inference seed (val_metrics/test_metrics score the first).
+        self.inference_seeds = evaluation_seeds(self.diffusion, self.evaluation)
+        extra_seeds = len(self.inference_seeds) - 1
+        self.seed_metrics = nn.ModuleDict(
+            {
+                stage: nn.ModuleList(
+                    MultiTaskMetrics(self.task_specs, **metric_options) for _ in range(extra_seeds)
+                )
+                for stage in ("val", "test")
+            }
+        )
+        self.results_spread: dict[str, dict[str, Any]] = {}
         # What the denoiser starts from: the initial predictions' metrics show what it rectifies.
         self.val_initial_metrics = (
             MultiTaskMetrics(self.task_specs, **metric_options)
@@ -131,21 +146,31 @@ class DiffusionMTLModule(pl.LightningModule):
         image: torch.Tensor,
         labelled: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        identity: torch.Tensor | None = None,
+        trace: dict | None = None,
     ) -> MultiTaskOutput:
         """Predict every task for normalised images (B, 3, H, W).
 
         ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``generator``
-        is the source of the diffusion noise (see ``DiffusionMTLNet.forward``).
+        is the source of the diffusion noise, ``identity`` the images' seeds of per-image
+        evaluation noise, ``trace`` collects the chain's statistics (see
+        ``DiffusionMTLNet.forward``).
         """
         if self.speed.channels_last:
             image = channels_last_input(image)
-        return self.net(image, labelled, generator)
+        return self.net(image, labelled, generator, identity=identity, trace=trace)
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch["image"], batch["labelled"], self._training_noise(batch["image"]))
+        trace: dict = {}
+        out = self(
+            batch["image"], batch["labelled"], self._training_noise(batch["image"]), trace=trace
+        )
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
+        for name, stats in trace.items():  # the chain's noise level and what each step did
+            for stat, value in stats.items():
+                self.log(f"train/noise/{name}/{stat}", value, batch_size=bsz)
         self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
@@ -154,24 +179,22 @@ class DiffusionMTLModule(pl.LightningModule):
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
         """Score a batch; return the network output (the panel callback draws from it)."""
-        out = self(batch["image"])
-        self.val_metrics.update(out.predictions, batch["targets"])
+        out = self._evaluate(batch, self.val_metrics, "val")
         if self.val_initial_metrics is not None:
             self.val_initial_metrics.update(out.initial, batch["targets"])
         return out
 
     def on_validation_epoch_end(self) -> None:
-        self._log_results("val", self.val_metrics)
+        self._log_seeds("val", self.val_metrics)
         if self.val_initial_metrics is not None:
             self._log_results("val_initial", self.val_initial_metrics)
 
     # -------------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        out = self(batch["image"])
-        self.test_metrics.update(out.predictions, batch["targets"])
+        self._evaluate(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._log_results("test", self.test_metrics)
+        self._log_seeds("test", self.test_metrics)
 
     # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
@@ -190,6 +213,41 @@ class DiffusionMTLModule(pl.LightningModule):
         return configure_optimization(
             params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches
         )
+
+    # ------------------------------------------------------ evaluation seeds
+    def _evaluate(self, batch: dict, first: MultiTaskMetrics, stage: str) -> MultiTaskOutput:
+        """Score a batch once per inference seed, each image with its own noise; return the
+        output of the first seed."""
+        names = batch.get("meta", {}).get("name")
+        identity = identity_seeds(names, batch["image"].device) if names is not None else None
+        metrics = [first, *self.seed_metrics[stage]]
+        outputs = []
+        saved = self.net.inference_seed
+        try:
+            for seed, seed_metrics in zip(self.inference_seeds, metrics):
+                self.net.inference_seed = seed
+                out = self(batch["image"], identity=identity)
+                seed_metrics.update(out.predictions, batch["targets"])
+                outputs.append(out)
+        finally:
+            self.net.inference_seed = saved
+        return outputs[0]
+
+    def _log_seeds(self, stage: str, first: MultiTaskMetrics) -> None:
+        """Log a stage's metrics: the mean over the inference seeds, and their std when several."""
+        if len(self.inference_seeds) == 1:
+            self._log_results(stage, first)
+            return
+        runs = [first.compute()] + [m.compute() for m in self.seed_metrics[stage]]
+        for metrics in (first, *self.seed_metrics[stage]):
+            metrics.reset()
+        mean, std, extra = seed_spread(runs, [self._delta(r) for r in runs])
+        flat = {f"{stage}/{t}/{m}": v for t, ms in mean.items() for m, v in ms.items()}
+        flat.update({f"{stage}/{t}/{m}_std": v for t, ms in std.items() for m, v in ms.items()})
+        flat.update({f"{stage}/{k}": v for k, v in extra.items()})
+        self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
+        self.results[stage] = (mean, extra)
+        self.results_spread[stage] = {"std": std, "inference_seeds": list(self.inference_seeds)}
 
     # ----------------------------------------------------------------- helpers
     def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:

@@ -22,6 +22,10 @@ METHOD_MEANS = {
     "prediction_noskip": ("prediction", "multitask", False),
     "single_condition": ("feature", "single", False),
     "refine_only": ("feature", "multitask", True),
+    "feature_no_condition": ("feature", "none", False),
+    "prediction_refine_only": ("prediction", "multitask", True),
+    "prediction_single_condition": ("prediction", "single", False),
+    "prediction_no_condition": ("prediction", "none", False),
 }
 
 

@@ -181,7 +181,7 @@ def test_unknown_diffusion_option_is_a_config_error():
     with pytest.raises(ConfigError, match="diffusion"):
         _diffusion_net(space="latent")
     with pytest.raises(ConfigError, match="condition"):
-        _diffusion_net(condition="none")
+        _diffusion_net(condition="nothing")
 
 
 def test_evaluation_of_an_image_does_not_depend_on_its_batch():
@@ -272,3 +272,68 @@ def test_a_checkpoint_of_the_previous_layout_loads_strictly_and_gives_its_output
         torch.testing.assert_close(
             out.initial[name], expected["initial"][name], rtol=1e-5, atol=1e-6
         )
+
+
+# ------------------------------------------------------- condition none, feature scale, trace
+def test_condition_none_removes_the_condition_and_its_parameters():
+    def count(net):
+        return sum(p.numel() for p in net.parameters())
+
+    single = _diffusion_net(["semseg", "depth"], condition="single")
+    none = _diffusion_net(["semseg", "depth"], condition="none")
+    assert list(none.condition.parameters()) == []
+    assert count(none) < count(_diffusion_net(["semseg", "depth"])) < count(single)
+    assert none.mtd.denoiser.stem.in_channels == 8  # the UNet's width alone: no condition input
+    image = torch.randn(2, 3, 32, 32)
+    _perturb(none.mtd)
+    base = none.eval()(image).predictions["semseg"]
+    with torch.no_grad():
+        none.decoders["depth"].head.bias.add_(1.0)
+    torch.testing.assert_close(none(image).predictions["semseg"], base)  # nothing couples tasks
+    with pytest.raises(ConfigError, match="condition: none needs denoiser.kind: unet"):
+        _diffusion_net(condition="none", kind="crossattn")
+
+
+def test_feature_scale_scales_the_chain_and_the_heads_read_it_back():
+    image = torch.randn(2, 3, 32, 32)
+    nets = {}
+    for scale in (1.0, 0.25):
+        torch.manual_seed(0)
+        nets[scale] = _diffusion_net(["depth"], feature_scale=scale, skip=True, refine_only=True)
+        nets[scale].eval()
+    features, initial = nets[0.25].initial(image)
+    start = nets[0.25].mtd.start("depth", features["depth"], initial["depth"])
+    torch.testing.assert_close(start, 0.25 * features["depth"])
+    # zero-initialised heads with the skip: the chain is the identity at any scale
+    out = {s: n(image).predictions["depth"] for s, n in nets.items()}
+    torch.testing.assert_close(out[0.25], out[1.0])
+    with pytest.raises(ConfigError, match="feature_scale must be positive"):
+        _diffusion_net(feature_scale=0.0)
+    with pytest.raises(ConfigError, match="feature_scale is an option of feature diffusion"):
+        _diffusion_net(space="prediction", feature_scale=0.5)
+
+
+@pytest.mark.parametrize("refine_only", [False, True])
+def test_training_forward_traces_the_chain_without_another_forward(refine_only):
+    net = _diffusion_net(["semseg", "depth"], steps=3, refine_only=refine_only)
+    image, labelled = torch.randn(2, 3, 32, 32), torch.tensor([[True, False], [True, True]])
+    trace: dict = {}
+    net(image, labelled, torch.Generator().manual_seed(0), trace=trace)
+    assert set(trace) == {"semseg", "depth"}
+    steps = {f"x0_error/t{t}" for t in range(3)}
+    noise = set() if refine_only else {"relative_noise", "start_error"}
+    for stats in trace.values():
+        assert set(stats) == steps | noise
+        assert all(v.ndim == 0 and not v.requires_grad for v in stats.values())
+        assert all(torch.isfinite(v) for v in stats.values())
+    if not refine_only:
+        torch.testing.assert_close(
+            trace["depth"]["relative_noise"],
+            net.mtd.process.sqrt_one_minus_alphas_cumprod[2] / _rms_of_start(net, image, [1]),
+        )
+
+
+def _rms_of_start(net, image, rows):
+    features, initial = net.initial(image)
+    start = net.mtd.start("depth", features["depth"], initial["depth"])[rows]
+    return start.detach().square().mean().sqrt()

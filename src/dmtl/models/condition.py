@@ -28,6 +28,7 @@ def _raw(spec: TaskSpec, raw: torch.Tensor, depth_scale: float) -> torch.Tensor:
 # ``DiffusionConfig.condition_input`` -> (spec, detached raw initial prediction, depth_scale) ->
 # the map the condition conv reads.
 CONDITION_INPUTS: dict[str, ConditionInputFn] = {"encoded": _encoded, "raw": _raw}
+CONDITION_MODES = ("multitask", "single", "none")
 
 
 class ConditionFusion(nn.Module):
@@ -36,26 +37,32 @@ class ConditionFusion(nn.Module):
     The maps it reads are the detached initial predictions as ``CONDITION_INPUTS`` makes them.
 
     ``multitask`` (the paper's multi-task conditioning): one 3x3 conv over the concatenation of
-    every task's map, so each task is denoised knowing all tasks' initial predictions. ``single``
-    (the ablation "w/o multi-task conditioning"): a 3x3 conv per task over its own map only.
+    every task's map, so each task is denoised knowing all tasks' initial predictions. ``single``:
+    a 3x3 conv per task over its own map only. ``none`` (the paper's ablation "w/o multi-task
+    conditioning", which removes the condition): no conv; every task gets a condition feature of
+    zero channels, so the denoiser is built without a condition input (``channels`` is 0).
 
     Args:
         tasks: the task specs (their channels set the input widths).
-        channels: width of the condition feature.
-        mode: ``multitask`` or ``single``.
+        channels: width of the condition feature (0 with ``none``).
+        mode: ``multitask``, ``single`` or ``none``.
+
+    Raises:
+        ConfigError: an unknown mode.
     """
 
     def __init__(self, tasks: Sequence[TaskSpec], channels: int, mode: ConditionMode) -> None:
         super().__init__()
-        if mode not in ("multitask", "single"):
+        if mode not in CONDITION_MODES:
             raise ConfigError(
-                f"unknown condition {mode!r} (diffusion.condition); use 'multitask' or 'single'"
+                f"unknown condition {mode!r} (diffusion.condition); use 'multitask', 'single' "
+                "or 'none'"
             )
         self.mode = mode
         self.task_names = [t.name for t in tasks]
         if mode == "multitask":
             self.fuse = nn.Conv2d(sum(t.channels for t in tasks), channels, 3, padding=1)
-        else:
+        elif mode == "single":
             self.per_task = nn.ModuleDict(
                 {t.name: nn.Conv2d(t.channels, channels, 3, padding=1) for t in tasks}
             )
@@ -63,8 +70,12 @@ class ConditionFusion(nn.Module):
     def forward(self, maps: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """task -> (B, C_τ, h, w) input maps (detached by the caller) -> task -> (B, C_c, h, w).
 
-        With ``multitask`` every task gets the same tensor.
+        With ``multitask`` every task gets the same tensor; with ``none`` a (B, 0, h, w) one.
         """
+        if self.mode == "none":
+            any_map = next(iter(maps.values()))
+            empty = any_map.new_zeros((any_map.shape[0], 0, *any_map.shape[-2:]))
+            return dict.fromkeys(self.task_names, empty)
         if self.mode == "multitask":
             fused = self.fuse(torch.cat([maps[n] for n in self.task_names], dim=1))
             return dict.fromkeys(self.task_names, fused)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dmtl.config import DenoiserConfig, DiffusionConfig
-from dmtl.diffusion import GaussianDiffusion
+from dmtl.diffusion import GaussianDiffusion, Trace
 from dmtl.errors import ConfigError
 from dmtl.models.denoisers import build_denoiser
 from dmtl.models.spaces import SPACES
@@ -86,6 +86,7 @@ class MTDNet(nn.Module):
         starts: Mapping[str, torch.Tensor],
         cond: Mapping[str, torch.Tensor],
         noises: Mapping[str, Sequence[torch.Tensor]],
+        trace: Trace | None = None,
     ) -> dict[str, torch.Tensor]:
         """Denoise every given task's samples; return raw predictions at the feature resolution.
 
@@ -94,6 +95,8 @@ class MTDNet(nn.Module):
             cond: task -> (n_τ, C_c, h, w) condition feature of the same samples.
             noises: task -> S tensors shaped like the start (ignored with ``refine_only``; see
                 ``GaussianDiffusion.draw_noise``).
+            trace: filled with detached statistics of the chain per task when given
+                (``GaussianDiffusion.sample_loop``; with ``refine_only`` only ``x0_error``).
 
         Returns:
             task -> (n_τ, C_τ, h, w) raw predictions (logits, metres, vectors).
@@ -104,13 +107,13 @@ class MTDNet(nn.Module):
             return {n: self.space.correct(n, z[n], o) for n, o in out.items()}
 
         if self.refine_only:
-            out = self._refine(starts, denoise)
+            out = self._refine(starts, denoise, trace)
         else:
-            out = self.process.sample_loop(starts, denoise, noises, self.space.to_x0)
+            out = self.process.sample_loop(starts, denoise, noises, self.space.to_x0, trace)
         return {n: self.space.predict(n, x) for n, x in out.items()}
 
     def _refine(
-        self, starts: Mapping[str, torch.Tensor], denoise: Denoise
+        self, starts: Mapping[str, torch.Tensor], denoise: Denoise, trace: Trace | None = None
     ) -> dict[str, torch.Tensor]:
         """The ablation "w/o diffusion": S applications of the denoiser, each on x̂₀ of the last."""
         z = dict(starts)
@@ -122,4 +125,5 @@ class MTDNet(nn.Module):
             }
             out = denoise(z, t)
             z = {n: self.space.to_x0(n, o) for n, o in out.items()}
+            self.process.trace_step(trace, starts, z, step)
         return out

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, as_group
+from dmtl.diffusion import Trace
 from dmtl.errors import ConfigError
 from dmtl.models.backbone import TimmBackbone
 from dmtl.models.condition import CONDITION_INPUTS, ConditionFusion
@@ -120,8 +121,10 @@ class DiffusionMTLNet(MultiTaskNet):
 
     In training (``labelled`` given) only the labelled (sample, task) pairs are denoised, batched
     per task by index selection, and the output holds those rows alone (see ``MultiTaskOutput``).
-    In evaluation every task of every sample is denoised, with noise from a ``torch.Generator``
-    seeded by ``inference_seed`` on each call, so predictions are reproducible.
+    In evaluation every task of every sample is denoised; given the images' ``identity`` seeds,
+    each image's noise is a function of (``inference_seed``, identity, task, step) alone, so a
+    prediction does not depend on the batch size, order or process; without them every image of
+    a batch gets the same maps of a generator seeded by ``inference_seed``.
 
     Attributes read on each call (a caller may change them): ``inference_seed`` and
     ``inference_noise`` (from ``diffusion``).
@@ -159,6 +162,11 @@ class DiffusionMTLNet(MultiTaskNet):
                 f"unknown condition_input {diffusion.condition_input!r} "
                 f"(diffusion.condition_input); use {choices}"
             )
+        if diffusion.condition == "none" and denoiser.kind != "unet":
+            raise ConfigError(
+                "diffusion.condition: none needs denoiser.kind: unet (the crossattn denoiser "
+                "attends from its condition)"
+            )
         super().__init__(tasks, network=network)
         self.specs = list(tasks)
         self.depth_scale = diffusion.depth_scale
@@ -168,7 +176,9 @@ class DiffusionMTLNet(MultiTaskNet):
         if diffusion.space == "none":
             self.condition, self.mtd = None, None
             return
-        cond_channels = diffusion.cond_channels or network.embed_dim
+        cond_channels = (
+            0 if diffusion.condition == "none" else diffusion.cond_channels or network.embed_dim
+        )
         self.condition = ConditionFusion(tasks, cond_channels, diffusion.condition)
         self.mtd = MTDNet(
             tasks,
@@ -183,6 +193,8 @@ class DiffusionMTLNet(MultiTaskNet):
         image: torch.Tensor,
         labelled: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        identity: torch.Tensor | None = None,
+        trace: Trace | None = None,
     ) -> MultiTaskOutput:
         """Predict every task; in training denoise only the labelled pairs.
 
@@ -191,7 +203,10 @@ class DiffusionMTLNet(MultiTaskNet):
             labelled: bool (B, K) in task order: the (sample, task) pairs to denoise; ``None``
                 denoises every task of every sample.
             generator: source of the diffusion noise (on the image's device); ``None``: in
-                evaluation a generator seeded with ``inference_seed``, else the global one.
+                evaluation the seeded per-image (or shared) noise, else the global generator.
+            identity: (B,) int64 seeds of the images (``dmtl.hashed_noise.identity_seeds``):
+                in evaluation without a generator, each image's own noise.
+            trace: filled with the chain's statistics per task (``MTDNet.forward``) when given.
 
         Returns:
             ``MultiTaskOutput``: the final predictions (H, W) of the denoised pairs with their row
@@ -209,7 +224,7 @@ class DiffusionMTLNet(MultiTaskNet):
             }
         )
         like = {n: self.mtd.space.noise_like(features[n], initial[n]) for n in self.task_names}
-        noises = self._noise(like, generator)
+        noises = self._noise(like, generator, identity)
         rows = self._rows(labelled)
         starts, conds, eps = {}, {}, {}
         for name, idx in rows.items():
@@ -217,7 +232,7 @@ class DiffusionMTLNet(MultiTaskNet):
             starts[name] = start if idx is None else start[idx]
             conds[name] = cond[name] if idx is None else cond[name][idx]
             eps[name] = [e if idx is None else e[idx] for e in noises[name]]
-        final = self.mtd(starts, conds, eps) if starts else {}
+        final = self.mtd(starts, conds, eps, trace) if starts else {}
         return MultiTaskOutput(
             predictions={n: upsample(p, size) for n, p in final.items()},
             initial={n: upsample(p, size) for n, p in initial.items()},
@@ -226,21 +241,28 @@ class DiffusionMTLNet(MultiTaskNet):
         )
 
     def _noise(
-        self, like: dict[str, torch.Tensor], generator: torch.Generator | None
+        self,
+        like: dict[str, torch.Tensor],
+        generator: torch.Generator | None,
+        identity: torch.Tensor | None = None,
     ) -> dict[str, list[torch.Tensor]]:
         """The chain's noise for the whole batch, every task in task order (the process draws it).
 
         Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
         which other samples are labelled; zeros when the chain has no noise (``refine_only``, or
-        evaluation with ``inference_noise=False``). Seeded evaluation (no generator) gives every
-        sample the same map, so a prediction is a function of the image and the seed alone,
-        whatever batch or process (DDP shard) the image lands in.
+        evaluation with ``inference_noise=False``). Seeded evaluation (no generator) gives each
+        image the maps of its identity, or without identities every sample the same map, so a
+        prediction is a function of the image and the seed alone, whatever batch or process (DDP
+        shard) the image lands in.
         """
         process = self.mtd.process
         if self.mtd.refine_only or not (self.training or self.inference_noise):
             return process.zero_noise(like)
         if generator is None and not self.training:
-            return process.draw_noise(like, seed=self.inference_seed)
+            seed = self.inference_seed
+            return process.draw_noise(
+                like, seed=seed, identities=None if seed is None else identity
+            )
         return process.draw_noise(like, generator)
 
     def _rows(self, labelled: torch.Tensor | None) -> dict[str, torch.Tensor | None]:

@@ -155,19 +155,19 @@ def test_prediction_skip_starts_as_the_identity_on_the_initial_prediction(scale)
     torch.testing.assert_close(out["normals"], torch.nn.functional.normalize(raw["normals"], dim=1))
 
 
-def test_prediction_skip_adds_the_decoded_input_as_a_constant():
+def test_prediction_skip_adds_the_correction_in_the_encoded_space():
     mtd, raw, starts, cond = _prediction_mtd(input_skip=True, steps=1)
     _perturb(mtd)
     plain, *_ = _prediction_mtd(input_skip=False, steps=1)
     plain.load_state_dict(mtd.state_dict())
     with_skip, without = mtd(starts, cond, {}), plain(starts, cond, {})
-    for name, z in starts.items():  # one step: the skip adds exactly decode(z)
-        torch.testing.assert_close(with_skip[name], without[name] + mtd.space.decode(name, z))
-    # the decoded input carries no gradient: with zero heads nothing reaches the start
+    for name, z in starts.items():  # one step: x̂₀ = z + correction, decoded once at the end
+        torch.testing.assert_close(with_skip[name], mtd.space.decode(name, z + without[name]))
+    # nothing is detached: even with zero heads the gradient reaches the start through the skip
     mtd, _, starts, cond = _prediction_mtd(input_skip=True, steps=1)
     leaf = {n: z.clone().requires_grad_() for n, z in starts.items()}
     sum(o.square().mean() for o in mtd(leaf, cond, {}).values()).backward()
-    assert all(z.grad is None or not z.grad.any() for z in leaf.values())
+    assert all(z.grad is not None and z.grad.any() for z in leaf.values())
     assert all(h.weight.grad.abs().sum() > 0 for h in mtd.denoiser.heads.values())
 
 
@@ -183,9 +183,10 @@ def test_prediction_scale_multiplies_the_chain_signal_and_nothing_else():
     from dmtl.models.encoding import encode_prediction
 
     mtd, raw, starts, cond = _prediction_mtd(input_skip=True, steps=1, scale=4.0)
+    raw_output, *_ = _prediction_mtd(input_skip=False, steps=1, scale=4.0)  # x̂₀ of raw outputs
     for name, z in starts.items():
         torch.testing.assert_close(z, 4.0 * encode_prediction(mtd.specs[name], raw[name]))
-        torch.testing.assert_close(mtd.to_x0(name, raw[name]), z)
+        torch.testing.assert_close(raw_output.to_x0(name, raw[name]), z)
         torch.testing.assert_close(mtd.space.decode(name, z).shape, raw[name].shape)
     _perturb(mtd)
     unscaled, *_ = _prediction_mtd(input_skip=True, steps=1, scale=1.0)
