@@ -245,7 +245,7 @@ def main(argv: Sequence[str]) -> None:
         parser.error("--url and --archive exclude each other")
     if args.predecode_only:
         if args.dataset not in PREDECODED:
-            parser.error(f"--predecode-only: {args.dataset} has no pre-decoded form")
+            raise ConfigError(f"--predecode-only: {args.dataset} has no pre-decoded form")
         predecode_tree(args.root, say=say)
         return
     prepare(args.dataset, args.root, args.url, args.archive, args.force,
