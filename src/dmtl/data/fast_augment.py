@@ -3,6 +3,9 @@
 * ``CachedNormalize``: albumentations' normalisation builds a full-size mean and 1/std image for
   every sample; this one keeps them for the last shape (fixed in training) and applies the same
   OpenCV calls to them.
+* ``FastBrightnessContrast``: albumentations computes ``clip(x * a + b)`` of a float32 image
+  through full-size constant images and OpenCV calls in float64; this one does the same float64
+  arithmetic (x widened, times float32(a), plus b, clipped to [0, 1], rounded to float32) in place.
 * ``augment_by_index``: albumentations resizes, pads, crops and flips every task map on its own.
   When every step only moves mask pixels (nearest-neighbour resizing, padding with 0, crops,
   flips; ``moves_pixels_only``), each output pixel of a map is one source pixel, or the fill 0:
@@ -42,6 +45,21 @@ class CachedNormalize(A.Normalize):
             )
         mean_img, denominator_img = cache[img.shape]
         return cv2.multiply(cv2.subtract(img, mean_img), denominator_img, dtype=cv2.CV_32F)
+
+
+class FastBrightnessContrast(A.RandomBrightnessContrast):
+    """``A.RandomBrightnessContrast`` with its float32 arithmetic done without constant images."""
+
+    def apply(self, img: np.ndarray, alpha: float, beta: float, **params: Any) -> np.ndarray:
+        if img.dtype != np.float32 or alpha == 0:
+            return super().apply(img, alpha=alpha, beta=beta, **params)
+        out = img.astype(np.float64)
+        if alpha != 1:  # x * 1.0 is x
+            out *= np.float64(np.float32(alpha))  # albumentations' factor image is float32
+        if beta != 0:
+            out += np.float64(beta)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out.astype(np.float32)
 
 
 def moves_pixels_only(transform: A.BasicTransform, moving: tuple[type, ...] = ()) -> bool:
