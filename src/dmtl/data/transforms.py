@@ -145,6 +145,8 @@ class SampleTransform:
             (``dmtl.data.fast_augment``): the same output, faster.
     """
 
+    takes_uint8_ids = True  # class-id maps are made uint8 here anyway: readers may pass them so
+
     def __init__(
         self,
         transforms: Sequence[A.BasicTransform],

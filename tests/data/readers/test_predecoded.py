@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data.prepare.predecode import predecode_tree
@@ -102,3 +103,18 @@ def test_no_form_no_warning(tmp_path: Path, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         data = PascalContextDataset(root, "val", list(TASKS))
     assert data.predecoded is None and not caplog.records
+
+
+def test_a_sample_transform_gets_uint8_ids_and_gives_the_same_output(root: Path) -> None:
+    from dmtl.data.pipelines import build_pascal_train_transform
+
+    for predecoded in (True, False):
+        data = PascalContextDataset(root, "train", list(TASKS), predecoded=predecoded)
+        data.transform = build_pascal_train_transform(40, 36, seed=5)
+        plain = build_pascal_train_transform(40, 36, seed=5)
+        for index in [0, 1, 2, 3, 0, 1]:
+            got, expected = data[index], plain(data.load_sample(index))
+            assert torch.equal(got["image"], expected["image"]) and got["name"] == expected["name"]
+            for task, target in expected["targets"].items():
+                assert got["targets"][task].dtype == target.dtype
+                assert torch.equal(got["targets"][task], target), task

@@ -198,8 +198,13 @@ class PascalContextDataset(torch.utils.data.Dataset):
         return len(self.sample_ids)
 
     def __getitem__(self, index: int) -> Any:
-        sample = self.load_sample(index)
-        return sample if self.transform is None else self.transform(sample)
+        if self.transform is None:
+            return self.load_sample(index)
+        # a transform that makes class-id maps uint8 itself takes them so (the same output)
+        ids = np.uint8 if getattr(self.transform, "takes_uint8_ids", False) else np.int64
+        sample: Sample = expand(self.load_compact(index), self.tasks, ids)
+        sample["name"] = self.sample_ids[index]
+        return self.transform(sample)
 
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).

@@ -63,8 +63,14 @@ def fields_of(tasks: Sequence[str]) -> list[str]:
     return ["image", *(field for task in tasks for field in TASK_FIELDS[task])]
 
 
-def expand(compact: Compact, tasks: Sequence[str]) -> dict[str, np.ndarray]:
+def expand(compact: Compact, tasks: Sequence[str], ids: type = np.int64) -> dict[str, np.ndarray]:
     """A reader's sample arrays from compact uint8 ones (see ``PascalContextDataset``).
+
+    Args:
+        compact: the compact fields of one sample.
+        tasks: the tasks to expand.
+        ids: dtype of the class-id maps (a transform that converts them to uint8 itself may take
+            them as uint8, which saves two conversions).
 
     Returns:
         ``image`` float32 (H, W, 3) in [0, 1]; ``semseg``/``human_parts``/``sal`` int64 (H, W);
@@ -79,7 +85,7 @@ def expand(compact: Compact, tasks: Sequence[str]) -> dict[str, np.ndarray]:
         elif task == "edge":
             sample[task] = compact["edge"].astype(np.float32)
         else:
-            sample[task] = compact[task].astype(np.int64)
+            sample[task] = compact[task].astype(ids)
     return sample
 
 
