@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 import torch
 
+from dmtl.data.fast_augment import INDEX_KEY, CachedNormalize, augment_by_index, moves_pixels_only
 from dmtl.errors import ConfigError, DataError
 from dmtl.tasks import TASKS
 
@@ -140,7 +141,11 @@ class SampleTransform:
             (and set them to 0, the normalised mean, in the image).
         output_size: (H, W) every output must have (batched evaluation); a sample that comes out
             larger is an error that names it.
+        by_index: move the task maps by one map of source indices when every transform allows it
+            (``dmtl.data.fast_augment``): the same output, faster.
     """
+
+    takes_uint8_ids = True  # class-id maps are made uint8 here anyway: readers may pass them so
 
     def __init__(
         self,
@@ -149,11 +154,12 @@ class SampleTransform:
         inverse_depth: bool = False,
         track_padding: bool = False,
         output_size: tuple[int, int] | None = None,
+        by_index: bool = True,
     ) -> None:
         self.inverse_depth = inverse_depth
         self.track_padding = track_padding
         self.output_size = None if output_size is None else tuple(output_size)
-        targets = {name: "mask" for name in (*TASKS, VALID_KEY)}
+        targets = {name: "mask" for name in (*TASKS, VALID_KEY, INDEX_KEY)}
         self.compose = A.Compose(
             list(transforms),
             additional_targets=targets,
@@ -161,6 +167,9 @@ class SampleTransform:
             # the applied scale and flip decide the depth and normal corrections
             save_applied_params=True,
             is_check_shapes=False,  # checked here, with an error that names the sample
+        )
+        self.by_index = by_index and all(
+            moves_pixels_only(t, (RandomScaleCrop,)) for t in self.compose.transforms
         )
         self.seed = seed
         self._seed_source: tuple[str, int, int] | None = (
@@ -195,7 +204,7 @@ class SampleTransform:
         data = _prepare_inputs(sample, name)
         if self.track_padding:
             data[VALID_KEY] = np.ones(data["image"].shape[:2], dtype=np.uint8)
-        out = self.compose(**data)
+        out = augment_by_index(self.compose, data) if self.by_index else self.compose(**data)
         if self.output_size is not None and out["image"].shape[:2] != self.output_size:
             raise DataError(
                 f"sample {name!r} of size {data['image'].shape[:2]} does not fit the evaluation "
@@ -264,7 +273,7 @@ def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> None:
 
 def normalize(mean: Sequence[float], std: Sequence[float]) -> A.Normalize:
     # images are already in [0, 1], hence max_pixel_value 1
-    return A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=1.0)
+    return CachedNormalize(mean=tuple(mean), std=tuple(std), max_pixel_value=1.0)
 
 
 def denormalize(

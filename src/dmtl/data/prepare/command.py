@@ -21,8 +21,11 @@ DiffusionMTL's PASCAL ``new_onelabel.pth``/``new_randomlabels.pth``), whose size
 pinned; extract the archive (zip or tar.gz, members that would land outside refused) into a hidden
 sibling of DIR; check it with dmtl's readers (every split, its first sample, each split file
 against the training split); put the split files under ``DIR/splits/``; write the marker
-``DIR/.dmtl-prepared.json``; and rename the tree to DIR. An archive without a published checksum
-is checked by opening it, and its measured sha256 is printed so that it can be pinned.
+``DIR/.dmtl-prepared.json``; and rename the tree to DIR. PASCAL-Context is also written
+pre-decoded under ``DIR/predecoded/`` (``dmtl.data.prepare.predecode``; ``--no-predecode`` skips
+it, ``--predecode-only`` writes it for a tree that exists already). An archive without a
+published checksum is checked by opening it, and its measured sha256 is printed so that it can be
+pinned.
 
 A second run on a prepared DIR does nothing and says so (``--force`` prepares it again). Any
 failure (offline, an HTTP error, a checksum mismatch, a corrupt or truncated archive, a missing
@@ -48,11 +51,13 @@ from dmtl.data.prepare import tree
 from dmtl.data.prepare.download import DownloadError, fetch, rejected_path, sha256_of
 from dmtl.data.prepare.extract import extract
 from dmtl.data.prepare.layout import check_layout, check_split_file, layout_root
+from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.prepare.progress import PREFIX, Progress
 from dmtl.data.prepare.sources import SOURCES, Remote, Source, get_source
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 COMMAND = "prepare"
+PREDECODED = ("pascal_context",)  # datasets that have a pre-decoded form
 
 
 def say(text: str) -> None:
@@ -109,6 +114,7 @@ def prepare(
     force: bool = False,
     splits: bool = True,
     keep_download: bool = False,
+    predecode: bool = True,
 ) -> Path:
     """Prepare ``dataset`` under ``root`` (see the module's docstring); return the root.
 
@@ -158,6 +164,9 @@ def prepare(
         for split_remote, path, _ in split_files:
             (built / tree.SPLITS_FOLDER).mkdir(exist_ok=True)
             shutil.copyfile(path, built / tree.SPLITS_FOLDER / split_remote.filename)
+        predecoded = predecode and dataset in PREDECODED
+        if predecoded:
+            predecode_tree(built, say=lambda text: say(text.replace(str(built), str(root))))
         pinned = archive is None and url is None and remote.pinned
         tree.write_marker(built, {
             "dataset": dataset,
@@ -167,6 +176,7 @@ def prepare(
                         "pinned": pinned},
             "splits": {r.filename: {"url": r.url, "sha256": sha} for r, _, sha in split_files},
             "counts": layout.counts,
+            "predecoded": predecoded,
         })  # fmt: skip
         tree.install(built, root)
     _report(source, root, archive_path.name, archive_sha, pinned, layout.counts, split_files)
@@ -222,8 +232,21 @@ def main(argv: Sequence[str]) -> None:
         action="store_true",
         help="keep the downloaded files in DIR.downloads (removed once DIR is prepared)",
     )
+    parser.add_argument(
+        "--no-predecode", action="store_true", help="do not write the pre-decoded form"
+    )
+    parser.add_argument(
+        "--predecode-only",
+        action="store_true",
+        help="only (re)write the pre-decoded form of the tree at --root",
+    )
     args = parser.parse_args(list(argv))
     if args.url and args.archive:
         parser.error("--url and --archive exclude each other")
+    if args.predecode_only:
+        if args.dataset not in PREDECODED:
+            raise ConfigError(f"--predecode-only: {args.dataset} has no pre-decoded form")
+        predecode_tree(args.root, say=say)
+        return
     prepare(args.dataset, args.root, args.url, args.archive, args.force,
-            not args.no_splits, args.keep_download)  # fmt: skip
+            not args.no_splits, args.keep_download, not args.no_predecode)  # fmt: skip

@@ -18,6 +18,9 @@ Samples come out as numpy dicts: ``image`` float32
 (H, W) with 255 = ignore, ``normals`` float32 (H, W, 3) with 0 = invalid, ``edge`` float32 (H, W)
 in {0, 1}. Images differ in size: the transforms crop or pad them (``dmtl.data.transforms``).
 Nothing is ever written under ``root`` (the literature's loaders cache a part index there).
+When ``root/predecoded/<split>`` holds the split pre-decoded (``dmtl.data.readers.predecoded``,
+written by ``dmtl prepare``) and matches the split list, samples are read from it instead: the same
+arrays, without decoding any file.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dmtl.data.readers.pascal_annotations import (
     human_parts_target,
     normals_valid,
 )
+from dmtl.data.readers.predecoded import Compact, expand, open_predecoded
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
 
@@ -103,13 +107,15 @@ class PascalContextDataset(torch.utils.data.Dataset):
     """One split of PASCAL-Context (``train`` or ``val``), one numpy sample dict per item.
 
     The split list and, per requested task, the presence of every image's file are checked at
-    construction (directory listings only); files are checked when loaded.
+    construction (directory listings only); files are checked when loaded. A current pre-decoded
+    form of the split is used when ``predecoded`` (a stale one is ignored with a warning).
 
     Args:
         root: the ``PASCAL_MT`` folder.
         split: ``train`` or ``val`` (a list under ``ImageSets/Context``).
         tasks: among ``semseg``, ``human_parts``, ``sal``, ``normals``, ``edge``.
         transform: callable applied to every sample dict.
+        predecoded: read ``root/predecoded/<split>`` when it is present and current.
 
     Raises:
         ConfigError: unknown or duplicated task, or a split name that is not a plain name.
@@ -123,6 +129,7 @@ class PascalContextDataset(torch.utils.data.Dataset):
         split: str,
         tasks: Sequence[str],
         transform: Callable[[Sample], Any] | None = None,
+        predecoded: bool = True,
     ) -> None:
         if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
             raise ConfigError(f"tasks must be a list of distinct task names, got {tasks!r}")
@@ -142,6 +149,9 @@ class PascalContextDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.sample_ids = read_split_list(self.root, split)
         self.files = self._find_files()
+        self.predecoded = (
+            open_predecoded(self.root, split, self.sample_ids, self.tasks) if predecoded else None
+        )
 
     def _find_files(self) -> list[dict[str, Path]]:
         """Per image: the path of its JPEG, of each task's file and of its LabelMap if needed."""
@@ -188,8 +198,13 @@ class PascalContextDataset(torch.utils.data.Dataset):
         return len(self.sample_ids)
 
     def __getitem__(self, index: int) -> Any:
-        sample = self.load_sample(index)
-        return sample if self.transform is None else self.transform(sample)
+        if self.transform is None:
+            return self.load_sample(index)
+        # a transform that makes class-id maps uint8 itself takes them so (the same output)
+        ids = np.uint8 if getattr(self.transform, "takes_uint8_ids", False) else np.int64
+        sample: Sample = expand(self.load_compact(index), self.tasks, ids)
+        sample["name"] = self.sample_ids[index]
+        return self.transform(sample)
 
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).
@@ -198,37 +213,51 @@ class PascalContextDataset(torch.utils.data.Dataset):
             IndexError: index out of range.
             MissingDataError, DataError: a file vanished, is corrupt or disagrees with the image.
         """
+        sample: Sample = expand(self.load_compact(index), self.tasks)
+        sample["name"] = self.sample_ids[index]
+        return sample
+
+    def load_compact(self, index: int) -> Compact:
+        """Sample ``index`` as the uint8 fields of ``dmtl.data.readers.predecoded``.
+
+        From the pre-decoded form when it is in use, else decoded from the files.
+
+        Raises:
+            IndexError: index out of range.
+            MissingDataError, DataError: a file vanished, is corrupt or disagrees with the image.
+        """
+        if self.predecoded is not None:
+            return self.predecoded.compact(index)
         paths = self.files[index]
         image = self._load_image(paths["image"])
         size = (image.shape[0], image.shape[1])
-        sample: Sample = {"image": image}
+        compact: Compact = {"image": image}
         label_map = None
         if "edge" in self.tasks or "normals" in self.tasks:
             label_map = context_label_map(paths.get("edge", paths.get("label_map")), size)
         for task in self.tasks:
             if task == "semseg":
-                sample[task] = self._load_semseg(paths[task], size)
+                compact[task] = self._load_semseg(paths[task], size)
             elif task == "human_parts":
-                sample[task] = human_parts_target(paths[task], size)
+                compact[task] = human_parts_target(paths[task], size).astype(np.uint8)
             elif task == "sal":
-                sample[task] = self._load_saliency(paths[task], size)
+                compact[task] = self._load_saliency(paths[task], size)
             elif task == "normals":
-                sample[task] = self._load_normals(paths[task], size, label_map)
+                compact[task] = self._load_normals(paths[task], size)
+                compact["normals_valid"] = normals_valid(label_map).astype(np.uint8)
             else:
-                sample[task] = boundaries(label_map)
-        sample["name"] = self.sample_ids[index]
-        return sample
+                compact[task] = boundaries(label_map).astype(np.uint8)
+        return compact
 
     @staticmethod
     def _load_image(path: Path) -> np.ndarray:
         try:
             with Image.open(path) as jpeg:
-                rgb = np.asarray(jpeg.convert("RGB"))
+                return np.asarray(jpeg.convert("RGB"))
         except FileNotFoundError as err:
             raise MissingDataError(f"file {path} does not exist") from err
         except Exception as err:  # PIL raises several types for corrupt images
             raise DataError(f"cannot read {path} as an image: {err}") from err
-        return rgb.astype(np.float32) / np.float32(255.0)
 
     @staticmethod
     def _check_size(array: np.ndarray, path: Path, size: tuple[int, int]) -> None:
@@ -244,18 +273,14 @@ class PascalContextDataset(torch.utils.data.Dataset):
                 f"{path} holds label {int(labels[bad][0])}; expected classes 0..{NUM_CLASSES - 1} "
                 f"or {IGNORE_INDEX}"
             )
-        return labels.astype(np.int64)
+        return labels
 
     def _load_saliency(self, path: Path, size: tuple[int, int]) -> np.ndarray:
         values = _read_png(path, 1)
         self._check_size(values, path, size)
-        return (values.astype(np.float32) / 255.0 > SALIENT_THRESHOLD).astype(np.int64)
+        return (values.astype(np.float32) / 255.0 > SALIENT_THRESHOLD).astype(np.uint8)
 
-    def _load_normals(
-        self, path: Path, size: tuple[int, int], label_map: np.ndarray | None
-    ) -> np.ndarray:
+    def _load_normals(self, path: Path, size: tuple[int, int]) -> np.ndarray:
         values = _read_png(path, 3)
         self._check_size(values, path, size)
-        normals = values.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
-        normals[~normals_valid(label_map)] = 0.0
-        return normals
+        return values

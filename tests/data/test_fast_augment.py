@@ -1,0 +1,127 @@
+"""The faster augmentation steps give the bits of the plain albumentations ones."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import torch
+
+import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
+from dmtl.data.fast_augment import FastBrightnessContrast, moves_pixels_only
+from dmtl.data.pipelines import (
+    build_pascal_eval_transform,
+    build_pascal_train_transform,
+    build_train_transform,
+)
+from dmtl.data.readers.nyuv2 import NYUv2Dataset
+from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
+from dmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, CachedNormalize, normalize
+from support.mtpsl import write_nyuv2
+from support.pascal import write_pascal_context
+
+
+def test_brightness_contrast_same_bits_as_albumentations() -> None:
+    stock, fast = A.RandomBrightnessContrast(), FastBrightnessContrast()
+    image = np.random.default_rng(1).random((40, 50, 3), dtype=np.float32) * 1.4 - 0.2
+    for alpha, beta in [(1.0, 0.1), (1.0, -0.12549), (1.37, 0.0), (0.51, 0.0), (1.2, 0.05),
+                        (1.0, 0.0), (0.0, 0.3)]:  # fmt: skip
+        expected = stock.apply(image, alpha=alpha, beta=beta)
+        got = fast.apply(image, alpha=alpha, beta=beta)
+        assert got.dtype == expected.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), (alpha, beta)
+
+
+def test_same_bits_as_albumentations_for_every_shape_in_turn() -> None:
+    stock = A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=1.0)
+    cached = normalize(IMAGENET_MEAN, IMAGENET_STD)
+    assert isinstance(cached, CachedNormalize)
+    rng = np.random.default_rng(0)
+    for shape in [(64, 64, 3), (37, 50, 3), (64, 64, 3), (20, 30)]:
+        image = rng.random(shape, dtype=np.float32) * 1.4 - 0.2
+        expected, got = stock.apply(image), cached.apply(image)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
+STOCK = {CachedNormalize: A.Normalize, FastBrightnessContrast: A.RandomBrightnessContrast}
+
+
+def _stock_copy(step):
+    if type(step) not in STOCK:
+        return step
+    stock = copy.copy(step)
+    stock.__class__ = STOCK[type(step)]  # the same parameters, albumentations' own apply
+    return stock
+
+
+def _with_stock_normalize(transform):
+    steps = [_stock_copy(step) for step in transform.compose.transforms]
+    assert any(type(step) is A.RandomBrightnessContrast for step in steps) or len(steps) == 2
+    transform.compose = A.Compose(
+        steps,
+        additional_targets=transform.compose.additional_targets,
+        mask_interpolation=transform.compose.mask_interpolation,
+        save_applied_params=True,
+        is_check_shapes=False,
+    )
+    transform.reseed(transform.seed)
+    return transform
+
+
+def test_pascal_recipes_give_the_stock_outputs(tmp_path: Path) -> None:  # 24 seeded draws
+    data = PascalContextDataset(write_pascal_context(tmp_path / "p"), "train", list(TASKS))
+    pairs = [
+        (build_pascal_train_transform(48, 40, seed=3),
+         _with_stock_normalize(build_pascal_train_transform(48, 40, seed=3))),
+        (build_pascal_eval_transform(32, 32),
+         _with_stock_normalize(build_pascal_eval_transform(32, 32))),
+    ]  # fmt: skip
+    for fast, stock in pairs:
+        for repeat in range(24):
+            sample = data.load_sample(repeat % len(data))
+            got, expected = fast(dict(sample)), stock(dict(sample))
+            assert torch.equal(got["image"], expected["image"])
+            for task, target in expected["targets"].items():
+                assert torch.equal(got["targets"][task], target), task
+
+
+def _by_maps(build, **kwargs):
+    fast, plain = build(**kwargs), build(**kwargs)
+    plain.by_index = False
+    assert fast.by_index
+    return fast, plain
+
+
+def _equal(fast, plain, sample: dict) -> None:
+    got, expected = fast(dict(sample)), plain(dict(sample))
+    assert torch.equal(got["image"], expected["image"])
+    assert got["targets"].keys() == expected["targets"].keys()
+    for task, target in expected["targets"].items():
+        assert got["targets"][task].dtype == target.dtype, task
+        assert torch.equal(got["targets"][task], target), task
+
+
+def test_maps_moved_by_index_equal_separate_targets(tmp_path: Path) -> None:
+    pascal = PascalContextDataset(write_pascal_context(tmp_path / "p"), "train", list(TASKS))
+    for fast, plain in [  # small crops and a wide scale range: padding, crops and flips
+        _by_maps(build_pascal_train_transform, height=40, width=36, scale_range=(0.5, 2.5), seed=1),
+        _by_maps(build_pascal_eval_transform, height=32, width=40),
+    ]:
+        for repeat in range(24):
+            _equal(fast, plain, pascal.load_sample(repeat % len(pascal)))
+    nyu = NYUv2Dataset(write_nyuv2(tmp_path / "n", {"train": 3, "val": 1}, 24, 30), "train",
+                       ["semseg", "depth", "normals"])  # fmt: skip
+    fast, plain = _by_maps(build_train_transform, height=24, width=30, seed=2)
+    for repeat in range(12):
+        _equal(fast, plain, nyu.load_sample(repeat % len(nyu)))
+
+
+def test_only_pixel_moving_steps_take_the_index_path() -> None:
+    assert moves_pixels_only(A.HorizontalFlip(p=0.5)) and moves_pixels_only(A.ColorJitter())
+    assert not moves_pixels_only(A.Rotate(limit=10))
+    assert not moves_pixels_only(A.RandomScale(mask_interpolation=1))  # linear
+    assert not moves_pixels_only(A.PadIfNeeded(8, 8, fill_mask=255))
+    assert not moves_pixels_only(A.RandomScale(area_for_downscale="image_mask"))
