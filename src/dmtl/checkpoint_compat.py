@@ -67,7 +67,7 @@ FLAT_OPTIONS: dict[str, tuple[str, str]] = {
 }
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
-SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
+SHARED = frozenset({"dataset", "tasks", "num_classes"})  # the same name in both layouts
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (
     "a released DiffusionMTL checkpoint is converted with `dmtl convert-checkpoint SRC DST`; a "

@@ -164,6 +164,12 @@ class EvaluationConfig:
         boundary_max_dist: ``ods`` match radius, fraction of the image diagonal.
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability), as published.
         log_initial_metrics: DiffusionMTL also scores its initial predictions in validation.
+        depth_clamp_min: depth predictions below it are raised to it before the depth metrics
+            (``None``: scored raw; MTPSL and the released code use 1e-9).
+        absent_class: what a class absent from the whole split adds to the mIoU: ``skip``
+            (nothing), ``zero`` (IoU 0, the released PASCAL-Context code) or ``nan``.
+        boundary_thresholds: the boundary F-measure's threshold grid: ``coarse`` (19),
+            ``seism`` (SEISM's 101) or a list of probabilities.
     """
 
     reference: str | None = None
@@ -171,6 +177,9 @@ class EvaluationConfig:
     boundary_max_dist: float = MAX_DIST_PASCAL
     saliency_literature_sigmoid: bool = False
     log_initial_metrics: bool = True
+    depth_clamp_min: float | None = None
+    absent_class: Literal["skip", "zero", "nan"] = "skip"
+    boundary_thresholds: str | list[float] = "coarse"
 
 
 @dataclass
