@@ -16,7 +16,8 @@ of that task: its target is all-invalid and ``available`` marks the (image, task
 which the data module applies to the label mask (``with_available_labels``). Samples come out in
 the format of the other readers: ``image`` float32 (H, W, 3) in [0, 1], ``semseg``/``sal`` int64
 (H, W) with 255 = ignore, ``depth`` float32 (H, W) metres, ``normals`` float32 (H, W, 3),
-``edge`` float32 (H, W) in {0, 1} (255 where the map is missing), ``name`` the image id.
+``edge`` float32 (H, W) in {0, 1} (255 where the map is missing), ``name`` the image id; the
+formats are decoded by ``dmtl.data.readers.folder_maps``.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
+from dmtl.data.readers.folder_maps import DECODERS, missing_target, read_map, read_rgb
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.tasks import IGNORE_INDEX
 
 IMAGE_FOLDER, SPLIT_FOLDER = "images", "splits"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -44,8 +44,6 @@ TASK_SUFFIXES: dict[str, tuple[str, ...]] = {
     "edge": (".png",),
     "sal": (".png",),
 }
-MM_PER_M = 1000.0  # 16-bit depth PNGs hold millimetres
-SALIENT_THRESHOLD = 0.5  # fraction of 255 above which a saliency pixel is salient
 
 Sample = dict[str, Any]
 
@@ -84,23 +82,6 @@ def _stems(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
             if ext.lower() == suffix:
                 found[stem] = folder / name
     return found
-
-
-def _read_png(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as png:
-            return np.asarray(png)
-    except FileNotFoundError as err:
-        raise MissingDataError(f"file {path} does not exist") from err
-    except Exception as err:  # PIL raises UnidentifiedImageError, OSError, SyntaxError...
-        raise DataError(f"cannot read {path} as an image: {err}") from err
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as err:  # ValueError, OSError, EOFError for corrupt or object arrays
-        raise DataError(f"cannot read {path} as a .npy array: {err}") from err
 
 
 class FolderDataset(torch.utils.data.Dataset):
@@ -207,87 +188,19 @@ class FolderDataset(torch.utils.data.Dataset):
             MissingDataError, DataError: a file vanished, is corrupt or disagrees with the image.
         """
         path = self.images[index]
-        try:
-            with Image.open(path) as img:
-                rgb = np.asarray(img.convert("RGB"))
-        except Exception as err:  # PIL raises several types for corrupt images
-            raise DataError(f"cannot read {path} as an image: {err}") from err
-        image = rgb.astype(np.float32) / np.float32(255.0)
-        sample: Sample = {"image": image}
+        sample: Sample = {"image": read_rgb(path)}
         for task in self.tasks:
             map_path = self.maps[task][index]
             if map_path is None:
-                sample[task] = self._missing(task)
+                sample[task] = missing_target(task, self.size)
                 continue
-            value = _read_npy(map_path) if map_path.suffix == ".npy" else _read_png(map_path)
+            value = read_map(map_path)
             if value.shape[:2] != self.size:
                 raise DataError(f"{map_path} is {value.shape[:2]}; its image {path} is {self.size}")
-            sample[task] = getattr(self, f"_convert_{task}")(value, map_path)
+            extra = (self.num_classes["semseg"],) if task == "semseg" else ()
+            sample[task] = DECODERS[task](value, map_path, *extra)
         sample["name"] = self.sample_ids[index]
         return sample
-
-    def _missing(self, task: str) -> np.ndarray:
-        """The all-invalid target of an image without a map of ``task``."""
-        h, w = self.size
-        if task in ("semseg", "sal"):
-            return np.full((h, w), IGNORE_INDEX, dtype=np.int64)
-        if task == "edge":
-            return np.full((h, w), IGNORE_INDEX, dtype=np.float32)
-        return np.zeros((h, w, 3) if task == "normals" else (h, w), dtype=np.float32)
-
-    def _convert_semseg(self, value: np.ndarray, path: Path) -> np.ndarray:
-        classes = self.num_classes["semseg"]
-        if value.ndim != 2:
-            raise DataError(f"{path} has shape {value.shape}; expected one channel of class ids")
-        bad = (value >= classes) & (value != IGNORE_INDEX)
-        if bad.any():
-            raise DataError(
-                f"{path} holds label {int(value[bad][0])}; expected classes 0..{classes - 1} "
-                f"(data.num_classes.semseg = {classes}) or {IGNORE_INDEX}"
-            )
-        return value.astype(np.int64)
-
-    @staticmethod
-    def _convert_depth(value: np.ndarray, path: Path) -> np.ndarray:
-        if value.ndim == 3 and value.shape[2] == 1:
-            value = value[..., 0]
-        if value.ndim != 2:
-            raise DataError(f"{path} has shape {value.shape}; expected a one-channel depth map")
-        if path.suffix == ".png":
-            if value.dtype.kind not in "ui" or value.dtype.itemsize < 2:
-                raise DataError(f"{path} is an 8-bit PNG; depth PNGs are 16-bit, in mm")
-            return value.astype(np.float32) / np.float32(MM_PER_M)
-        depth = value.astype(np.float32)
-        depth[~np.isfinite(depth) | (depth < 0)] = 0.0
-        return depth
-
-    @staticmethod
-    def _convert_normals(value: np.ndarray, path: Path) -> np.ndarray:
-        if value.ndim != 3 or value.shape[2] < 3:
-            raise DataError(f"{path} has shape {value.shape}; expected (H, W, 3) normals")
-        value = value[..., :3]
-        if path.suffix == ".png":
-            invalid = ~value.any(axis=2)
-            normals = value.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
-            normals[invalid] = 0.0
-            return normals
-        normals = value.astype(np.float32)
-        normals[~np.isfinite(normals).all(axis=2)] = 0.0
-        return normals
-
-    @staticmethod
-    def _convert_edge(value: np.ndarray, path: Path) -> np.ndarray:
-        if value.ndim != 2 or not np.isin(value, (0, 255)).all():
-            raise DataError(f"{path} must be a one-channel PNG of 0 (no edge) and 255 (edge)")
-        return (value == 255).astype(np.float32)
-
-    @staticmethod
-    def _convert_sal(value: np.ndarray, path: Path) -> np.ndarray:
-        if value.ndim != 2:
-            raise DataError(f"{path} has shape {value.shape}; expected a one-channel PNG")
-        if value.max() == 1:
-            raise DataError(f"{path} holds only 0 and 1; saliency PNGs are 0..255 (salient 255)")
-        return (value.astype(np.float32) / 255.0 > SALIENT_THRESHOLD).astype(np.int64)
 
 
 def reader_for(
