@@ -65,9 +65,18 @@ FLAT_OPTIONS: dict[str, tuple[str, str]] = {
     "channels_last": ("speed", "channels_last"),
     "compile": ("speed", "compile"),
 }
+# group fields newer than the flat layout: its checkpoints take their defaults
+ADDED_LATER = frozenset(
+    {
+        ("network", "num_classes"),
+        ("evaluation", "depth_clamp_min"),
+        ("evaluation", "absent_class"),
+        ("evaluation", "boundary_thresholds"),
+    }
+)
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
-SHARED = frozenset({"dataset", "tasks", "num_classes"})  # the same name in both layouts
+SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (
     "a released DiffusionMTL checkpoint is converted with `dmtl convert-checkpoint SRC DST`; a "

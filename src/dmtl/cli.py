@@ -46,7 +46,7 @@ class DMTLCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.dataset", "model.dataset")
         parser.link_arguments("data.tasks", "model.tasks")
-        parser.link_arguments("data.num_classes", "model.num_classes")
+        parser.link_arguments("data.num_classes", "model.network.num_classes")
         # Always-on callbacks, configurable as --fault_tolerance.*, --loss_guard.*, ...
         parser.add_lightning_class_args(FaultTolerance, "fault_tolerance")
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")

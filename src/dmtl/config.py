@@ -44,6 +44,8 @@ class NetworkConfig:
         neck: ``conv_bn_relu``, ``conv`` (the released neck) or ``lateral``.
         neck_stride: stride of the fused feature map.
         decoder_blocks: basic blocks per initial task decoder.
+        num_classes: output channels of the tasks whose class count the dataset leaves to the
+            config (``folder``: ``{semseg: N}``); linked from ``data.num_classes``.
     """
 
     backbone: str = "resnet18"
@@ -53,6 +55,7 @@ class NetworkConfig:
     neck: NeckName = "conv_bn_relu"
     neck_stride: int = 8
     decoder_blocks: int = 2
+    num_classes: dict[str, int] | None = None
 
 
 @dataclass

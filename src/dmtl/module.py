@@ -62,8 +62,6 @@ class DiffusionMTLModule(pl.LightningModule):
         optim: optimiser and poly decay.
         evaluation: what validation and test measure.
         speed: execution options that change speed, not the function.
-        num_classes: class counts the dataset leaves to the config (linked from the data module;
-            ``folder``: ``{semseg: N}``), saved so that a checkpoint loads alone.
     """
 
     def __init__(
@@ -77,7 +75,6 @@ class DiffusionMTLModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),  # noqa: B008
         evaluation: EvaluationConfig = EvaluationConfig(),  # noqa: B008
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
-        num_classes: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         given = dict(locals())
@@ -86,7 +83,7 @@ class DiffusionMTLModule(pl.LightningModule):
         for name, group in groups.items():  # self.network, self.diffusion, ...: the module's own
             setattr(self, name, group)
             self.hparams[name] = group_dict(group)  # plain data: loads with weights_only=True
-        self.task_specs = resolve_tasks(dataset, tasks, num_classes)
+        self.task_specs = resolve_tasks(dataset, tasks, self.network.num_classes)
         self.net = build_network(self.task_specs, self.network, self.diffusion, self.denoiser)
         if self.speed.channels_last:
             to_channels_last(self.net)

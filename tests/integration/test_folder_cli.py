@@ -59,7 +59,8 @@ def test_checkpoint_loads_alone_with_the_class_count(fitted):
     _, out = fitted
     ckpt = next((out / "run" / "fit" / "checkpoints").glob("*.ckpt"))
     model = DiffusionMTLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
-    assert model.hparams.dataset == "folder" and model.hparams.num_classes == {"semseg": 3}
+    assert model.hparams.dataset == "folder"
+    assert model.hparams.network["num_classes"] == model.network.num_classes == {"semseg": 3}
     assert [t.channels for t in model.task_specs] == [NUM_CLASSES, 1, 3, 1]
     out_maps = model.eval()(torch.zeros(1, 3, 32, 40)).predictions
     assert out_maps["semseg"].shape == (1, NUM_CLASSES, 32, 40)
