@@ -65,10 +65,19 @@ FLAT_OPTIONS: dict[str, tuple[str, str]] = {
     "channels_last": ("speed", "channels_last"),
     "compile": ("speed", "compile"),
 }
+# group fields newer than the flat layout: its checkpoints take their defaults
+ADDED_LATER = frozenset(
+    {
+        ("network", "num_classes"),
+        ("diffusion", "feature_scale"),
+        ("evaluation", "inference_seeds"),
+        ("evaluation", "depth_clamp_min"),
+        ("evaluation", "absent_class"),
+        ("evaluation", "boundary_thresholds"),
+    }
+)
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
-# (group, field) added after the flat layout: no flat name; a flat checkpoint gets the default
-GROUPED_ONLY = frozenset({("diffusion", "feature_scale"), ("evaluation", "inference_seeds")})
 SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (

@@ -29,6 +29,12 @@ OOM_HINT = (
     "or 16-mixed), or lower --data.eval_batch_size if it happened during validation"
 )
 
+# ``--config dmtl://nyuv2/base.yaml`` names a config shipped with the package: the repository's
+# experiments/ folder, which src/dmtl/configs links to and the wheel holds as dmtl/configs.
+CONFIG_SCHEME = "dmtl://"
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+CONFIG_FLAGS = ("--config", "-c")
+
 TRAINER_DEFAULTS = {
     "logger": {
         "class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -53,6 +59,7 @@ class DMTLCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.dataset", "model.dataset")
         parser.link_arguments("data.tasks", "model.tasks")
+        parser.link_arguments("data.num_classes", "model.network.num_classes")
         # Always-on callbacks, configurable as --fault_tolerance.*, --loss_guard.*, ...
         parser.add_lightning_class_args(FaultTolerance, "fault_tolerance")
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
@@ -139,6 +146,11 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             return None
         if argv and argv[0] == prepare.COMMAND:  # dmtl prepare <dataset> --root DIR
             return prepare.main(argv[1:])
+        resolved = resolve_config_args(argv)
+        if resolved != argv and args is None:
+            sys.argv[1:] = resolved  # LightningCLI reads sys.argv; args would make it warn
+        elif resolved != argv:
+            args = resolved
         return DMTLCLI(
             DiffusionMTLModule,
             MultiTaskDataModule,
@@ -155,6 +167,40 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
+
+
+def packaged_config(name: str) -> Path:
+    """The file of a packaged config ``dmtl://<folder>/<file>.yaml`` (``<folder>/<file>.yaml``).
+
+    Raises:
+        ConfigError: no such packaged config (the message lists the folders there are).
+    """
+    relative = name.removeprefix(CONFIG_SCHEME)
+    path = (PACKAGED_CONFIGS / relative).resolve()
+    root = PACKAGED_CONFIGS.resolve()
+    if root not in path.parents or not path.is_file():
+        folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise ConfigError(
+            f"no packaged config {CONFIG_SCHEME}{relative}; packaged folders: "
+            f"{', '.join(folders) or 'none (the package ships no configs)'}"
+        )
+    return path
+
+
+def resolve_config_args(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--config dmtl://...`` (or ``-c``, ``--config=``) turned into a path.
+
+    Raises:
+        ConfigError: a ``dmtl://`` name that no packaged config has.
+    """
+    out = list(argv)
+    for i, token in enumerate(out):
+        flag, eq, value = token.partition("=")
+        if eq and flag in CONFIG_FLAGS and value.startswith(CONFIG_SCHEME):
+            out[i] = f"{flag}={packaged_config(value)}"
+        elif token.startswith(CONFIG_SCHEME) and i > 0 and out[i - 1] in CONFIG_FLAGS:
+            out[i] = str(packaged_config(token))
+    return out
 
 
 def one_line(err: DMTLError) -> str:

@@ -44,6 +44,8 @@ class NetworkConfig:
         neck: ``conv_bn_relu``, ``conv`` (the released neck) or ``lateral``.
         neck_stride: stride of the fused feature map.
         decoder_blocks: basic blocks per initial task decoder.
+        num_classes: output channels of the tasks whose class count the dataset leaves to the
+            config (``folder``: ``{semseg: N}``); linked from ``data.num_classes``.
     """
 
     backbone: str = "resnet18"
@@ -53,6 +55,7 @@ class NetworkConfig:
     neck: NeckName = "conv_bn_relu"
     neck_stride: int = 8
     decoder_blocks: int = 2
+    num_classes: dict[str, int] | None = None
 
 
 @dataclass
@@ -171,6 +174,12 @@ class EvaluationConfig:
         log_initial_metrics: DiffusionMTL also scores its initial predictions in validation.
         inference_seeds: validation and test run the chain once per seed and report the mean
             (and std) over them; ``None``: the one seed ``diffusion.inference_seed``.
+        depth_clamp_min: depth predictions below it are raised to it before the depth metrics
+            (``None``: scored raw; MTPSL and the released code use 1e-9).
+        absent_class: what a class absent from the whole split adds to the mIoU: ``skip``
+            (nothing), ``zero`` (IoU 0, the released PASCAL-Context code) or ``nan``.
+        boundary_thresholds: the boundary F-measure's threshold grid: ``coarse`` (19),
+            ``seism`` (SEISM's 101) or a list of probabilities.
     """
 
     reference: str | None = None
@@ -179,6 +188,9 @@ class EvaluationConfig:
     saliency_literature_sigmoid: bool = False
     log_initial_metrics: bool = True
     inference_seeds: list[int] | None = None
+    depth_clamp_min: float | None = None
+    absent_class: Literal["skip", "zero", "nan"] = "skip"
+    boundary_thresholds: str | list[float] = "coarse"
 
 
 @dataclass

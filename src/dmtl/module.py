@@ -86,7 +86,7 @@ class DiffusionMTLModule(pl.LightningModule):
         for name, group in groups.items():  # self.network, self.diffusion, ...: the module's own
             setattr(self, name, group)
             self.hparams[name] = group_dict(group)  # plain data: loads with weights_only=True
-        self.task_specs = resolve_tasks(dataset, tasks)
+        self.task_specs = resolve_tasks(dataset, tasks, self.network.num_classes)
         self.net = build_network(self.task_specs, self.network, self.diffusion, self.denoiser)
         if self.speed.channels_last:
             to_channels_last(self.net)
@@ -95,6 +95,7 @@ class DiffusionMTLModule(pl.LightningModule):
         self.criterion = build_criterion(self.task_specs, self.loss)
         ev = self.evaluation
         names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
+        names += ("depth_clamp_min", "absent_class", "boundary_thresholds")
         metric_options = {name: getattr(ev, name) for name in names}
         self.val_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
         self.test_metrics = MultiTaskMetrics(self.task_specs, **metric_options)

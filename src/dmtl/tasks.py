@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -73,6 +74,11 @@ DATASET_TASKS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
 # sets of the datasets they imitate.
 DATASET_TASKS["synthetic_pascal"] = DATASET_TASKS["pascal_context"]
 DATASET_TASKS["synthetic_cityscapes"] = DATASET_TASKS["cityscapes"]
+# One's own data (dmtl.data.readers.folder): no standard task list, and the class count of semseg
+# (0 here) comes from the config's ``num_classes``.
+DATASET_TASKS["folder"] = ((), {"semseg": 0, "depth": 1, "normals": 3, "edge": 1, "sal": 2})
+# dataset -> the tasks whose class count ``num_classes`` sets
+CONFIGURABLE_CLASSES: dict[str, tuple[str, ...]] = {"folder": ("semseg",)}
 
 
 def dataset_names() -> list[str]:
@@ -85,17 +91,28 @@ def standard_tasks(dataset: str) -> list[str]:
     return list(_dataset_entry(dataset)[0])
 
 
-def resolve_tasks(dataset: str, names: list[str] | tuple[str, ...] | None = None) -> list[TaskSpec]:
+def resolve_tasks(
+    dataset: str,
+    names: list[str] | tuple[str, ...] | None = None,
+    num_classes: Mapping[str, int] | None = None,
+) -> list[TaskSpec]:
     """Turn task names into specs with the dataset's channel counts.
 
     Args:
         dataset: a key of ``DATASET_TASKS``.
         names: task names; ``None`` means the dataset's standard tasks.
+        num_classes: ``{task: classes}`` of the tasks whose class count the dataset leaves to the
+            config (``CONFIGURABLE_CLASSES``: semseg of ``folder``); on other datasets only the
+            dataset's own counts are accepted.
 
     Raises:
-        ConfigError: unknown dataset, unknown or duplicated task name, or a task the dataset lacks.
+        ConfigError: unknown dataset, unknown or duplicated task name, a task the dataset lacks,
+            no task list where the dataset has no standard one, or a missing or bad class count.
     """
     standard, available = _dataset_entry(dataset)
+    available = _with_class_counts(dataset, available, num_classes)
+    if names is None and not standard:
+        raise ConfigError(f"dataset {dataset!r} has no standard task list: name the tasks")
     names = list(standard) if names is None else list(names)
     if not names:
         raise ConfigError("the task list is empty: name at least one task")
@@ -110,8 +127,38 @@ def resolve_tasks(dataset: str, names: list[str] | tuple[str, ...] | None = None
                 f"task {name!r} is not available on dataset {dataset!r}; "
                 f"available: {', '.join(available)}"
             )
+        if available[name] < 1:
+            raise ConfigError(
+                f"dataset {dataset!r}: task {name!r} needs its class count, e.g. "
+                f"data.num_classes: {{{name}: N}}"
+            )
         specs.append(replace(TASKS[name], channels=available[name]))
     return specs
+
+
+def _with_class_counts(
+    dataset: str, available: dict[str, int], num_classes: Mapping[str, int] | None
+) -> dict[str, int]:
+    """``available`` with the class counts of ``num_classes`` (checked) put in."""
+    if not num_classes:
+        return available
+    if not isinstance(num_classes, Mapping):
+        raise ConfigError(f"num_classes must map task names to class counts, got {num_classes!r}")
+    configurable = CONFIGURABLE_CLASSES.get(dataset, ())
+    out = dict(available)
+    for task, count in num_classes.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+            raise ConfigError(f"num_classes.{task} must be an integer >= 2, got {count!r}")
+        if task not in configurable and available.get(task) != count:
+            fixed = f"has {available[task]} classes" if task in available else "lacks it"
+            pairs = CONFIGURABLE_CLASSES.items()
+            settable = "; ".join(f"{t} of {d!r}" for d, ts in pairs for t in ts)
+            raise ConfigError(
+                f"num_classes.{task}={count}: dataset {dataset!r} {fixed}; num_classes sets "
+                f"the class counts of {settable} only"
+            )
+        out[task] = count
+    return out
 
 
 def _dataset_entry(dataset: str) -> tuple[tuple[str, ...], dict[str, int]]:

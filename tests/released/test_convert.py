@@ -38,7 +38,8 @@ TINY = dict(dataset="pascal_context", network={"embed_dim": 16, "neck": "conv"},
             diffusion={"condition_input": "raw"},
             # the evaluation protocol the converter writes for PASCAL (that of base.yaml)
             evaluation={"boundary_metric": "ods", "boundary_max_dist": 0.0075,
-                        "saliency_literature_sigmoid": True})  # fmt: skip
+                        "saliency_literature_sigmoid": True, "absent_class": "zero",
+                        "boundary_thresholds": "seism"})  # fmt: skip
 
 
 def picked(hp: dict, like: dict) -> dict:

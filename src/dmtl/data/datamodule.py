@@ -20,6 +20,7 @@ from dmtl.data.pipelines import (
     build_train_transform,
 )
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
+from dmtl.data.readers.folder import reader_for, with_available_labels
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
 from dmtl.data.readers.nyuv2 import NYUv2Dataset
 from dmtl.data.readers.pascal_context import PascalContextDataset
@@ -84,10 +85,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
     ``tasks``, and ``meta`` {"name": [...], "index": (B,)}.
 
     Args:
-        dataset: ``synthetic`` (rendered on first use, offline), ``nyuv2``, ``cityscapes``
-            (``label_7``), ``cityscapes19`` (``label_19``) (MTPSL ``.npy`` layout) or
-            ``pascal_context`` (ATRC layout); ``synthetic_pascal`` and ``synthetic_cityscapes``
-            render PASCAL-like and Cityscapes-like scenes into those layouts on first use.
+        dataset: ``synthetic``, ``synthetic_pascal``, ``synthetic_cityscapes`` (rendered on first
+            use, offline), ``nyuv2``, ``cityscapes`` (``label_7``), ``cityscapes19`` (``label_19``),
+            ``pascal_context`` (real layouts) or ``folder`` (one's own data, docs/datasets.md).
         root: dataset root; for the synthetic datasets the cache directory it is rendered into
             (default ``~/.cache/dmtl``).
         tasks: tasks to train and evaluate (default: the dataset's standard tasks).
@@ -117,6 +117,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         persistent_workers: keep the loader workers alive between epochs (no start-up pause per
             epoch); only with ``num_workers > 0``.
         prefetch_factor: batches each worker prepares ahead (only with ``num_workers > 0``).
+        num_classes: class counts the dataset leaves to the config (``folder``: ``{semseg: N}``).
     """
 
     def __init__(
@@ -140,16 +141,17 @@ class MultiTaskDataModule(pl.LightningDataModule):
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
         prefetch_factor: int = 2,
+        num_classes: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.task_specs: list[TaskSpec] = resolve_tasks(dataset, tasks)
+        self.task_specs: list[TaskSpec] = resolve_tasks(dataset, tasks, num_classes)
         self.tasks = [t.name for t in self.task_specs]
         if label_tasks is None:  # standard tasks first (split-file columns), then any extra ones
             standard = standard_tasks(dataset)
             label_tasks = standard + [t for t in self.tasks if t not in standard]
         self.label_tasks = list(label_tasks)
-        resolve_tasks(dataset, self.label_tasks)
+        resolve_tasks(dataset, self.label_tasks, num_classes)
         missing = [t for t in self.tasks if t not in self.label_tasks]
         if missing:
             raise ConfigError(f"tasks {missing} are not in label_tasks {self.label_tasks}")
@@ -200,7 +202,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
             self.predict_set = ImageFolderDataset(self.predict_dir)
             return
         root = self._dataset_root()
-        reader = READERS[self.dataset]
+        reader = reader_for(self.dataset, READERS, self.hparams.num_classes)
         pascal = self.dataset in PASCAL_PROTOCOL
         eval_tf = build_pascal_eval_transform(*self.crop_size) if pascal else build_eval_transform()
         val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
@@ -225,13 +227,10 @@ class MultiTaskDataModule(pl.LightningDataModule):
                     self.label_setting, len(train), len(self.label_tasks), self.label_seed
                 )
             columns = [self.label_tasks.index(t) for t in self.tasks]
-            self.labelled = full[:, columns]
+            self.labelled = with_available_labels(train, full[:, columns], self.split_file)
             self.train_set = LabelledDataset(train, self.labelled)
-            log.info(
-                "label mask: %s labelled (sample, task) pairs per task %s",
-                self.labelled.sum(0).tolist(),
-                self.tasks,
-            )
+            counts = self.labelled.sum(0).tolist()
+            log.info("label mask: %s labelled (sample, task) pairs per task %s", counts, self.tasks)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled by (seed, epoch) per process shard; resumable in the middle of an epoch."""

@@ -47,6 +47,9 @@ class MetricOptions:
         boundary_max_dist: ``ods`` match radius as a fraction of the image diagonal.
         saliency_literature_sigmoid: saliency maxF thresholds σ(probability).
         skip_background_only: segmentation tasks whose background-only images are skipped.
+        depth_clamp_min: depth predictions below it are raised to it (``None``: scored raw).
+        absent_class: what a class absent from the split adds to the mIoU (``skip``, ``zero``,
+            ``nan``).
     """
 
     normal_bins_per_degree: int
@@ -56,6 +59,8 @@ class MetricOptions:
     boundary_max_dist: float
     saliency_literature_sigmoid: bool
     skip_background_only: Sequence[str]
+    depth_clamp_min: float | None = None
+    absent_class: str = "skip"
 
 
 class TaskKind(ABC):

@@ -61,7 +61,7 @@ class DepthKind(TaskKind):
         # dmtl.metrics imports dmtl.tasks, which imports the kinds: import it when first needed.
         from dmtl.metrics.depth import DepthMetrics
 
-        return DepthMetrics()
+        return DepthMetrics(clamp_min=options.depth_clamp_min)
 
     def best_constant(self, spec: TaskSpec, target: torch.Tensor) -> float:
         """The median of the positive depths (it minimises the absolute error)."""

@@ -74,6 +74,7 @@ class SegmentationKind(TaskKind):
             spec.channels,
             ignore_index=ignore_index_of(spec),
             skip_background_only=spec.name in options.skip_background_only,
+            absent_class=options.absent_class,
         )
 
     def best_constant(self, spec: TaskSpec, target: torch.Tensor) -> int:

@@ -19,6 +19,7 @@ from dmtl.kinds import MetricOptions
 from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, DEFAULT_TOLERANCE_PX
 from dmtl.metrics.boundary_ods import MAX_DIST_PASCAL
 from dmtl.metrics.normals import DEFAULT_BINS_PER_DEGREE
+from dmtl.metrics.segmentation import AbsentClassRule
 from dmtl.tasks import TaskSpec
 
 PERCENT = 100.0
@@ -33,12 +34,14 @@ def build_metric(
     spec: TaskSpec,
     *,
     normal_bins_per_degree: int = DEFAULT_BINS_PER_DEGREE,
-    boundary_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    boundary_thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
     boundary_tolerance_px: int = DEFAULT_TOLERANCE_PX,
     boundary_metric: BoundaryMetricName = "dilation",
     boundary_max_dist: float = MAX_DIST_PASCAL,
     saliency_literature_sigmoid: bool = False,
     skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
+    depth_clamp_min: float | None = None,
+    absent_class: AbsentClassRule = "skip",
 ) -> Metric:
     """The metric that evaluates a task: its kind's (``spec.behaviour.build_metric``).
 
@@ -48,7 +51,7 @@ def build_metric(
     F-measure of the literature (``"ods"``). See ``MultiTaskMetrics`` for the options.
 
     Raises:
-        ConfigError: unknown kind or boundary metric.
+        ConfigError: unknown kind, boundary metric, absent-class rule, grid or a bad clamp.
     """
     options = MetricOptions(
         normal_bins_per_degree=normal_bins_per_degree,
@@ -58,6 +61,8 @@ def build_metric(
         boundary_max_dist=boundary_max_dist,
         saliency_literature_sigmoid=saliency_literature_sigmoid,
         skip_background_only=skip_background_only,
+        depth_clamp_min=depth_clamp_min,
+        absent_class=absent_class,
     )
     return spec.behaviour.build_metric(spec, options)
 
@@ -73,7 +78,8 @@ class MultiTaskMetrics(nn.Module):
     Args:
         tasks: the task specs; each task's kind picks its metric.
         normal_bins_per_degree: median histogram resolution of normal metrics.
-        boundary_thresholds: thresholds searched by the boundary F-measure.
+        boundary_thresholds: thresholds searched by the boundary F-measure: ``"coarse"`` (19),
+            ``"seism"`` (SEISM's 101) or a list of probabilities (docs/protocol.md).
         boundary_tolerance_px: match radius of the dilation boundary F-measure.
         boundary_metric: ``dilation`` (fast approximation) or ``ods`` (thinning and one-to-one
             matching, the literature's protocol; use it for benchmark numbers).
@@ -83,9 +89,12 @@ class MultiTaskMetrics(nn.Module):
             published evaluation does.
         skip_background_only: segmentation tasks whose images without a foreground label
             contribute nothing (human parts: images without a person).
+        depth_clamp_min: depth predictions below it are raised to it (``None``: scored raw).
+        absent_class: what a class absent from the whole split adds to a segmentation task's
+            mIoU: ``"skip"`` (nothing), ``"zero"`` (IoU 0) or ``"nan"`` (the mIoU is NaN).
 
     Raises:
-        ConfigError: no task, a task named twice, or an unknown kind.
+        ConfigError: no task, a task named twice, an unknown kind, or a bad option value.
     """
 
     def __init__(
@@ -93,12 +102,14 @@ class MultiTaskMetrics(nn.Module):
         tasks: Sequence[TaskSpec],
         *,
         normal_bins_per_degree: int = DEFAULT_BINS_PER_DEGREE,
-        boundary_thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        boundary_thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
         boundary_tolerance_px: int = DEFAULT_TOLERANCE_PX,
         boundary_metric: BoundaryMetricName = "dilation",
         boundary_max_dist: float = MAX_DIST_PASCAL,
         saliency_literature_sigmoid: bool = False,
         skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
+        depth_clamp_min: float | None = None,
+        absent_class: AbsentClassRule = "skip",
     ) -> None:
         super().__init__()
         names = [spec.name for spec in tasks]
@@ -118,6 +129,8 @@ class MultiTaskMetrics(nn.Module):
                     boundary_max_dist=boundary_max_dist,
                     saliency_literature_sigmoid=saliency_literature_sigmoid,
                     skip_background_only=skip_background_only,
+                    depth_clamp_min=depth_clamp_min,
+                    absent_class=absent_class,
                 )
                 for spec in tasks
             }
