@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -13,10 +12,10 @@ from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
-from dmtl.checkpoint_compat import read_hparams
+from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
-from dmtl.errors import DMTLError
+from dmtl.errors import DMTLError, one_line
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
 
@@ -55,9 +54,11 @@ class DMTLCLI(LightningCLI):
         """
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or not Path(ckpt_path).is_file():
+        path = checkpoint_file(ckpt_path)  # a missing file or a folder: one line, not a traceback
+        if path is None:
             return
-        hparams = read_hparams(ckpt_path)
+        data = self.config[subcommand]["data"]
+        hparams = read_checked(path, data["dataset"], data["tasks"])  # also its task set
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
@@ -98,19 +99,6 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
-
-
-def one_line(err: DMTLError) -> str:
-    """The message of a bad-input error on one line.
-
-    A DataLoader worker re-raises an error in the main process with the worker's traceback in the
-    message; its last line holds the original message, prefixed with the error's class path.
-    """
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return str(err).strip()
-    prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
-    return lines[-1].removeprefix(prefix)
 
 
 def console() -> int:
