@@ -99,3 +99,27 @@ def save_split_file(mask: torch.Tensor, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({SPLIT_FILE_KEY: mask.float()}, path)
+
+
+def check_label_mask(mask: torch.Tensor, tasks: list[str], source: str) -> None:
+    """Every task of a run's label mask has at least one labelled training sample.
+
+    Args:
+        mask: bool[N, K], the columns of ``tasks``.
+        tasks: the run's task names.
+        source: where the mask comes from (the split file, or the label setting), for the message.
+
+    Raises:
+        DataError: no labelled (sample, task) pair at all, or a task without any labelled sample
+            (it would train on nothing).
+    """
+    counts = mask.sum(0).tolist()
+    if not any(counts):
+        raise DataError(f"{source} labels no (sample, task) pair: the run would train on nothing")
+    empty = [task for task, count in zip(tasks, counts, strict=True) if count == 0]
+    if empty:
+        raise DataError(
+            f"{source} labels no training sample for task(s) {', '.join(empty)} (labelled "
+            f"samples per task {dict(zip(tasks, counts, strict=True))}): leave them out of "
+            "data.tasks or label some of their samples"
+        )
