@@ -69,6 +69,7 @@ FLAT_OPTIONS: dict[str, tuple[str, str]] = {
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
 SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
+ZIP_START = b"PK\x03\x04"  # torch.save's format is a zip archive
 PICKLE_START = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 or later
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (
@@ -194,16 +195,17 @@ def _why(checkpoint: str | Path | IO[bytes], err: Exception) -> str:
             return "the file does not exist"
         if path.stat().st_size == 0:
             return "the file is empty (0 bytes): it was never written completely; use another one"
-    if "central directory" in text or "zip archive" in text:
-        return (
-            "the file is truncated or corrupt (an incomplete torch zip archive): it was not "
-            "completely written or copied; use another one"
-        )
     unsafe = re.search(r"GLOBAL (\S+)", text)
     if unsafe:
         return (
             f"it holds pickled code or objects ({unsafe.group(1)}) that dmtl never loads "
             "(torch.load weights_only=True); a checkpoint holds only tensors and plain values"
+        )
+    is_zip = isinstance(checkpoint, (str, Path)) and _starts_with(Path(checkpoint), ZIP_START)
+    if is_zip or "central directory" in text or "zip archive" in text:
+        return (
+            "the file is truncated or corrupt (an incomplete torch zip archive): it was not "
+            "completely written or copied; use another one"
         )
     if isinstance(checkpoint, (str, Path)) and _starts_with(Path(checkpoint), PICKLE_START):
         return "it is a pickle that is not a torch checkpoint; dmtl never unpickles objects"

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dmtl.data.labelled import LabelledDataset
 from dmtl.data.labels import check_label_mask, make_label_mask
 from dmtl.data.option_checks import check_geometry, check_loader_options, check_sources
 from dmtl.data.pipelines import (
@@ -51,31 +52,6 @@ SYNTHETIC = ("synthetic", *VARIANTS)  # rendered on first use into the cache dir
 INVERSE_DEPTH = ("cityscapes", "cityscapes19", "synthetic_cityscapes")
 PASCAL_PROTOCOL = ("pascal_context", "synthetic_pascal")  # augmented and padded the ATRC way
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
-
-
-class LabelledDataset(Dataset):
-    """Adds the sample's label-availability row and meta data to the samples of a dataset.
-
-    Args:
-        base: a dataset whose samples are ``{"image", "targets", "name"}`` (after the transform).
-        labelled: bool (N, K), row i for sample i.
-    """
-
-    def __init__(self, base: Dataset, labelled: torch.Tensor) -> None:
-        self.base = base
-        self.labelled = labelled
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> dict:
-        sample = self.base[index]
-        return {
-            "image": sample["image"],
-            "targets": sample["targets"],
-            "labelled": self.labelled[index],
-            "meta": {"name": sample["name"], "index": index},
-        }
 
 
 class MultiTaskDataModule(pl.LightningDataModule):
@@ -174,16 +150,26 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.label_setting, self.split_file, self.label_seed = label_setting, split_file, label_seed
         self.labelled: torch.Tensor | None = None  # bool (N_train, K) once set up
+        self._set_up: str | None = None  # the stage the datasets were opened for
 
     def prepare_data(self) -> None:
-        """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
+        """Render the synthetic scenes once (rank 0 only), then open and check the data.
+
+        Lightning calls this before the logger touches the run folder, so bad data (``setup``)
+        stops the run with every earlier file intact.
+        """
         if self._predicts_folder():
             return
         if self.dataset in SYNTHETIC:
             self._render(workers=max(self.num_workers, 1))
+        if self.trainer is not None and self.trainer.state.fn is not None:
+            self.setup(self.trainer.state.fn.value)
 
     def setup(self, stage: str | None = None) -> None:
-        """Open the datasets and fix the label mask (fails here, before any training step)."""
+        """Open and check the datasets and fix the label mask (fails here, before any step)."""
+        if stage is not None and stage == self._set_up:  # done in prepare_data
+            return
+        self._set_up = stage
         if stage == "predict" and self.predict_dir is not None:
             self.predict_set = ImageFolderDataset(self.predict_dir)
             return
