@@ -40,7 +40,7 @@ def positive(key: str, value: Any) -> None:
         ConfigError: it is not, naming ``key`` and the value.
     """
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+        raise ConfigError(f"{key} must be positive (a finite number > 0), got {value!r}")
 
 
 def non_negative(key: str, value: Any) -> None:

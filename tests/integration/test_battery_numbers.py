@@ -21,9 +21,15 @@ def cache(tmp_path_factory):
         ("--data.eval_batch_size=0", "data.eval_batch_size must be an integer >= 1, got 0"),
         ("--data.num_workers=-1", "data.num_workers must be an integer >= 0, got -1"),
         ("--data.prefetch_factor=0", "data.prefetch_factor must be an integer >= 1, got 0"),
-        ("--data.scales=[1.0,-1.2]", "data.scales must be a finite number > 0, got -1.2"),
-        ("--model.optim.lr=-0.001", "model.optim.lr must be a finite number > 0, got -0.001"),
-        ("--model.optim.lr=0", "model.optim.lr must be a finite number > 0, got 0"),
+        (
+            "--data.scales=[1.0,-1.2]",
+            "data.scales must be positive (a finite number > 0), got -1.2",
+        ),
+        (
+            "--model.optim.lr=-0.001",
+            "model.optim.lr must be positive (a finite number > 0), got -0.001",
+        ),
+        ("--model.optim.lr=0", "model.optim.lr must be positive (a finite number > 0), got 0"),
         ("--model.optim.weight_decay=-1e-4", "model.optim.weight_decay must be a finite number"),
         ("--model.diffusion.steps=0", "model.diffusion.steps must be an integer >= 1, got 0"),
         ("--model.diffusion.steps=-2", "model.diffusion.steps must be an integer >= 1, got -2"),
