@@ -10,6 +10,7 @@ both layouts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -79,6 +80,8 @@ ADDED_LATER = frozenset(
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
 DROPPED = frozenset({"panel_samples"})
 SHARED = frozenset({"dataset", "tasks"})  # the same name in both layouts
+ZIP_START = b"PK\x03\x04"  # torch.save's format is a zip archive
+PICKLE_START = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 or later
 LIGHTNING_KEYS = frozenset({"_instantiator", "_class_path"})  # written by LightningCLI
 HOW_TO = (
     "a released DiffusionMTL checkpoint is converted with `dmtl convert-checkpoint SRC DST`; a "
@@ -134,23 +137,34 @@ def grouped_hparams(hparams: Mapping[str, Any], source: str = "the checkpoint") 
     return out
 
 
-def read_hparams(checkpoint: str | Path | IO[bytes]) -> dict[str, Any]:
-    """A checkpoint's ``hyper_parameters`` in the grouped layout ({} when it has none).
+def read_checkpoint(checkpoint: str | Path | IO[bytes]) -> Mapping[str, Any]:
+    """A checkpoint's top-level dict, loaded weights-only (no pickled code ever runs).
 
     A path is read memory-mapped (the tensors stay on disk); a file object is read and rewound.
 
     Raises:
-        ConfigError: the file is not a weights-only torch checkpoint, or its hyper-parameters are
-            of no known layout.
+        ConfigError: the file is empty, truncated, not a torch checkpoint, holds pickled objects
+            or code, or is not a dict (one line that names the file and says which).
     """
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the checkpoint"
     try:
         raw = _load(checkpoint)
     except Exception as err:  # pickle errors come in many types; all mean "not loadable"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"cannot read checkpoint {source}: {first}; {HOW_TO}") from err
+        raise ConfigError(f"cannot read checkpoint {source}: {_why(checkpoint, err)}") from err
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source} is not a Lightning checkpoint (a dict); {HOW_TO}")
+    return raw
+
+
+def read_hparams(checkpoint: str | Path | IO[bytes]) -> dict[str, Any]:
+    """A checkpoint's ``hyper_parameters`` in the grouped layout ({} when it has none).
+
+    Raises:
+        ConfigError: the file is not a weights-only torch checkpoint (``read_checkpoint``), or its
+            hyper-parameters are of no known layout.
+    """
+    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the checkpoint"
+    raw = read_checkpoint(checkpoint)
     return grouped_hparams(raw.get("hyper_parameters") or {}, source)
 
 
@@ -179,3 +193,36 @@ def _load(checkpoint: str | Path | IO[bytes]) -> Any:
     raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
     checkpoint.seek(start)
     return raw
+
+
+def _why(checkpoint: str | Path | IO[bytes], err: Exception) -> str:
+    """Why ``torch.load`` failed, in words: empty, truncated, pickled code, or not a checkpoint."""
+    text = str(err)
+    if isinstance(checkpoint, (str, Path)):
+        path = Path(checkpoint)
+        if path.is_dir():
+            return "it is a folder; name a .ckpt file in it (or `last`)"
+        if not path.is_file():
+            return "the file does not exist"
+        if path.stat().st_size == 0:
+            return "the file is empty (0 bytes): it was never written completely; use another one"
+    unsafe = re.search(r"GLOBAL (\S+)", text)
+    if unsafe:
+        return (
+            f"it holds pickled code or objects ({unsafe.group(1)}) that dmtl never loads "
+            "(torch.load weights_only=True); a checkpoint holds only tensors and plain values"
+        )
+    is_zip = isinstance(checkpoint, (str, Path)) and _starts_with(Path(checkpoint), ZIP_START)
+    if is_zip or "central directory" in text or "zip archive" in text:
+        return (
+            "the file is truncated or corrupt (an incomplete torch zip archive): it was not "
+            "completely written or copied; use another one"
+        )
+    if isinstance(checkpoint, (str, Path)) and _starts_with(Path(checkpoint), PICKLE_START):
+        return "it is a pickle that is not a torch checkpoint; dmtl never unpickles objects"
+    return f"it is not a torch checkpoint written by dmtl or Lightning; {HOW_TO}"
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    with open(path, "rb") as file:
+        return file.read(len(prefix)) == prefix

@@ -16,10 +16,10 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
-from dmtl.checkpoint_compat import read_hparams
+from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
-from dmtl.errors import ConfigError, DMTLError
+from dmtl.errors import ConfigError, DMTLError, one_line
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
 
@@ -112,9 +112,11 @@ class DMTLCLI(LightningCLI):
         """
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or not Path(ckpt_path).is_file():
+        path = checkpoint_file(ckpt_path)  # a missing file or a folder: one line, not a traceback
+        if path is None:
             return
-        hparams = read_hparams(ckpt_path)
+        data = self.config[subcommand]["data"]
+        hparams = read_checked(path, data["dataset"], data["tasks"])  # also its task set
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
@@ -201,19 +203,6 @@ def resolve_config_args(argv: list[str]) -> list[str]:
         elif token.startswith(CONFIG_SCHEME) and i > 0 and out[i - 1] in CONFIG_FLAGS:
             out[i] = str(packaged_config(token))
     return out
-
-
-def one_line(err: DMTLError) -> str:
-    """The message of a bad-input error on one line.
-
-    A DataLoader worker re-raises an error in the main process with the worker's traceback in the
-    message; its last line holds the original message, prefixed with the error's class path.
-    """
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return str(err).strip()
-    prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
-    return lines[-1].removeprefix(prefix)
 
 
 def console() -> int:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal, TypeVar
 
+from dmtl import validation as check
 from dmtl.errors import ConfigError
 
 Space = Literal["none", "prediction", "feature"]
@@ -57,6 +58,11 @@ class NetworkConfig:
     decoder_blocks: int = 2
     num_classes: dict[str, int] | None = None
 
+    def __post_init__(self) -> None:
+        check.integer_at_least("model.network.embed_dim", self.embed_dim, 1)
+        check.integer_at_least("model.network.neck_stride", self.neck_stride, 1)
+        check.integer_at_least("model.network.decoder_blocks", self.decoder_blocks, 0)
+
 
 @dataclass
 class DiffusionConfig:
@@ -98,6 +104,12 @@ class DiffusionConfig:
     inference_seed: int | None = 0
     inference_noise: bool = True
 
+    def __post_init__(self) -> None:
+        check.integer_at_least("model.diffusion.steps", self.steps, 1)
+        check.optional_integer_at_least("model.diffusion.cond_channels", self.cond_channels, 1)
+        check.positive("model.diffusion.depth_scale", self.depth_scale)
+        check.positive("model.diffusion.prediction_scale", self.prediction_scale)
+
 
 @dataclass
 class DenoiserConfig:
@@ -121,6 +133,13 @@ class DenoiserConfig:
     attn_blocks: int = 4
     attn_heads: int = 4
 
+    def __post_init__(self) -> None:
+        check.integer_at_least("model.denoiser.width", self.width, 1)
+        check.integers_at_least("model.denoiser.mults", self.mults, 1)
+        check.integer_at_least("model.denoiser.blocks", self.blocks, 0)
+        check.integer_at_least("model.denoiser.attn_blocks", self.attn_blocks, 0)
+        check.integer_at_least("model.denoiser.attn_heads", self.attn_heads, 1)
+
 
 @dataclass
 class LossConfig:
@@ -141,6 +160,11 @@ class LossConfig:
     normalization: LossNormalization | None = None
     normals: NormalsLoss = "l1"
 
+    def __post_init__(self) -> None:
+        check.non_negative("model.loss.initial_weight", self.initial_weight)
+        for task, weight in (self.weights or {}).items():
+            check.non_negative(f"model.loss.weights.{task}", weight)
+
 
 @dataclass
 class OptimConfig:
@@ -159,6 +183,11 @@ class OptimConfig:
     weight_decay: float = 1e-4
     poly_power: float = 0.9
     poly_interval: PolyInterval = "step"
+
+    def __post_init__(self) -> None:
+        check.positive("model.optim.lr", self.lr)
+        check.non_negative("model.optim.weight_decay", self.weight_decay)
+        check.non_negative("model.optim.poly_power", self.poly_power)
 
 
 @dataclass
@@ -191,6 +220,9 @@ class EvaluationConfig:
     depth_clamp_min: float | None = None
     absent_class: Literal["skip", "zero", "nan"] = "skip"
     boundary_thresholds: str | list[float] = "coarse"
+
+    def __post_init__(self) -> None:
+        check.positive("model.evaluation.boundary_max_dist", self.boundary_max_dist)
 
 
 @dataclass

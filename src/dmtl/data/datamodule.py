@@ -10,7 +10,9 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dmtl.data.labels import LABEL_SETTINGS, make_label_mask
+from dmtl.data.labelled import LabelledDataset
+from dmtl.data.labels import check_label_mask, make_label_mask
+from dmtl.data.option_checks import check_geometry, check_loader_options, check_sources
 from dmtl.data.pipelines import (
     PASCAL_CROP,
     PASCAL_SCALE_RANGE,
@@ -19,6 +21,7 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
+from dmtl.data.readers.checks import check_size_fits, check_split
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
 from dmtl.data.readers.folder import reader_for, with_available_labels
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
@@ -28,7 +31,7 @@ from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSample
 from dmtl.data.split_files import read_split_file
 from dmtl.data.synthetic.dataset import SyntheticConfig, ensure_rendered
 from dmtl.data.synthetic.variants import VARIANTS, ensure_variant_rendered
-from dmtl.errors import ConfigError, MissingDataError
+from dmtl.errors import ConfigError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
 log = logging.getLogger(__name__)
@@ -50,31 +53,6 @@ SYNTHETIC = ("synthetic", *VARIANTS)  # rendered on first use into the cache dir
 INVERSE_DEPTH = ("cityscapes", "cityscapes19", "synthetic_cityscapes")
 PASCAL_PROTOCOL = ("pascal_context", "synthetic_pascal")  # augmented and padded the ATRC way
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
-
-
-class LabelledDataset(Dataset):
-    """Adds the sample's label-availability row and meta data to the samples of a dataset.
-
-    Args:
-        base: a dataset whose samples are ``{"image", "targets", "name"}`` (after the transform).
-        labelled: bool (N, K), row i for sample i.
-    """
-
-    def __init__(self, base: Dataset, labelled: torch.Tensor) -> None:
-        self.base = base
-        self.labelled = labelled
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> dict:
-        sample = self.base[index]
-        return {
-            "image": sample["image"],
-            "targets": sample["targets"],
-            "labelled": self.labelled[index],
-            "meta": {"name": sample["name"], "index": index},
-        }
 
 
 class MultiTaskDataModule(pl.LightningDataModule):
@@ -155,49 +133,45 @@ class MultiTaskDataModule(pl.LightningDataModule):
         missing = [t for t in self.tasks if t not in self.label_tasks]
         if missing:
             raise ConfigError(f"tasks {missing} are not in label_tasks {self.label_tasks}")
-        if split_file is None and label_setting not in LABEL_SETTINGS:
-            raise ConfigError(
-                f"unknown label setting {label_setting!r}; choose one of "
-                f"{', '.join(LABEL_SETTINGS)} or give data.split_file"
-            )
-        if split_file is not None and not Path(split_file).is_file():
-            raise MissingDataError(f"split file {split_file} does not exist")
-        if dataset not in SYNTHETIC and (root is None or not Path(root).is_dir()):
-            raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
-        if predict_dir is not None and not Path(predict_dir).is_dir():
-            raise MissingDataError(f"predict folder {predict_dir} does not exist")
+        check_sources(dataset, root, label_setting, split_file, predict_dir, SYNTHETIC)
+        check_loader_options(batch_size, eval_batch_size, num_workers, prefetch_factor)
+        check_geometry(scales, crop_size, scale_range)
         self.predict_dir = predict_dir
         self.dataset = dataset
         self.root = root
         self.synthetic = synthetic
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers
         self.prefetch_factor = prefetch_factor
         self.augment = augment
         self.scales = tuple(scales)
-        if len(crop_size) != 2 or min(crop_size) <= 0:
-            raise ConfigError(f"crop_size must be two positive sizes (H, W), got {crop_size}")
-        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
-            raise ConfigError(
-                f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}"
-            )
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.label_setting, self.split_file, self.label_seed = label_setting, split_file, label_seed
         self.labelled: torch.Tensor | None = None  # bool (N_train, K) once set up
+        self._set_up: str | None = None  # the stage the datasets were opened for
 
     def prepare_data(self) -> None:
-        """Render the synthetic scenes once (rank 0 only); real datasets need nothing."""
+        """Render the synthetic scenes once (rank 0 only), then open and check the data.
+
+        Lightning calls this before the logger touches the run folder, so bad data (``setup``)
+        stops the run with every earlier file intact.
+        """
         if self._predicts_folder():
             return
         if self.dataset in SYNTHETIC:
             self._render(workers=max(self.num_workers, 1))
+        if self.trainer is not None and self.trainer.state.fn is not None:
+            self.setup(self.trainer.state.fn.value)
 
     def setup(self, stage: str | None = None) -> None:
-        """Open the datasets and fix the label mask (fails here, before any training step)."""
+        """Open and check the datasets and fix the label mask (fails here, before any step)."""
+        if stage is not None and stage == self._set_up:  # done in prepare_data
+            return
+        self._set_up = stage
         if stage == "predict" and self.predict_dir is not None:
             self.predict_set = ImageFolderDataset(self.predict_dir)
             return
@@ -206,9 +180,14 @@ class MultiTaskDataModule(pl.LightningDataModule):
         pascal = self.dataset in PASCAL_PROTOCOL
         eval_tf = build_pascal_eval_transform(*self.crop_size) if pascal else build_eval_transform()
         val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
+        stride = self._backbone_stride()
+        if pascal:  # PASCAL-Context images reach the network cropped or padded to crop_size
+            check_size_fits(self.crop_size, stride, "data.crop_size")
+        check_split(val, stride)  # every file's shape, a few samples in full: before any step
         self.val_set = LabelledDataset(val, torch.ones(len(val), len(self.tasks), dtype=torch.bool))
         if stage in (None, "fit"):
             train = reader(root, TRAIN_SPLIT, self.tasks)
+            check_split(train, stride)
             if self.augment and pascal:
                 train.transform = build_pascal_train_transform(
                     *self.crop_size, scale_range=self.scale_range
@@ -228,6 +207,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
                 )
             columns = [self.label_tasks.index(t) for t in self.tasks]
             self.labelled = with_available_labels(train, full[:, columns], self.split_file)
+            source = self.split_file or f"label setting {self.label_setting!r}"
+            check_label_mask(self.labelled, self.tasks, f"{source} of data.tasks")
             self.train_set = LabelledDataset(train, self.labelled)
             counts = self.labelled.sum(0).tolist()
             log.info("label mask: %s labelled (sample, task) pairs per task %s", counts, self.tasks)
@@ -276,6 +257,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
 
     def _predicts_folder(self) -> bool:
         return self.predict_dir is not None and self.trainer is not None and self.trainer.predicting
+
+    def _backbone_stride(self) -> int | None:
+        """The coarsest stride of the attached model's backbone (``None`` without one)."""
+        net = getattr(getattr(self.trainer, "lightning_module", None), "net", None)
+        return getattr(getattr(net, "backbone", None), "max_stride", None)
 
     def _world(self) -> tuple[int, int]:
         """(world size, global rank) of the attached trainer; (1, 0) without one."""

@@ -7,6 +7,7 @@ label for that task may reach a training loss.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -14,6 +15,8 @@ import torch
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 LABEL_SETTINGS = ("full", "onelabel", "randomlabels")
+log = logging.getLogger(__name__)
+
 SPLIT_FILE_KEY = "labels_weights"  # the key MTPSL split files store their [N, K] matrix under
 
 
@@ -99,3 +102,31 @@ def save_split_file(mask: torch.Tensor, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({SPLIT_FILE_KEY: mask.float()}, path)
+
+
+def check_label_mask(mask: torch.Tensor, tasks: list[str], source: str) -> None:
+    """A run's label mask labels something; a task without any labelled sample is warned about.
+
+    Args:
+        mask: bool[N, K], the columns of ``tasks``.
+        tasks: the run's task names.
+        source: where the mask comes from (the split file, or the label setting), for the message.
+
+    Raises:
+        DataError: no labelled (sample, task) pair at all (the run would train on nothing).
+    """
+    counts = mask.sum(0).tolist()
+    if not any(counts):
+        raise DataError(
+            f"{source} labels no (sample, task) pair of the tasks {', '.join(tasks)}: the run "
+            "would train on nothing"
+        )
+    empty = [task for task, count in zip(tasks, counts, strict=True) if count == 0]
+    if empty:
+        log.warning(
+            "%s labels no training sample for task(s) %s: they train on nothing (labelled "
+            "samples per task %s)",
+            source,
+            ", ".join(empty),
+            dict(zip(tasks, counts, strict=True)),
+        )

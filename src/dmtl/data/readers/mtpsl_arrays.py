@@ -18,6 +18,8 @@ from dmtl.tasks import IGNORE_INDEX
 FILE_LABEL_IGNORE = -1  # how the files mark unlabelled pixels; samples use IGNORE_INDEX instead
 EDGE_VALUES = (0.0, 1.0, float(IGNORE_INDEX))
 IMAGE_RANGE_TOLERANCE = 1e-3  # slack on the [0, 1] image range for rounding in the conversion
+UNIT_TOLERANCE = 0.1  # a normal vector is of unit length when | |n| - 1 | <= this
+NON_UNIT_FRACTION = 0.01  # more non-zero vectors than this fraction off unit length: a bad file
 
 
 def load_array(path: Path) -> np.ndarray:
@@ -99,11 +101,24 @@ def convert_depth(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.nd
 
 
 def convert_normals(array: np.ndarray, path: Path, size: tuple[int, int]) -> np.ndarray:
-    """File normals (H, W, 3) -> float32 (H, W, 3); a non-finite component zeroes its pixel."""
+    """File normals (H, W, 3) -> float32 (H, W, 3); a non-finite component zeroes its pixel.
+
+    More than ``NON_UNIT_FRACTION`` of the non-zero vectors off unit length is an error (normals
+    stored as colours, or not normalised).
+    """
     _check_shape(array, path, [(*size, 3)], "a normal map")
     normals = array.astype(np.float32)
     # one bad component makes the whole vector meaningless, so the pixel becomes invalid (all-zero)
     normals[~np.isfinite(normals).all(axis=2)] = 0.0
+    norms = np.linalg.norm(normals, axis=2)
+    valid = norms > 0
+    off = valid & (np.abs(norms - 1.0) > UNIT_TOLERANCE)
+    if off.sum() > NON_UNIT_FRACTION * max(int(valid.sum()), 1):
+        raise DataError(
+            f"{path}: {off.sum() / valid.sum():.0%} of the normal vectors are not of unit length "
+            f"(lengths {float(norms[valid].min()):.3g}..{float(norms[valid].max()):.3g}); "
+            "expected unit vectors, all-zero = invalid"
+        )
     return normals
 
 
