@@ -39,13 +39,19 @@ def checkpoint_file(ckpt_path: str | Path | None) -> Path | None:
     return path
 
 
-def read_checked(path: Path, dataset: str, tasks: Sequence[str] | None) -> dict[str, Any]:
+def read_checked(
+    path: Path,
+    dataset: str,
+    tasks: Sequence[str] | None,
+    num_classes: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """The grouped hyper-parameters of the checkpoint ``path``, after checking its task set.
 
     Args:
         path: the checkpoint file.
         dataset: the configured dataset (``data.dataset``).
         tasks: the configured tasks (``data.tasks``; ``None``: the dataset's standard ones).
+        num_classes: the configured class counts (``data.num_classes``; the folder dataset).
 
     Raises:
         ConfigError: the file is not a readable checkpoint (``read_checkpoint``), its
@@ -54,7 +60,7 @@ def read_checked(path: Path, dataset: str, tasks: Sequence[str] | None) -> dict[
     raw = read_checkpoint(path)
     hparams = grouped_hparams(raw.get("hyper_parameters") or {}, str(path))
     trained = trained_tasks(path, hparams, raw.get("state_dict"))
-    specs = resolve_tasks(dataset, tasks)
+    specs = resolve_tasks(dataset, tasks, num_classes)
     configured = [spec.name for spec in specs]
     if trained is not None and trained != configured:
         raise ConfigError(
@@ -64,7 +70,8 @@ def read_checked(path: Path, dataset: str, tasks: Sequence[str] | None) -> dict[
         )
     saved = hparams.get("dataset")
     if trained is not None and saved is not None:
-        theirs = {s.name: s.channels for s in resolve_tasks(saved, trained)}
+        saved_classes = _saved_classes(hparams)
+        theirs = {s.name: s.channels for s in resolve_tasks(saved, trained, saved_classes)}
         ours = {s.name: s.channels for s in specs}
         if theirs != ours:
             raise ConfigError(
@@ -86,7 +93,8 @@ def trained_tasks(path: Path, hparams: Mapping[str, Any], state_dict: Any) -> li
     """
     if "dataset" in hparams or hparams.get("tasks") is not None:
         try:
-            specs = resolve_tasks(hparams.get("dataset", "synthetic"), hparams.get("tasks"))
+            dataset, names = hparams.get("dataset", "synthetic"), hparams.get("tasks")
+            specs = resolve_tasks(dataset, names, _saved_classes(hparams))
         except DMTLError as err:
             raise ConfigError(f"checkpoint {path}: its saved task set is unknown: {err}") from err
         return [spec.name for spec in specs]
@@ -99,3 +107,9 @@ def trained_tasks(path: Path, hparams: Mapping[str, Any], state_dict: Any) -> li
             if name not in names:
                 names.append(name)
     return names or None
+
+
+def _saved_classes(hparams: Mapping[str, Any]) -> Mapping[str, int] | None:
+    """The class counts a checkpoint saved with its network options (the folder dataset)."""
+    network = hparams.get("network")
+    return network.get("num_classes") if isinstance(network, Mapping) else None

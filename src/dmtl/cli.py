@@ -116,7 +116,7 @@ class DMTLCLI(LightningCLI):
         if path is None:
             return
         data = self.config[subcommand]["data"]
-        hparams = read_checked(path, data["dataset"], data["tasks"])  # also its task set
+        hparams = read_checked(path, data["dataset"], data["tasks"], data.get("num_classes"))
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
