@@ -19,6 +19,7 @@ from dmtl.data.prepare import command as prepare
 from dmtl.errors import DMTLError
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
+from dmtl.run_folders import place_runs
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -64,6 +65,7 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+        place_runs(self.trainer)  # each run its own folder, before anything is written
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:

@@ -36,7 +36,8 @@ class ResultsReport(Callback):
     - at the end of test: ``test_metrics.json``.
 
     Each file is ``{task: {metric: value}, ...extra}`` in the run directory
-    (``dmtl.report.run_dir``), and its table is printed first.
+    (``dmtl.report.run_dir``), and its table is printed first. ``fast_dev_run`` prints the
+    tables and writes no file (a smoke run leaves nothing behind).
     """
 
     def __init__(self) -> None:
@@ -74,4 +75,6 @@ def _report(trainer: pl.Trainer, results: StageResults, title: str, filename: st
         return
     per_task, extra = results
     print("\n" + format_table(per_task, title, extra) + "\n", flush=True)
+    if getattr(trainer, "fast_dev_run", False):
+        return
     write_results(per_task, run_dir(trainer) / filename, extra)
