@@ -9,14 +9,17 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from dmtl.callbacks.fault_tolerance import FaultTolerance
+from dmtl.callbacks.learning_rate import LearningRateLog
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
+from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_compat import read_hparams
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import DMTLError
+from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
@@ -46,6 +49,8 @@ class DMTLCLI(LightningCLI):
         parser.add_lightning_class_args(NonFiniteLossGuard, "loss_guard")
         parser.add_lightning_class_args(ValidationPanels, "panels")
         parser.add_lightning_class_args(ResultsReport, "results")
+        parser.add_lightning_class_args(BatchProgress, "progress")
+        parser.add_lightning_class_args(LearningRateLog, "lr_monitor")
 
     def _parse_ckpt_path(self) -> None:
         """The model section from ``--ckpt_path``'s hyper-parameters, of either layout of options.
@@ -79,6 +84,7 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         args: the argument list; ``None`` reads ``sys.argv``.
     """
     argv = sys.argv[1:] if args is None else list(args)
+    configure_logging()  # the dmtl loggers' INFO lines on stderr
     try:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])
