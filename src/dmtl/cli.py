@@ -11,17 +11,21 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from dmtl import __version__
 from dmtl.callbacks.fault_tolerance import FaultTolerance
+from dmtl.callbacks.learning_rate import LearningRateLog
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
+from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
+from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
+from dmtl.run_folders import place_runs
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -66,6 +70,8 @@ class DMTLCLI(LightningCLI):
         parser.add_lightning_class_args(ValidationPanels, "panels")
         parser.add_lightning_class_args(ResultsReport, "results")
         parser.add_lightning_class_args(PredictionWriter, "predictions")  # acts in predict only
+        parser.add_lightning_class_args(BatchProgress, "progress")
+        parser.add_lightning_class_args(LearningRateLog, "lr_monitor")
 
     def setup_parser(
         self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict
@@ -128,6 +134,7 @@ class DMTLCLI(LightningCLI):
         writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]
         if len(writers) > 1 and own in writers:
             self.trainer.callbacks.remove(own)
+        place_runs(self.trainer)  # each run its own folder, before anything is written
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
@@ -142,6 +149,7 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         args: the argument list; ``None`` reads ``sys.argv``.
     """
     argv = sys.argv[1:] if args is None else list(args)
+    configure_logging()  # the dmtl loggers' INFO lines on stderr
     try:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])

@@ -273,8 +273,12 @@ class DiffusionMTLModule(pl.LightningModule):
         flat = {f"{stage}/{t}/{m}": v for t, ms in results.items() for m, v in ms.items()}
         extra = self._delta(results)
         flat.update({f"{stage}/{k}": v for k, v in extra.items()})
-        # Values are already reduced over processes by the metrics' own sync.
-        self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
+        # The values are already reduced over processes by the metrics' own sync, the same on
+        # every process: sync_dist=True says so (Lightning warns once per key otherwise under
+        # DDP) and rank_zero_only=True makes its reduction a no-op, so no value changes and no
+        # collective runs. Every process still logs them, so callbacks can monitor them.
+        finite = {k: v for k, v in flat.items() if math.isfinite(v)}
+        self.log_dict(finite, sync_dist=True, rank_zero_only=True)
         self.results[stage] = (results, extra)
         return results, extra
 

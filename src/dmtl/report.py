@@ -103,16 +103,23 @@ def write_results(
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
-    """The folder of a run's panels and result files: the first logger's, else the root dir.
+    """The folder of a run: its config, panels, result files, checkpoints (and W&B files).
 
-    The versioned folder of a CSV or TensorBoard logger, the save dir of any other logger (W&B),
-    and ``trainer.default_root_dir`` without a logger. Safe on one process alone: unlike
+    The versioned folder of a CSV or TensorBoard logger; ``save_dir/name/version`` of any other
+    logger with a version (for W&B: ``save_dir/<project>/<run id>``), the folder Lightning's
+    ``ModelCheckpoint`` puts ``checkpoints/`` in; the save dir of a logger without a version;
+    ``trainer.default_root_dir`` without a logger. Safe on one process alone: unlike
     ``trainer.log_dir``, which broadcasts from rank 0, it runs no collective, so rank-zero-only
     writers can call it without hanging a DDP run.
     """
     logger = trainer.loggers[0] if trainer.loggers else None
     if isinstance(logger, (CSVLogger, TensorBoardLogger)):
-        path = logger.log_dir
-    else:
-        path = logger.save_dir if logger is not None else None
-    return Path(path or trainer.default_root_dir)
+        return Path(logger.log_dir)
+    save_dir = logger.save_dir if logger is not None else None
+    if save_dir is None:
+        return Path(trainer.default_root_dir)
+    version = getattr(logger, "version", None)
+    if version is None:
+        return Path(save_dir)
+    version = version if isinstance(version, str) else f"version_{version}"
+    return Path(save_dir) / str(getattr(logger, "name", None)) / version

@@ -187,3 +187,28 @@ def test_other_ranks_keep_and_write_nothing(tmp_path):
     logger = _Wandb(tmp_path)
     _draw(_stub_trainer(logger, global_zero=False), TinyNet())
     assert logger.images == [] and not (tmp_path / "panels").exists()
+
+
+class _VersionedWandb(_Wandb):
+    """The stub with a project and a run id, as a started W&B run has."""
+
+    def __init__(self, save_dir) -> None:
+        super().__init__(save_dir)
+        self._project, self._experiment, self._id = "proj", None, "run7"
+
+
+def test_with_wandb_the_panel_goes_into_the_runs_own_folder(tmp_path):
+    logger = _VersionedWandb(tmp_path)
+    _draw(_stub_trainer(logger), TinyNet())
+    path = tmp_path / "proj" / "run7" / "panels" / "val_epoch003.png"
+    assert path.is_file() and logger.images == [(PANEL_KEY, [str(path)], 17)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_fast_dev_run_draws_no_panel(tmp_path):
+    module = TinyNet()
+    train, val = _loaders()
+    trainer = _trainer(tmp_path, ValidationPanels(), fast_dev_run=True, default_root_dir=tmp_path)
+    trainer.fit(module, train, val)
+    assert len(module.first_outputs) == 1  # it validated
+    assert not list(tmp_path.rglob("*.png"))

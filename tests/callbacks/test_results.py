@@ -151,9 +151,25 @@ def test_run_dir_is_the_first_loggers_folder_or_the_root(tmp_path):
 
     csv = CSVLogger(tmp_path, name="run", version="v")
     second = CSVLogger(tmp_path, name="csv", version=3)
-    other = SimpleNamespace(save_dir=str(tmp_path / "wandb"))  # e.g. a WandbLogger
+    other = SimpleNamespace(save_dir=str(tmp_path / "wandb"))  # a logger without a version
     assert run_dir(trainer(csv, second)) == tmp_path / "run" / "v"
     assert run_dir(trainer(second, csv)) == tmp_path / "csv" / "version_3"
     assert run_dir(trainer(other)) == tmp_path / "wandb"
     assert run_dir(trainer()) == tmp_path / "root"
     assert run_dir(trainer(SimpleNamespace(save_dir=None))) == tmp_path / "root"
+
+
+def test_run_dir_of_a_versioned_logger_is_its_checkpoints_folder(tmp_path):
+    wandb = SimpleNamespace(save_dir=str(tmp_path), name="proj", version="run7")  # as W&B's
+    numbered = SimpleNamespace(save_dir=str(tmp_path), name="other", version=2)
+    trainer = SimpleNamespace(loggers=[wandb], default_root_dir=str(tmp_path / "root"))
+    assert run_dir(trainer) == tmp_path / "proj" / "run7"
+    trainer.loggers = [numbered]
+    assert run_dir(trainer) == tmp_path / "other" / "version_2"
+
+
+def test_fast_dev_run_prints_the_tables_and_writes_no_file(tmp_path, capsys):
+    trainer = _trainer(tmp_path, fast_dev_run=True, default_root_dir=tmp_path)
+    trainer.fit(Scored(), _loader(), _loader())
+    assert "final validation metrics (per task)" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.json"))

@@ -43,9 +43,10 @@ def test_offline_run_holds_resolved_config_and_the_panel(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     cli = main(_args(tmp_path / "cache", tmp_path))
     experiment = cli.trainer.logger.experiment
-    resolved = dict(experiment.config["cli"])
+    resolved, run_id = dict(experiment.config["cli"]), experiment.id
     experiment.finish()
-    (run,) = (tmp_path / "wandb").glob("offline-run-*")
+    folder = tmp_path / "dmtl" / run_id  # the run's folder: save_dir/<project>/<run id>
+    (run,) = (folder / "wandb").glob("offline-run-*")
     assert resolved["data"]["synthetic"]["height"] == 32
     assert resolved["trainer"]["logger"]["class_path"].endswith("WandbLogger")
     media = run / "files" / "media"
@@ -54,5 +55,5 @@ def test_offline_run_holds_resolved_config_and_the_panel(tmp_path, monkeypatch):
     panels = [path for name, path in logged.items() if name.startswith("images/val/panel_")]
     assert len(panels) == 1, sorted(logged)
     assert not [name for name in logged if not name.startswith("images/val/panel_")], sorted(logged)
-    saved = np.asarray(Image.open(tmp_path / "panels" / "val_epoch000.png"))
+    saved = np.asarray(Image.open(folder / "panels" / "val_epoch000.png"))
     assert np.array_equal(np.asarray(Image.open(panels[0])), saved)

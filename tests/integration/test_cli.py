@@ -174,5 +174,5 @@ def test_wandb_logger_config_runs_offline(cache, tmp_path, monkeypatch):
 
     assert isinstance(cli.trainer.logger, WandbLogger)
     cli.trainer.logger.experiment.finish()
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    runs = list(tmp_path.glob("dmtl/*/wandb/offline-run-*"))  # in the run's folder
     assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "no offline W&B run was written"

@@ -8,8 +8,10 @@ No sweep controller runs without the W&B server, so the test does the agent's pa
 
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,11 +74,20 @@ def cli_keys() -> set[str]:
     return _flatten(yaml.safe_load(out.getvalue()))
 
 
-def _propose(config: dict) -> dict:
-    """One run's parameters as the W&B controller proposes them: {name: {"value": v}}."""
+def _propose(config: dict, seed: int = 0) -> dict:
+    """One run's parameters as the W&B controller proposes them: {name: {"value": v}}.
+
+    The random search draws from Python's ``random``: seeded here (and its state restored), so
+    every test run tries the same proposal.
+    """
     if config["method"] == "grid":
         return grid_search_next_runs([], config, n=1)[0].config
-    return random_search_next_runs(config, n=1)[0].config
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return random_search_next_runs(config, n=1)[0].config
+    finally:
+        random.setstate(state)
 
 
 def agent_argv(config: dict, run_config: dict) -> list[str]:
@@ -160,11 +171,34 @@ def test_one_agent_run_end_to_end_offline(tmp_path):
         argv + extra, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # The run's folder, save_dir/<project>/<run id>: the metric the sweep ranks by was computed.
+    (folder,) = (tmp_path / "dmtl").iterdir()
+    assert "delta_m" in json.loads((folder / "val_metrics.json").read_text())
     # An offline run is a binary record log; config and history values sit in it as compact JSON.
-    (record_log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
-    data = record_log.read_bytes()
     lr = float(run["model.optim.lr"]["value"])
     weights = json.dumps(run["model.loss.weights"]["value"], separators=(",", ":"))
+    expected = [
+        f'"optim":{{"name":"adam","lr":{lr!r}'.encode(),
+        f'"weights":{weights}'.encode(),
+        config["metric"]["name"].encode(),
+    ]
+    data = _record_log(folder, expected)
     assert f'"optim":{{"name":"adam","lr":{lr!r}'.encode() in data  # the resolved config (`cli`)
     assert f'"weights":{weights}'.encode() in data
     assert config["metric"]["name"].encode() in data  # the metric the sweep ranks runs by
+
+
+def _record_log(folder: Path, expected: list[bytes], timeout: float = 120.0) -> bytes:
+    """The offline record log once it holds every ``expected`` string (or after ``timeout`` s).
+
+    W&B's service process writes the log; on a loaded machine it may still be flushing it when
+    the run's own process has exited, so the log is read again until it is complete.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = list((folder / "wandb").glob("offline-run-*/run-*.wandb"))
+        data = logs[0].read_bytes() if len(logs) == 1 else b""
+        if all(needle in data for needle in expected) or time.monotonic() > deadline:
+            assert len(logs) == 1, logs
+            return data
+        time.sleep(0.5)

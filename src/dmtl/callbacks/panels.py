@@ -18,7 +18,8 @@ PANEL_KEY = "val/panel"  # the one W&B key of the panel
 
 class ValidationPanels(Callback):
     """Saves a panel of the first validation batch after each validation run (not the sanity
-    check): ``<run dir>/panels/val_epochNNN.png``, also logged as ``val/panel`` to W&B.
+    check): ``<run dir>/panels/val_epochNNN.png``, also logged as ``val/panel`` to W&B. None
+    under ``fast_dev_run``: a smoke run leaves nothing behind.
 
     The panel is built from the predictions that ``validation_step`` returned (an object with a
     ``predictions`` mapping, task -> (B, C, H, W)); the network is never run again. Only rank
@@ -44,7 +45,7 @@ class ValidationPanels(Callback):
     ) -> None:  # fmt: skip
         if batch_idx or dataloader_idx or self.samples == 0 or trainer.sanity_checking:
             return
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or getattr(trainer, "fast_dev_run", False):
             return
         predictions = getattr(outputs, "predictions", None)
         if predictions is None:

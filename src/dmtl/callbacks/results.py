@@ -41,6 +41,7 @@ class ResultsReport(Callback):
     several inference seeds (``pl_module.results_spread[stage]``), the values are the means over
     the seeds, ``extra`` holds ``delta_m_std`` beside ``delta_m``, and the file adds
     ``"std": {task: {metric: std}}`` and ``"inference_seeds": [...]`` (its table printed too).
+    ``fast_dev_run`` prints the tables and writes no file (a smoke run leaves nothing behind).
     """
 
     def __init__(self) -> None:
@@ -106,4 +107,6 @@ def _report(
         std_table = format_table(spread["std"], std_title, dataset=dataset)
         print("\n" + std_table + "\n", flush=True)
         extra.update({"std": spread["std"], "inference_seeds": seeds})
+    if getattr(trainer, "fast_dev_run", False):
+        return
     write_results(per_task, run_dir(trainer) / filename, extra)

@@ -1,14 +1,15 @@
-"""Weights & Biases: the login check and the resolved config of a run.
+"""Weights & Biases: the login check; the resolved config of a run, in its folder and in W&B.
 
-Everything here is idle unless the run's logger is a ``WandbLogger``
+The W&B parts are idle unless the run's logger is a ``WandbLogger``
 (``--config experiments/logger/wandb.yaml``); the validation panel is logged to W&B by
-``dmtl.callbacks.panels``.
+``dmtl.callbacks.panels``, and ``dmtl.run_folders`` puts the W&B run's files into its folder.
 """
 
 from __future__ import annotations
 
 import netrc
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 import lightning.pytorch as pl
@@ -16,6 +17,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from dmtl.errors import ConfigError
+from dmtl.report import run_dir
 
 LOCAL_MODES = ("offline", "dryrun", "disabled")
 DEFAULT_HOST = "https://api.wandb.ai"
@@ -56,7 +58,38 @@ def check_wandb_login(trainer: pl.Trainer | None) -> None:
 
 
 class WandbSaveConfig(SaveConfigCallback):
-    """Writes ``config.yaml`` as usual and also puts the resolved config into the W&B run."""
+    """Writes ``config.yaml`` into the run's folder and puts the resolved config into W&B.
+
+    The folder is ``dmtl.report.run_dir``'s, where the panels, result files and checkpoints go,
+    for every logger: Lightning's own callback writes into ``trainer.log_dir``, which for W&B is
+    the ``save_dir`` that all runs share.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.already_saved:
+            return
+        if self.save_to_log_dir:
+            self._write(trainer)
+        if trainer.is_global_zero:
+            self.save_config(trainer, pl_module, stage)
+        self.already_saved = trainer.strategy.broadcast(True)
+
+    def _write(self, trainer: pl.Trainer) -> None:
+        folder = Path(trainer.strategy.broadcast(str(run_dir(trainer))))
+        path = folder / self.config_filename
+        if not self.overwrite:
+            exists = trainer.strategy.broadcast(trainer.is_global_zero and path.is_file())
+            if exists:
+                raise RuntimeError(
+                    f"{type(self).__name__} expected {path} to not exist: it is a previous run's "
+                    "config"
+                )
+        if trainer.is_global_zero:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.parser.save(
+                self.config, path, skip_none=False, overwrite=self.overwrite,
+                multifile=self.multifile,
+            )  # fmt: skip
 
     def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for logger in wandb_loggers(trainer):

@@ -205,6 +205,11 @@ def ensure_rendered(cache_dir: str | Path, config: SyntheticConfig, workers: int
     if root.exists() and any(root.iterdir()):
         raise DataError(f"{root} exists but has no {MANIFEST_NAME}; delete it to render again")
     cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info(
+        "rendering synthetic dataset %s (%d training and %d validation scenes of %dx%d, %d "
+        "worker(s)); later runs reuse it",
+        root, config.num_train, config.num_val, config.height, config.width, workers,
+    )  # fmt: skip
     start = time.perf_counter()
     partial = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=cache_dir))
     try:
