@@ -21,13 +21,17 @@ from dmtl.config import (
     NetworkConfig,
     OptimConfig,
     SpeedConfig,
+    XTCConfig,
     as_group,
     group_dict,
 )
+from dmtl.errors import ConfigError
 from dmtl.losses import build_criterion
+from dmtl.losses.xtc import xtc_loss
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
+from dmtl.models.xtc import CrossTaskMapper, FeatureTap, draw_gumbel
 from dmtl.optim import configure_optimization
 from dmtl.tasks import TaskSpec, resolve_tasks
 
@@ -75,6 +79,7 @@ class DiffusionMTLModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),  # noqa: B008
         evaluation: EvaluationConfig = EvaluationConfig(),  # noqa: B008
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
+        xtc: XTCConfig = XTCConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())
@@ -90,6 +95,7 @@ class DiffusionMTLModule(pl.LightningModule):
         if self.speed.compile:
             compile_network(self.net)
         self.criterion = build_criterion(self.task_specs, self.loss)
+        self.xtc_net, self._shared = self._build_xtc() if self.xtc.enabled else (None, None)
         ev = self.evaluation
         names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
         metric_options = {name: getattr(ev, name) for name in names}
@@ -146,10 +152,13 @@ class DiffusionMTLModule(pl.LightningModule):
         out = self(batch["image"], batch["labelled"], self._training_noise(batch["image"]))
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
-        self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
+        total = loss.total
+        if self.xtc_net is not None:
+            total = total + self.xtc.weight * self._xtc_term(out, batch).total
+        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
-        return loss.total
+        return total
 
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
@@ -192,6 +201,61 @@ class DiffusionMTLModule(pl.LightningModule):
         )
 
     # ----------------------------------------------------------------- helpers
+    def _build_xtc(self) -> tuple[CrossTaskMapper, FeatureTap]:
+        """XTC*'s mapping network and the tap on the neck (the shared feature it regularises to).
+
+        Raises:
+            ConfigError: ``xtc.enabled`` with a diffusion space, or a neck stride that is not a
+                power of two (the mapping network halves the resolution per level).
+        """
+        stride, inner = self.network.neck_stride, self.xtc.input_stride
+        if self.diffusion.space != "none":
+            raise ConfigError(
+                f"xtc.enabled is the MTL baseline plus a loss: it needs diffusion.space: none, "
+                f"got {self.diffusion.space!r}"
+            )
+        if not _power_of_two(stride) or not _power_of_two(inner) or inner >= stride:
+            raise ConfigError(
+                f"xtc: network.neck_stride {stride} and xtc.input_stride {inner} must be powers "
+                "of two, the input stride the smaller"
+            )
+        levels = (stride // inner).bit_length() - 1
+        mapper = CrossTaskMapper(
+            self.task_specs, self.network.embed_dim, levels, self.xtc.width, inner
+        )
+        return mapper, FeatureTap(self.net.neck)
+
+    def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> Any:
+        """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``)."""
+        generator = self._xtc_noise(batch["image"])
+        stride = self.xtc.input_stride
+        gumbel = draw_gumbel(self.task_specs, out.predictions, stride, generator)
+        x = self.xtc
+        term = xtc_loss(
+            self.xtc_net,
+            self.task_specs,
+            out.predictions,
+            batch["targets"],
+            batch["labelled"],
+            self._shared.pop(),
+            gumbel=gumbel,
+            reg_weight=x.reg_weight,
+            kind=x.distance,
+            pairs=x.pairs,
+        )
+        bsz = batch["image"].shape[0]
+        self.log("train/loss/xtc", term.total, batch_size=bsz)
+        self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)
+        return term
+
+    def _xtc_noise(self, image: torch.Tensor) -> torch.Generator | None:
+        """The generator of XTC*'s Gumbel noise: a function of (seed, step, rank)."""
+        noise_seed = self.diffusion.noise_seed
+        if noise_seed is None:
+            return None
+        seed = (noise_seed * NOISE_SEED_STRIDE + self.global_step) * 1024
+        return torch.Generator(device=image.device).manual_seed(seed + self.global_rank)
+
     def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:
         """A generator for this step's diffusion noise: a function of (seed, step, rank)."""
         noise_seed = self.diffusion.noise_seed
@@ -223,3 +287,7 @@ class DiffusionMTLModule(pl.LightningModule):
         if self.reference is None:
             return {}
         return {"delta_m": delta_m(results, self.reference, self.task_specs)}
+
+
+def _power_of_two(n: int) -> bool:
+    return n >= 1 and not n & (n - 1)
