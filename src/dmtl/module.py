@@ -27,7 +27,7 @@ from dmtl.config import (
 )
 from dmtl.errors import ConfigError
 from dmtl.losses import build_criterion
-from dmtl.losses.xtc import xtc_loss
+from dmtl.losses.xtc import XTCOutput, xtc_loss
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
@@ -225,7 +225,7 @@ class DiffusionMTLModule(pl.LightningModule):
         )
         return mapper, FeatureTap(self.net.neck)
 
-    def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> Any:
+    def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> XTCOutput:
         """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``)."""
         generator = self._xtc_noise(batch["image"])
         stride = self.xtc.input_stride
