@@ -8,11 +8,14 @@ from dmtl.checkpoint_compat import ADDED_LATER, DROPPED, FLAT_OPTIONS, grouped_h
 from dmtl.config import GROUPS
 from dmtl.errors import ConfigError
 
+NEWER_GROUPS = {"xtc"}  # groups added after the flat layout: they have no flat names
+
 
 def test_every_group_field_has_exactly_one_flat_name():
     targets = list(FLAT_OPTIONS.values())
     assert len(targets) == len(set(targets))
-    fields = {(g, f.name) for g, cls in GROUPS.items() for f in dataclasses.fields(cls)}
+    groups = {g: cls for g, cls in GROUPS.items() if g not in NEWER_GROUPS}
+    fields = {(g, f.name) for g, cls in groups.items() for f in dataclasses.fields(cls)}
     fields -= ADDED_LATER  # no flat checkpoint has them
     assert set(targets) == fields
     assert len(FLAT_OPTIONS) + len(DROPPED) == 44  # the 46 flat options less dataset and tasks

@@ -10,6 +10,7 @@ from dmtl.config import (
     NetworkConfig,
     OptimConfig,
     SpeedConfig,
+    XTCConfig,
 )
 from dmtl.errors import ConfigError
 from dmtl.module import DiffusionMTLModule
@@ -139,13 +140,13 @@ def test_module_takes_one_argument_per_group():
     params = list(inspect.signature(DiffusionMTLModule.__init__).parameters)[1:]
     assert params == [
         "dataset", "tasks", "network", "diffusion", "denoiser", "loss", "optim", "evaluation",
-        "speed",
+        "speed", "xtc",
     ]  # fmt: skip
     groups = (NetworkConfig, DiffusionConfig, DenoiserConfig, LossConfig, OptimConfig)
     defaults = [
         p.default for p in inspect.signature(DiffusionMTLModule.__init__).parameters.values()
     ]
-    assert [type(d) for d in defaults[3:]] == [*groups, EvaluationConfig, SpeedConfig]
+    assert [type(d) for d in defaults[3:]] == [*groups, EvaluationConfig, SpeedConfig, XTCConfig]
 
 
 @pytest.mark.parametrize(("total", "power"), [(10, 0.9), (3, 0.9), (1, 1.0), (7, 2.0)])

@@ -10,6 +10,7 @@ Usage:
     python experiments/benchmarks/step_cost.py --backbone resnet18 --neck conv_bn_relu \
         --neck-stride 4 --denoiser-width 32                          # the default job until 11-30
     python experiments/benchmarks/step_cost.py --batch 8 --height 128 --width 160 --threads 2
+    python experiments/benchmarks/step_cost.py --methods mtl --xtc   # XTC* against the baseline
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import os
 import platform
 import statistics
 import time
+import warnings
 
 import torch
 
-from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, XTCConfig
 from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
@@ -42,6 +44,7 @@ METHODS = {  # method -> its model.diffusion options (prediction: as method/pred
     },
     "prediction_refine_only": {"space": "prediction", "refine_only": True, "prediction_scale": 5.0},
 }
+XTC = "xtc"  # the MTL baseline plus XTC*'s consistency loss (--xtc)
 
 
 def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
@@ -64,7 +67,7 @@ def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
 
 
 def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
-    diffusion = DiffusionConfig(steps=args.steps, **METHODS[method])
+    diffusion = DiffusionConfig(steps=args.steps, **METHODS.get(method, METHODS["mtl"]))
     module = DiffusionMTLModule(
         tasks=args.tasks,
         network=NetworkConfig(
@@ -80,6 +83,7 @@ def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, to
             mults=tuple(args.denoiser_mults),
             skip=diffusion.space != "none" and args.denoiser_skip,
         ),
+        xtc=XTCConfig(enabled=method == XTC),
     )
     module.train()
     return module, build_optimizer("adam", module.parameters(), lr=1e-4, weight_decay=1e-4)
@@ -91,6 +95,8 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     generator = module._training_noise(batch["image"])
     out = module(batch["image"], batch["labelled"], generator, trace=trace)
     loss = module.criterion(out, batch["targets"], batch["labelled"]).total
+    if module.xtc_net is not None:  # as training_step adds it
+        loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -118,12 +124,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=["semseg", "depth", "normals"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--xtc", action="store_true", help="also time XTC* (the MTL baseline plus its loss)"
+    )
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per method")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
+    if args.xtc and XTC not in args.methods:
+        args.methods.append(XTC)
+    warnings.filterwarnings("ignore", message=".*self.log.*")  # no trainer: nothing is logged
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     load_before = os.getloadavg()

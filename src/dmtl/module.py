@@ -22,11 +22,14 @@ from dmtl.config import (
     NetworkConfig,
     OptimConfig,
     SpeedConfig,
+    XTCConfig,
     as_group,
     group_dict,
 )
 from dmtl.hashed_noise import identity_seeds
 from dmtl.losses import build_criterion
+from dmtl.losses.xtc import XTCOutput
+from dmtl.losses.xtc_term import build_xtc, xtc_term
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
@@ -78,6 +81,7 @@ class DiffusionMTLModule(pl.LightningModule):
         optim: OptimConfig = OptimConfig(),  # noqa: B008
         evaluation: EvaluationConfig = EvaluationConfig(),  # noqa: B008
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
+        xtc: XTCConfig = XTCConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())
@@ -93,6 +97,11 @@ class DiffusionMTLModule(pl.LightningModule):
         if self.speed.compile:
             compile_network(self.net)
         self.criterion = build_criterion(self.task_specs, self.loss)
+        self.xtc_net, self._shared = (
+            build_xtc(self.task_specs, self.network, self.diffusion, self.xtc, self.net.neck)
+            if self.xtc.enabled
+            else (None, None)
+        )
         ev = self.evaluation
         names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
         names += ("depth_clamp_min", "absent_class", "boundary_thresholds")
@@ -172,10 +181,13 @@ class DiffusionMTLModule(pl.LightningModule):
         for name, stats in trace.items():  # the chain's noise level and what each step did
             for stat, value in stats.items():
                 self.log(f"train/noise/{name}/{stat}", value, batch_size=bsz)
-        self.log("train/loss", loss.total, prog_bar=True, batch_size=bsz)
+        total = loss.total
+        if self.xtc_net is not None:
+            total = total + self.xtc.weight * self._xtc_term(out, batch).total
+        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
-        return loss.total
+        return total
 
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
@@ -251,10 +263,23 @@ class DiffusionMTLModule(pl.LightningModule):
         self.results_spread[stage] = {"std": std, "inference_seeds": list(self.inference_seeds)}
 
     # ----------------------------------------------------------------- helpers
+    def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> XTCOutput:
+        """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``)."""
+        term = xtc_term(self.xtc_net, self._shared, self.task_specs, self.xtc, out, batch,
+                        self._step_generator(batch["image"]))  # fmt: skip
+        bsz = batch["image"].shape[0]
+        self.log("train/loss/xtc", term.total, batch_size=bsz)
+        self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)
+        return term
+
     def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:
-        """A generator for this step's diffusion noise: a function of (seed, step, rank)."""
+        """A generator for this step's diffusion noise (``None`` for the plain baseline)."""
+        return None if self.net.mtd is None else self._step_generator(image)
+
+    def _step_generator(self, image: torch.Tensor) -> torch.Generator | None:
+        """A generator for this step's training noise: a function of (seed, step, rank)."""
         noise_seed = self.diffusion.noise_seed
-        if noise_seed is None or self.net.mtd is None:
+        if noise_seed is None:
             return None
         seed = (noise_seed * NOISE_SEED_STRIDE + self.global_step) * 1024
         return torch.Generator(device=image.device).manual_seed(seed + self.global_rank)

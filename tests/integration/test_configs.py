@@ -17,6 +17,8 @@ SETTINGS = sorted((SYNTHETIC / "setting").glob("*.yaml"))
 # method overlay -> (diffusion, condition, refine_only) it must select
 METHOD_MEANS = {
     "mtl": ("none", None, None),
+    "mtl_matched": ("none", None, None),
+    "xtc": ("none", None, None),
     "feature": ("feature", "multitask", False),
     "prediction": ("prediction", "multitask", False),
     "prediction_noskip": ("prediction", "multitask", False),
