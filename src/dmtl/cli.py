@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.results import ResultsReport
+from dmtl.callbacks.resume import newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_compat import read_hparams
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -64,6 +67,39 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        """``fit`` without ``--ckpt_path`` resumes from the run folder's newest checkpoint.
+
+        Only with ``--fault_tolerance.auto_resume`` (on by default) and a run folder that a new
+        start reuses (a fixed logger version, as the SLURM script sets); says so on one line.
+        """
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        guard = self._fault_tolerance()
+        if subcommand == "fit" and kwargs.get("ckpt_path") is None and guard and guard.auto_resume:
+            found = newest_checkpoint(self.trainer)
+            if found is not None:
+                if self.trainer.is_global_zero:
+                    print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
+                kwargs["ckpt_path"] = str(found)
+        return kwargs
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a stop signal ends it with 128 + signal, never with Lightning's status 0."""
+        guard = self._fault_tolerance()
+        try:
+            super()._run_subcommand(subcommand)
+        except SIGTERMException as stop:
+            code = stop.code or (guard.exit_code if guard else None) or 128 + 15
+            raise SIGTERMException(code) from None
+        finally:
+            if guard is not None:
+                guard.release()  # after an exception Lightning leaves its handlers installed
+
+    def _fault_tolerance(self) -> FaultTolerance | None:
+        trainer = getattr(self, "trainer", None)
+        found = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, FaultTolerance)]
+        return found[0] if found else None
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:

@@ -28,7 +28,7 @@ from dmtl.losses import build_criterion
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
-from dmtl.optim import configure_optimization
+from dmtl.optim import configure_optimization, fused_allowed
 from dmtl.tasks import TaskSpec, resolve_tasks
 
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
@@ -187,8 +187,9 @@ class DiffusionMTLModule(pl.LightningModule):
         """The optimiser of ``optim`` and its poly decay over the trainer's steps or epochs."""
         params = [p for p in self.parameters() if p.requires_grad]
         trainer = self.trainer
+        fused = fused_allowed(trainer.precision, trainer.gradient_clip_val)
         return configure_optimization(
-            params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches
+            params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches, fused
         )
 
     # ----------------------------------------------------------------- helpers
