@@ -14,7 +14,7 @@ from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
 from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.results import ResultsReport
-from dmtl.callbacks.resume import newest_checkpoint
+from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_compat import read_hparams
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -85,8 +85,12 @@ class DMTLCLI(LightningCLI):
         return kwargs
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run it; a stop signal ends it with 128 + signal, never with Lightning's status 0."""
+        """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
+
+        A stop signal ends it with 128 + signal, never with Lightning's status 0.
+        """
         guard = self._fault_tolerance()
+        keep_run_files(self.trainer)  # before Lightning's setup opens the logger
         try:
             super()._run_subcommand(subcommand)
         except SIGTERMException as stop:

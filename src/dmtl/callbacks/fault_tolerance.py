@@ -12,7 +12,8 @@
   process group, as SLURM and ``timeout`` send, reaches them too). Under SLURM with auto-requeue
   the requeue signal (SIGUSR1) also requeues the job (``scontrol requeue``);
 * ``fit`` started again in the same run folder continues from its newest checkpoint by itself
-  (``auto_resume``, ``dmtl.callbacks.resume``), keeping ``metrics.csv`` and ``config.yaml``;
+  (``auto_resume``; the command line finds it and keeps ``metrics.csv`` and ``config.yaml``,
+  ``dmtl.callbacks.resume``);
 * the RNG states (torch, CUDA, NumPy, Python) of rank 0 go into every checkpoint and are restored
   when training resumes, so random draws after the resume (noise, dropout) match those of an
   uninterrupted run.
@@ -38,7 +39,6 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl.callbacks.resume import keep_run_files
 from dmtl.callbacks.slurm_requeue import requeue_slurm_job
 from dmtl.callbacks.worker_signals import guard_datamodule
 from dmtl.data.sampling import ResumableLoader
@@ -147,7 +147,6 @@ class FaultTolerance(Callback):
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         if trainer.datamodule is not None:
             guard_datamodule(trainer.datamodule, self._stop_signals(trainer))
-        keep_run_files(trainer)
         self._install(trainer)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
