@@ -63,3 +63,4 @@ def test_sigkill_mid_epoch_loses_at_most_that_epoch_and_a_restart_finishes(tmp_p
     assert again.returncode == 0, err
     assert f"dmtl: resuming from {folder}" in err
     assert torch.load(folder / "last.ckpt", weights_only=False)["global_step"] == EPOCHS * STEPS
+    assert sorted(p.name for p in folder.glob("last*")) == ["last.ckpt"]  # no last-v1.ckpt

@@ -39,6 +39,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dmtl.callbacks.resume import adopt_last_checkpoint
 from dmtl.callbacks.slurm_requeue import requeue_slurm_job
 from dmtl.callbacks.worker_signals import guard_datamodule
 from dmtl.data.sampling import ResumableLoader
@@ -159,6 +160,7 @@ class FaultTolerance(Callback):
             restore_rng_states(self._pending_rng)
             self._pending_rng = None
         self._resume_loader(trainer)
+        adopt_last_checkpoint(trainer)
 
     # ----------------------------------------------------------- the stop signal
     def _stop_signals(self, trainer: pl.Trainer) -> list[signal.Signals]:
@@ -183,10 +185,9 @@ class FaultTolerance(Callback):
             signal.signal(signum, self._handle)
 
     def release(self) -> None:
-        """Give the stop signals their handlers of before ``setup`` back (idempotent).
+        """Give the stop signals their earlier handlers back (idempotent; ``teardown`` calls it).
 
-        The ``teardown`` hook does it after a normal end; after an exception Lightning restores
-        the handlers it found, this callback's, so the command line calls this afterwards.
+        After an exception Lightning restores the handlers it found (these), so call it again.
         """
         self._uninstall()
 

@@ -102,3 +102,20 @@ def keep_run_files(trainer: pl.Trainer) -> None:
                 k += 1
                 target = Path(log_dir) / f"{name.stem}.{k}{name.suffix}"
             callback.config_filename = target.name
+
+
+def adopt_last_checkpoint(trainer: pl.Trainer) -> None:
+    """Make a resumed run's ``ModelCheckpoint`` replace the folder's ``last.ckpt`` (no last-v1).
+
+    A checkpoint written before the callback's first ``last.ckpt`` (the first epoch's) restores an
+    empty ``last_model_path``; the callback then takes an existing ``last.ckpt`` for another run's
+    and writes ``last-v1.ckpt`` beside it, so ``last`` would stay the old one. Call on train start.
+    """
+    for callback in trainer.checkpoint_callbacks:
+        if not isinstance(callback, ModelCheckpoint) or not callback.save_last:
+            continue
+        if callback.last_model_path or callback.dirpath is None:
+            continue
+        last = callback.format_checkpoint_name({}, ModelCheckpoint.CHECKPOINT_NAME_LAST)
+        if os.path.lexists(last):
+            callback.last_model_path = last
