@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dmtl import __version__
 from dmtl.callbacks.fault_tolerance import FaultTolerance
@@ -17,6 +19,7 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
+from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -135,6 +138,43 @@ class DMTLCLI(LightningCLI):
         if len(writers) > 1 and own in writers:
             self.trainer.callbacks.remove(own)
         place_runs(self.trainer)  # each run its own folder, before anything is written
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        """``fit`` without ``--ckpt_path`` resumes from the run folder's newest checkpoint.
+
+        Only with ``--fault_tolerance.auto_resume`` (on by default) and a run folder that a new
+        start reuses (a fixed logger version, as the SLURM script sets); says so on one line.
+        """
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        guard = self._fault_tolerance()
+        if subcommand == "fit" and kwargs.get("ckpt_path") is None and guard and guard.auto_resume:
+            found = newest_checkpoint(self.trainer)
+            if found is not None:
+                if self.trainer.is_global_zero:
+                    print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
+                kwargs["ckpt_path"] = str(found)
+        return kwargs
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
+
+        A stop signal ends it with 128 + signal, never with Lightning's status 0.
+        """
+        guard = self._fault_tolerance()
+        keep_run_files(self.trainer)  # before Lightning's setup opens the logger
+        try:
+            super()._run_subcommand(subcommand)
+        except SIGTERMException as stop:
+            code = stop.code or (guard.exit_code if guard else None) or 128 + 15
+            raise SIGTERMException(code) from None
+        finally:
+            if guard is not None:
+                guard.release()  # after an exception Lightning leaves its handlers installed
+
+    def _fault_tolerance(self) -> FaultTolerance | None:
+        trainer = getattr(self, "trainer", None)
+        found = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, FaultTolerance)]
+        return found[0] if found else None
 
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:

@@ -26,15 +26,14 @@ from dmtl.config import (
     as_group,
     group_dict,
 )
-from dmtl.hashed_noise import identity_seeds
 from dmtl.losses import build_criterion
 from dmtl.losses.xtc import XTCOutput
 from dmtl.losses.xtc_term import build_xtc, xtc_term
 from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
-from dmtl.optim import configure_optimization
-from dmtl.seeds import evaluation_seeds, seed_spread
+from dmtl.optim import configure_optimization, fused_allowed
+from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
 
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
@@ -50,7 +49,7 @@ def build_network(
     return DiffusionMTLNet(specs, network=network, diffusion=diffusion, denoiser=denoiser)
 
 
-class DiffusionMTLModule(pl.LightningModule):
+class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
     """Trains and evaluates DiffusionMTL (or the MTL baseline) from partially labelled batches.
 
     Each option group (``dmtl.config``, docs/options.md) is one argument, on the command line
@@ -223,44 +222,11 @@ class DiffusionMTLModule(pl.LightningModule):
         """The optimiser of ``optim`` and its poly decay over the trainer's steps or epochs."""
         params = [p for p in self.parameters() if p.requires_grad]
         trainer = self.trainer
+        clip = getattr(trainer, "gradient_clip_val", None)  # absent on a test's stand-in trainer
+        fused = fused_allowed(getattr(trainer, "precision", None), clip)
         return configure_optimization(
-            params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches
+            params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches, fused
         )
-
-    # ------------------------------------------------------ evaluation seeds
-    def _evaluate(self, batch: dict, first: MultiTaskMetrics, stage: str) -> MultiTaskOutput:
-        """Score a batch once per inference seed, each image with its own noise; return the
-        output of the first seed."""
-        names = batch.get("meta", {}).get("name")
-        identity = identity_seeds(names, batch["image"].device) if names is not None else None
-        metrics = [first, *self.seed_metrics[stage]]
-        outputs = []
-        saved = self.net.inference_seed
-        try:
-            for seed, seed_metrics in zip(self.inference_seeds, metrics):
-                self.net.inference_seed = seed
-                out = self(batch["image"], identity=identity)
-                seed_metrics.update(out.predictions, batch["targets"])
-                outputs.append(out)
-        finally:
-            self.net.inference_seed = saved
-        return outputs[0]
-
-    def _log_seeds(self, stage: str, first: MultiTaskMetrics) -> None:
-        """Log a stage's metrics: the mean over the inference seeds, and their std when several."""
-        if len(self.inference_seeds) == 1:
-            self._log_results(stage, first)
-            return
-        runs = [first.compute()] + [m.compute() for m in self.seed_metrics[stage]]
-        for metrics in (first, *self.seed_metrics[stage]):
-            metrics.reset()
-        mean, std, extra = seed_spread(runs, [self._delta(r) for r in runs])
-        flat = {f"{stage}/{t}/{m}": v for t, ms in mean.items() for m, v in ms.items()}
-        flat.update({f"{stage}/{t}/{m}_std": v for t, ms in std.items() for m, v in ms.items()})
-        flat.update({f"{stage}/{k}": v for k, v in extra.items()})
-        self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
-        self.results[stage] = (mean, extra)
-        self.results_spread[stage] = {"std": std, "inference_seeds": list(self.inference_seeds)}
 
     # ----------------------------------------------------------------- helpers
     def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> XTCOutput:

@@ -8,11 +8,15 @@ the mean over the seeds, with the sample standard deviation beside it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
 
 from dmtl.config import DiffusionConfig, EvaluationConfig
+from dmtl.hashed_noise import identity_seeds
+from dmtl.metrics import MultiTaskMetrics
+from dmtl.models.output import MultiTaskOutput
 
 Results = dict[str, dict[str, float]]
 
@@ -49,3 +53,45 @@ def seed_spread(
     extra = dict(extra_mean.get("", {}))
     extra.update({f"{k}_std": v for k, v in extra_std.get("", {}).items()})
     return mean, std, extra
+
+
+class MultiSeedEvaluation:
+    """The evaluation steps of ``DiffusionMTLModule`` over its inference seeds (a mixin).
+
+    The module provides ``net``, ``inference_seeds``, ``seed_metrics`` (stage -> the metrics of
+    the seeds after the first), ``results``, ``results_spread``, ``_log_results`` and ``_delta``.
+    """
+
+    def _evaluate(self, batch: dict, first: MultiTaskMetrics, stage: str) -> MultiTaskOutput:
+        """Score a batch once per inference seed, each image with its own noise; return the
+        output of the first seed."""
+        names = batch.get("meta", {}).get("name")
+        identity = identity_seeds(names, batch["image"].device) if names is not None else None
+        metrics = [first, *self.seed_metrics[stage]]
+        outputs = []
+        saved = self.net.inference_seed
+        try:
+            for seed, seed_metrics in zip(self.inference_seeds, metrics):
+                self.net.inference_seed = seed
+                out = self(batch["image"], identity=identity)
+                seed_metrics.update(out.predictions, batch["targets"])
+                outputs.append(out)
+        finally:
+            self.net.inference_seed = saved
+        return outputs[0]
+
+    def _log_seeds(self, stage: str, first: MultiTaskMetrics) -> None:
+        """Log a stage's metrics: the mean over the inference seeds, and their std when several."""
+        if len(self.inference_seeds) == 1:
+            self._log_results(stage, first)
+            return
+        runs = [first.compute()] + [m.compute() for m in self.seed_metrics[stage]]
+        for metrics in (first, *self.seed_metrics[stage]):
+            metrics.reset()
+        mean, std, extra = seed_spread(runs, [self._delta(r) for r in runs])
+        flat = {f"{stage}/{t}/{m}": v for t, ms in mean.items() for m, v in ms.items()}
+        flat.update({f"{stage}/{t}/{m}_std": v for t, ms in std.items() for m, v in ms.items()})
+        flat.update({f"{stage}/{k}": v for k, v in extra.items()})
+        self.log_dict({k: v for k, v in flat.items() if math.isfinite(v)}, sync_dist=False)
+        self.results[stage] = (mean, extra)
+        self.results_spread[stage] = {"std": std, "inference_seeds": list(self.inference_seeds)}

@@ -1,6 +1,10 @@
-"""Resumption without loss: a run stopped by a signal or killed, then resumed with
-``--ckpt_path last``, ends with the metrics of an uninterrupted run (deterministic mode)."""
+"""Resumption without loss: a run stopped by a signal or killed, then resumed (with
+``--ckpt_path last``, or by itself when started again in its run folder), ends with the metrics of
+an uninterrupted run (deterministic mode), with its earlier logs and config kept and ``last.ckpt``
+linked to the newest checkpoint. The SLURM requeue path runs with the SLURM variables set, a
+stand-in ``scontrol`` and the requeue signal sent to the whole process group."""
 
+import csv
 import json
 import os
 import signal
@@ -57,14 +61,46 @@ def uninterrupted(cache, tmp_path_factory):
     return json.loads((out / "run" / "fit" / "val_metrics.json").read_text())
 
 
-def _resume_and_compare(cache, out, uninterrupted):
-    main(_args("fit", cache, out, *RESUMABLE, "--ckpt_path=last"))
+def _resume_and_compare(cache, out, uninterrupted, *resume):
+    main(_args("fit", cache, out, *RESUMABLE, *(resume or ["--ckpt_path=last"])))
+    _compare(out, uninterrupted)
+
+
+def _compare(out, uninterrupted):
     resumed = json.loads((out / "run" / "fit" / "val_metrics.json").read_text())
     for task, metrics in uninterrupted.items():
         for name, value in metrics.items():
             assert resumed[task][name] == pytest.approx(value, rel=1e-6, abs=1e-6), (task, name)
     final = torch.load(out / "run" / "fit" / "checkpoints" / "last.ckpt", weights_only=False)
     assert final["global_step"] == EPOCHS * STEPS
+    # last.ckpt is the newest checkpoint, not the stop's file beside a last-v1.ckpt
+    folder = out / "run" / "fit" / "checkpoints"
+    assert sorted(p.name for p in folder.glob("last*")) == ["last.ckpt"]
+    assert (folder / "last.ckpt").resolve().name == f"epoch={EPOCHS - 1}-step={EPOCHS * STEPS}.ckpt"
+
+
+def _start(cache, out, env=None, *extra):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),  # the same kernels as this process
+        **(env or {}),
+    }
+    cmd = [sys.executable, "-m", "dmtl", *_args("fit", cache, out, *RESUMABLE, *extra)]
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def _signal_group_after_first_checkpoint(proc, out, signum):
+    last = out / "run" / "fit" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + WAIT_S
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    os.killpg(proc.pid, signum)  # every process of the group: main and DataLoader workers
+    _, err = proc.communicate(timeout=WAIT_S)
+    return proc.returncode, err.decode()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
@@ -108,3 +144,48 @@ def test_killed_run_resumes_from_the_last_epoch_checkpoint_exactly(cache, tmp_pa
     killed_at = torch.load(last, weights_only=False)["global_step"]
     assert 0 < killed_at < EPOCHS * STEPS and killed_at % STEPS == 0
     _resume_and_compare(cache, tmp_path, uninterrupted)
+
+
+def test_signal_to_the_process_group_with_workers_then_a_plain_restart_resumes(
+    cache, tmp_path, capsys, uninterrupted
+):
+    proc = _start(cache, tmp_path, None, "--data.num_workers=2")
+    code, err = _signal_group_after_first_checkpoint(proc, tmp_path, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert "dmtl: stopped by SIGTERM" in err and "killed by signal" not in err
+    run = tmp_path / "run" / "fit"
+    config = (run / "config.yaml").read_text()
+    stopped_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    main(_args("fit", cache, tmp_path, *RESUMABLE))  # no --ckpt_path: the same command again
+    assert f"dmtl: resuming from {run / 'checkpoints'}" in capsys.readouterr().err
+    _compare(tmp_path, uninterrupted)
+    # the first start's log rows and config are kept; the restart's config is beside it
+    steps = [int(row["step"]) for row in csv.DictReader((run / "metrics.csv").open())]
+    assert min(steps) == 0 and max(steps) >= EPOCHS * STEPS - 1 and stopped_at >= STEPS
+    assert (run / "config.yaml").read_text() == config and (run / "config.1.yaml").is_file()
+
+
+def test_slurm_requeue_signal_to_the_job_step_checkpoints_requeues_and_resumes(
+    cache, tmp_path, uninterrupted
+):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    scontrol.chmod(0o755)
+    slurm = {
+        "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "dmtl", "SLURM_NTASKS": "1",
+        "SLURM_NTASKS_PER_NODE": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }  # fmt: skip
+    proc = _start(cache, tmp_path, slurm, "--data.num_workers=2")
+    code, err = _signal_group_after_first_checkpoint(proc, tmp_path, signal.SIGUSR1)
+    assert code == 128 + signal.SIGUSR1, err
+    assert "dmtl: stopped by SIGUSR1" in err and "job 4242 requeued" in err
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    requeued = _start(cache, tmp_path, slurm)  # the requeued job: the same command, same folder
+    _, err = requeued.communicate(timeout=WAIT_S)
+    assert requeued.returncode == 0, err.decode()
+    assert "dmtl: resuming from" in err.decode()
+    _compare(tmp_path, uninterrupted)

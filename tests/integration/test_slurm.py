@@ -20,6 +20,17 @@ def test_script_is_valid_bash_with_requeue_on_sigusr1():
     assert "srun " in text and "${SLURM_JOB_ID}" in text
 
 
+def test_script_hands_cpus_to_srun_and_says_how_to_create_its_output_folder():
+    text = SCRIPT.read_text()
+    assert "export SRUN_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK" in text
+    output = next(line for line in text.splitlines() if line.startswith("#SBATCH --output="))
+    folder = output.split("=", 1)[1].rsplit("/", 1)[0]
+    # Slurm opens the output file before the script runs: the usage creates its folder first
+    assert f"mkdir -p {folder} && sbatch" in text
+    # the requeued job resumes by itself: no auto_resume=false, one fixed run folder per job id
+    assert "auto_resume=false" not in text and 'version="${SLURM_JOB_ID}"' in text
+
+
 def test_srun_arguments_parse_into_a_multi_node_ddp_config(capsys, monkeypatch):
     env = {"SLURM_JOB_NUM_NODES": "4", "SLURM_NTASKS_PER_NODE": "8", "SLURM_JOB_ID": "1234",
            "CONFIG": "experiments/synthetic/default.yaml", "RUN_NAME": "mtl",

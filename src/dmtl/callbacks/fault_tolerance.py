@@ -2,19 +2,21 @@
 
 ``FaultTolerance`` is always on in the ``dmtl`` command line (options ``--fault_tolerance.*``):
 
-* every checkpoint (``ModelCheckpoint``'s ``last.ckpt`` included) is written to a temporary file
-  in the same folder and renamed over the old one (``os.replace``), so a crash or a kill while
-  writing leaves the previous checkpoint intact, never a truncated ``last.ckpt``;
-* on SIGUSR1 or SIGTERM during ``fit``, the run finishes the current training step, writes
-  ``<checkpoint dir>/last.ckpt`` and exits with status 128 + signal number. ``fit --ckpt_path
-  last`` (same logger version, hence same folder) continues from the next batch;
+* every checkpoint (``ModelCheckpoint``'s and SLURM's ``hpc_ckpt_*`` included) is written to a
+  temporary file in the same folder, given the mode the umask allows (not ``mkstemp``'s 0600) and
+  renamed over the old one (``os.replace``), so a kill while writing leaves the previous
+  checkpoint intact, never a truncated one;
+* on SIGUSR1 or SIGTERM the run finishes the current step; in ``fit`` (training or validation) it
+  writes ``<checkpoint dir>/last.ckpt``, in every stage it prints one line and exits with status
+  128 + signal number, never 0. DataLoader workers ignore these signals (a signal to the whole
+  process group, as SLURM and ``timeout`` send, reaches them too). Under SLURM with auto-requeue
+  the requeue signal (SIGUSR1) also requeues the job (``scontrol requeue``);
+* ``fit`` started again in the same run folder continues from its newest checkpoint by itself
+  (``auto_resume``; the command line finds it and keeps ``metrics.csv`` and ``config.yaml``,
+  ``dmtl.callbacks.resume``);
 * the RNG states (torch, CUDA, NumPy, Python) of rank 0 go into every checkpoint and are restored
   when training resumes, so random draws after the resume (noise, dropout) match those of an
   uninterrupted run.
-
-Under SLURM with auto-requeue, SIGUSR1 belongs to Lightning's ``SLURMEnvironment`` (it writes the
-``hpc_ckpt_*.ckpt`` that a requeued job resumes from and requeues the job); this callback then
-handles SIGTERM only.
 """
 
 from __future__ import annotations
@@ -37,24 +39,39 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dmtl.callbacks.resume import adopt_last_checkpoint
+from dmtl.callbacks.slurm_requeue import requeue_slurm_job
+from dmtl.callbacks.worker_signals import guard_datamodule
 from dmtl.data.sampling import ResumableLoader
 from dmtl.errors import ConfigError
 
 RNG_KEY = "dmtl_rng_states"
 LOADER_KEY = "dmtl_train_loader"
 LAST_NAME = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
+TEMP_PREFIX = ".dmtl-partial-"  # no "last" in it: Lightning's ``--ckpt_path last`` matches names
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file under the current umask (0644 under umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` into a temporary file of the target folder, then ``os.replace``."""
+    """``torch.save`` into a temporary file of the target folder, then ``os.replace``.
+
+    The file gets the umask's mode (``mkstemp`` alone makes it 0600, unreadable to the group).
+    """
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=target.parent)
         try:
+            os.fchmod(fd, file_mode())
             with os.fdopen(fd, "wb") as handle:
                 torch.save(checkpoint, handle)
                 handle.flush()
@@ -96,9 +113,11 @@ class FaultTolerance(Callback):
     """Atomic checkpoints, a resumable checkpoint on a stop signal, RNG states in checkpoints.
 
     Args:
-        signals: signal names that stop ``fit`` with a checkpoint (``SIGUSR1``, ``SIGTERM``, ...).
+        signals: signal names that stop the run (``fit`` with a checkpoint): ``SIGUSR1``, ...
         atomic: write checkpoints through ``AtomicCheckpointIO``.
         rng_states: save the RNG states into checkpoints and restore them on resume.
+        auto_resume: ``fit`` without ``--ckpt_path`` in a run folder that has checkpoints
+            continues from the newest one (``dmtl.callbacks.resume.newest_checkpoint``).
     """
 
     def __init__(
@@ -106,6 +125,7 @@ class FaultTolerance(Callback):
         signals: list[str] | None = None,
         atomic: bool = True,
         rng_states: bool = True,
+        auto_resume: bool = True,
     ) -> None:
         names = ["SIGUSR1", "SIGTERM"] if signals is None else list(signals)
         unknown = [n for n in names if not isinstance(getattr(signal, n, None), signal.Signals)]
@@ -114,6 +134,8 @@ class FaultTolerance(Callback):
         self.signals = [signal.Signals[n] for n in names]
         self.atomic = atomic
         self.rng_states = rng_states
+        self.auto_resume = auto_resume
+        self.exit_code: int | None = None  # 128 + signal once the run was stopped by one
         self._received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self._pending_rng: dict[str, Any] | None = None
@@ -124,6 +146,12 @@ class FaultTolerance(Callback):
         # Only the stock writer is swapped: a user's own CheckpointIO plugin stays in charge.
         if self.atomic and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.datamodule is not None:
+            guard_datamodule(trainer.datamodule, self._stop_signals(trainer))
+        self._install(trainer)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.release()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._pending_rng is not None:
@@ -132,23 +160,36 @@ class FaultTolerance(Callback):
             restore_rng_states(self._pending_rng)
             self._pending_rng = None
         self._resume_loader(trainer)
-        self._install(trainer)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._uninstall()
+        adopt_last_checkpoint(trainer)
 
     # ----------------------------------------------------------- the stop signal
-    def _install(self, trainer: pl.Trainer) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # Python accepts signal handlers only in the main thread
+    def _stop_signals(self, trainer: pl.Trainer) -> list[signal.Signals]:
+        env = self._slurm(trainer)
+        extra = [signal.Signals(env.requeue_signal)] if env is not None else []
+        return list(dict.fromkeys([*self.signals, *extra]))
+
+    @staticmethod
+    def _slurm(trainer: pl.Trainer) -> SLURMEnvironment | None:
         env = trainer._accelerator_connector.cluster_environment
-        slurm_requeue = isinstance(env, SLURMEnvironment) and env.auto_requeue
+        ok = isinstance(env, SLURMEnvironment) and env.auto_requeue and env.requeue_signal
+        return env if ok else None
+
+    def _install(self, trainer: pl.Trainer) -> None:
+        if threading.current_thread() is not threading.main_thread() or self._previous:
+            return  # Python accepts signal handlers only in the main thread
         self._received = None
-        for signum in self.signals:
-            if slurm_requeue and signum == env.requeue_signal:
-                continue  # Lightning's SLURM handler saves the hpc checkpoint and requeues
+        # Installed before Lightning's: it then leaves the requeue signal to this handler (a
+        # checkpoint between two steps, not in the middle of one) and chains its SIGTERM notifier.
+        for signum in self._stop_signals(trainer):
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)
+
+    def release(self) -> None:
+        """Give the stop signals their earlier handlers back (idempotent; ``teardown`` calls it).
+
+        After an exception Lightning restores the handlers it found (these), so call it again.
+        """
+        self._uninstall()
 
     def _uninstall(self) -> None:
         for signum, handler in self._previous.items():
@@ -159,31 +200,66 @@ class FaultTolerance(Callback):
         # Only note it: the checkpoint is written between two steps, where the state is whole.
         self._received = signal.Signals(signum)
         previous = self._previous.get(self._received)
-        if callable(previous):  # e.g. Lightning's SIGTERM notifier, which also stops DDP peers
+        if callable(previous):
             previous(signum, frame)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
+        self._maybe_stop(trainer)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        self._maybe_stop(trainer)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        self._maybe_stop(trainer)
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        self._maybe_stop(trainer)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning's loops stop on SIGTERM with a code-less SystemExit (status 0) where this
+        # callback's batch hooks did not run first (e.g. at an epoch's end): stop properly here.
+        if isinstance(exception, SIGTERMException) and not exception.code and not self.exit_code:
+            self._stop(trainer, self._received or signal.SIGTERM)
+
+    def _maybe_stop(self, trainer: pl.Trainer) -> None:
         stop = self._received is not None
         if trainer.world_size > 1:  # every rank must take part in the checkpoint and stop
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if not stop:
-            return
-        path = self._checkpoint_dir(trainer) / LAST_NAME
-        trainer.save_checkpoint(path)
-        signum = self._received or signal.SIGTERM
+        if stop:
+            signum = self._received or signal.SIGTERM
+            self._stop(trainer, signum)
+            raise SIGTERMException(self.exit_code)
+
+    def _stop(self, trainer: pl.Trainer, signum: signal.Signals) -> None:
+        """Write the stop checkpoint (``fit`` only), requeue under SLURM, say so on one line."""
+        self.exit_code = 128 + int(signum)
+        what = "the run (no checkpoint outside fit)"
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            path = self._checkpoint_dir(trainer) / LAST_NAME
+            callback = trainer.checkpoint_callback
+            if isinstance(callback, ModelCheckpoint):
+                # this file is the callback's last one: a resumed run replaces it (no last-v1)
+                callback.last_model_path = str(path)
+            trainer.save_checkpoint(path)
+            what = (
+                f"resumable checkpoint {path} (`dmtl fit` again with the same run folder resumes)"
+            )
+        env = self._slurm(trainer)
+        requeued = ""
+        if env is not None and signum == env.requeue_signal and trainer.is_global_zero:
+            requeued = "; " + requeue_slurm_job()
         if trainer.is_global_zero:
             print(
                 f"dmtl: stopped by {signum.name} at epoch {trainer.current_epoch}, step "
-                f"{trainer.global_step}; resumable checkpoint {path} (resume with "
-                "`dmtl fit ... --ckpt_path last`, same logger version)",
+                f"{trainer.global_step}; {what}{requeued}",
                 file=sys.stderr,
                 flush=True,
             )
-        self._uninstall()
-        raise SIGTERMException(128 + int(signum))
 
     @staticmethod
     def _checkpoint_dir(trainer: pl.Trainer) -> Path:

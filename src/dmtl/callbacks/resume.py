@@ -1,0 +1,121 @@
+"""Resuming in the same run folder: finding its newest checkpoint, keeping its logs and config.
+
+A run folder is the logger's ``<save_dir>/<name>/<version>/`` (``default_root_dir`` without a
+logger). ``fit`` started again in the same folder (a fixed logger version, e.g. the SLURM job id)
+continues from the newest complete checkpoint there by itself (``--fault_tolerance.auto_resume``,
+on by default). Lightning's own rules would lose work: its ``CSVLogger`` deletes ``metrics.csv``
+when the folder is not empty, the CLI overwrites ``config.yaml``, and under SLURM the
+``hpc_ckpt_*.ckpt`` of an earlier preemption wins over a newer ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+HPC_PREFIX = "hpc_ckpt_"
+
+
+def run_folder_is_fixed(trainer: pl.Trainer) -> bool:
+    """Whether a new start writes into an existing folder: no logger, or a logger version given."""
+    if not trainer.loggers:
+        return True
+    logger = trainer.loggers[0]
+    return any(getattr(logger, key, None) is not None for key in ("_version", "_id"))
+
+
+def checkpoint_dir(trainer: pl.Trainer) -> Path:
+    """The folder where ``ModelCheckpoint`` writes, resolved as Lightning resolves it."""
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.dirpath is not None:
+        return Path(callback.dirpath)
+    if not trainer.loggers:
+        return Path(trainer.default_root_dir) / "checkpoints"
+    logger = trainer.loggers[0]
+    save_dir = (logger.save_dir if len(trainer.loggers) == 1 else None) or trainer.default_root_dir
+    version = logger.version
+    version = version if isinstance(version, str) else f"version_{version}"
+    return Path(save_dir) / str(logger.name) / version / "checkpoints"
+
+
+def newest_checkpoint(trainer: pl.Trainer) -> Path | None:
+    """The newest complete checkpoint of this run folder (and SLURM's ``hpc_ckpt_*``), or None.
+
+    Checkpoints are written to a temporary file and renamed (``AtomicCheckpointIO``), so every
+    ``*.ckpt`` is whole; a ``last.ckpt`` link whose target is gone (a kill between the two steps
+    of ``ModelCheckpoint``'s replacement) is passed over.
+    """
+    if not run_folder_is_fixed(trainer):
+        return None
+    folder = checkpoint_dir(trainer)
+    candidates = list(folder.glob("*.ckpt")) if folder.is_dir() else []
+    root = Path(trainer.default_root_dir)
+    candidates += list(root.glob(f"{HPC_PREFIX}*.ckpt")) if root.is_dir() else []
+    stamped = []
+    for path in candidates:
+        try:
+            stat = path.stat()  # follows a link; a dangling one raises
+        except OSError:
+            continue
+        if stat.st_size > 0:
+            stamped.append((stat.st_mtime_ns, path.is_symlink(), path))
+    # the newest; of a link and its target (same time) the target, a plain name
+    return max(stamped, key=lambda item: (item[0], not item[1]))[2] if stamped else None
+
+
+class AppendingCSVWriter(ExperimentWriter):
+    """``CSVLogger``'s writer that appends to an existing ``metrics.csv`` instead of deleting it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if not os.path.isfile(self.metrics_file_path):
+            return
+        with open(self.metrics_file_path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+        # the old columns, so that new rows are appended (or the header widened) without loss
+        self.metrics_keys = sorted(set(header))
+
+
+def keep_run_files(trainer: pl.Trainer) -> None:
+    """Make a start in an existing run folder keep its ``metrics.csv`` and ``config.yaml``.
+
+    ``metrics.csv`` is appended to; the first ``config.yaml`` stays and a later start's resolved
+    config goes to the next free ``config.<k>.yaml``. Call before the logger writes anything.
+    """
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger) and logger._experiment is None and trainer.is_global_zero:
+            logger._experiment = AppendingCSVWriter(logger.log_dir)
+    log_dir = trainer.log_dir
+    if log_dir is None:
+        return
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveConfigCallback) and not callback.already_saved:
+            name = Path(callback.config_filename)
+            target, k = Path(log_dir) / name, 0
+            while target.exists():
+                k += 1
+                target = Path(log_dir) / f"{name.stem}.{k}{name.suffix}"
+            callback.config_filename = target.name
+
+
+def adopt_last_checkpoint(trainer: pl.Trainer) -> None:
+    """Make a resumed run's ``ModelCheckpoint`` replace the folder's ``last.ckpt`` (no last-v1).
+
+    A checkpoint written before the callback's first ``last.ckpt`` (the first epoch's) restores an
+    empty ``last_model_path``; the callback then takes an existing ``last.ckpt`` for another run's
+    and writes ``last-v1.ckpt`` beside it, so ``last`` would stay the old one. Call on train start.
+    """
+    for callback in trainer.checkpoint_callbacks:
+        if not isinstance(callback, ModelCheckpoint) or not callback.save_last:
+            continue
+        if callback.last_model_path or callback.dirpath is None:
+            continue
+        last = callback.format_checkpoint_name({}, ModelCheckpoint.CHECKPOINT_NAME_LAST)
+        if os.path.lexists(last):
+            callback.last_model_path = last
