@@ -3,18 +3,16 @@
 ``DiffusionMTLModule`` takes one instance of each group; LightningCLI shows them as nested YAML
 (``model.network.backbone``, ``model.diffusion.steps``, ...). Each layer below the module takes the
 groups it needs (or their fields by keyword), never a relayed list of positional options.
-A group may also be given as a plain dict (a checkpoint's saved hyper-parameters); ``as_group``
-turns it back into the dataclass.
+A group may also be given as a plain dict (a checkpoint's saved hyper-parameters);
+``dmtl.groups.as_group`` turns it back into the dataclass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Literal
 
 from dmtl import validation as check
-from dmtl.errors import ConfigError
 
 Space = Literal["none", "prediction", "feature"]
 Schedule = Literal["linear", "cosine"]
@@ -267,8 +265,6 @@ class XTCConfig:
     input_stride: int = 4
 
 
-G = TypeVar("G")
-
 # The module's option groups, by argument name, in the order of its signature.
 GROUPS: dict[str, type] = {
     "network": NetworkConfig,
@@ -280,33 +276,3 @@ GROUPS: dict[str, type] = {
     "speed": SpeedConfig,
     "xtc": XTCConfig,
 }
-
-
-def as_group(cls: type[G], value: G | Mapping[str, Any] | None) -> G:
-    """``value`` as an instance of the group ``cls``: a dict (saved hyper-parameters) is rebuilt.
-
-    Raises:
-        ConfigError: a dict with a key the group does not have (named in the message).
-    """
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if is_dataclass(value):
-        value = asdict(value)
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{cls.__name__}: expected a mapping of options, got {value!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        names, options = ", ".join(unknown), ", ".join(sorted(known))
-        raise ConfigError(f"{cls.__name__}: unknown option(s) {names}; known: {options}")
-    kwargs = dict(value)
-    if "mults" in kwargs and kwargs["mults"] is not None:
-        kwargs["mults"] = tuple(kwargs["mults"])
-    return cls(**kwargs)
-
-
-def group_dict(group: Any) -> dict[str, Any]:
-    """A group as plain data (tuples as lists): what a checkpoint or a YAML file holds."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(group).items()}

@@ -23,9 +23,8 @@ from dmtl.config import (
     OptimConfig,
     SpeedConfig,
     XTCConfig,
-    as_group,
-    group_dict,
 )
+from dmtl.groups import as_group, group_dict
 from dmtl.losses import build_criterion
 from dmtl.losses.xtc import XTCOutput
 from dmtl.losses.xtc_term import build_xtc, xtc_term

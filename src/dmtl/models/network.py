@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, as_group
+from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig
 from dmtl.diffusion import Trace
 from dmtl.errors import ConfigError
+from dmtl.groups import as_group
 from dmtl.models.backbone import TimmBackbone
 from dmtl.models.condition import CONDITION_INPUTS, ConditionFusion
 from dmtl.models.decoders import TaskDecoder

@@ -22,9 +22,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from dmtl.config import GROUPS, EvaluationConfig, as_group, group_dict
+from dmtl.config import GROUPS, EvaluationConfig
 from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError, DataError, MissingDataError
+from dmtl.groups import as_group, group_dict
 from dmtl.released.recipe import DATASET, released_recipe
 from dmtl.tasks import DATASET_TASKS, standard_tasks
 
