@@ -8,7 +8,7 @@ from dmtl.data.readers.pascal_annotations import PART_OF
 from dmtl.data.synthetic.objects import NYU13_CLASSES
 from dmtl.data.synthetic.street import LABEL7_CLASSES
 from dmtl.kinds.colours import CLASS_COLOURS, IGNORE_COLOUR, class_palette, palette
-from dmtl.tasks import DATASET_TASKS
+from dmtl.tasks import CONFIGURABLE_CLASSES, DATASET_TASKS
 
 
 @pytest.mark.parametrize("dataset", sorted(DATASET_TASKS))
@@ -16,6 +16,8 @@ def test_every_class_id_task_of_every_dataset_has_names_and_distinct_colours(dat
     for task, channels in DATASET_TASKS[dataset][1].items():
         if task not in ("semseg", "human_parts", "sal"):
             continue
+        if task in CONFIGURABLE_CLASSES.get(dataset, ()):
+            continue  # its class count comes from the config: test_configurable_classes_...
         names = classes.known_class_names(dataset, task)
         assert names is not None and len(names) == channels, (dataset, task)
         assert classes.class_names(dataset, task, channels) == names
@@ -44,3 +46,12 @@ def test_unknown_datasets_and_lengths_fall_back():
     assert classes.class_names("nyuv2", "semseg", 5)[4] == "class 4"
     assert np.array_equal(class_palette(None, "semseg", 5), palette(5))
     assert np.array_equal(class_palette("nyuv2", "semseg", 40), palette(40))
+
+
+def test_configurable_classes_get_numbered_names_and_distinct_colours():
+    for dataset, tasks in CONFIGURABLE_CLASSES.items():
+        for task in tasks:
+            names = classes.class_names(dataset, task, 5)
+            assert names == tuple(f"class {i}" for i in range(5))
+            colours = class_palette(dataset, task, 5)
+            assert colours.shape == (5, 3) and len({tuple(c) for c in colours}) == 5

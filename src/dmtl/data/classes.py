@@ -48,6 +48,7 @@ LABEL_SET_OF: dict[str, str] = {
     "synthetic_cityscapes": "cityscapes",
     "pascal_context": "pascal_context",
     "synthetic_pascal": "pascal_context",
+    "folder": "folder",  # one's own data: saliency's two classes; semseg has no standard names
 }
 
 # (label set, task) -> class names
@@ -58,6 +59,7 @@ CLASS_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("pascal_context", "semseg"): VOC_21,
     ("pascal_context", "human_parts"): HUMAN_PARTS_7,
     ("pascal_context", "sal"): SALIENCY_2,
+    ("folder", "sal"): SALIENCY_2,
 }
 
 
