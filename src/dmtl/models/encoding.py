@@ -14,7 +14,8 @@ predictions (logits, metres, vectors) and their encoding is the chain's estimate
 ``decode_prediction`` maps an encoded (possibly noisy) map back to raw predictions:
 log-probabilities as logits, the logit of the edge probability, the vector itself, metres. It
 inverts the encoding up to what the encoding forgets (a constant added to all logits, the length of
-a normal vector) and is what the prediction-space input skip of ``MTDNet`` adds its correction to.
+a normal vector); prediction diffusion turns its final x̂_0 into raw predictions with it
+(``dmtl.models.spaces.PredictionSpace``).
 The formulas live in the task kinds (``dmtl.kinds``); these functions dispatch to them.
 """
 
