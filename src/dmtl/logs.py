@@ -21,7 +21,7 @@ class StderrHandler(logging.StreamHandler):
 
     @stream.setter
     def stream(self, value: TextIO) -> None:
-        pass  # always the current sys.stderr
+        del value  # ignored: the stream is always the current sys.stderr
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from dmtl.data.readers.folder_maps import DECODERS, missing_target, read_map, read_rgb
+from dmtl.data.readers.id_lists import read_id_list
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 IMAGE_FOLDER, SPLIT_FOLDER = "images", "splits"
@@ -49,24 +50,8 @@ Sample = dict[str, Any]
 
 
 def read_ids(root: Path, split: str) -> list[str]:
-    """Image ids of ``root/splits/<split>.txt``, in file order.
-
-    Raises:
-        MissingDataError: the list does not exist.
-        DataError: it is empty or names an image twice.
-    """
-    path = root / SPLIT_FOLDER / f"{split}.txt"
-    if not path.is_file():
-        raise MissingDataError(f"split list {path} does not exist (one image id a line)")
-    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not ids:
-        raise DataError(f"split list {path} names no image")
-    seen: set[str] = set()
-    for image_id in ids:
-        if image_id in seen:
-            raise DataError(f"split list {path} names image {image_id!r} twice")
-        seen.add(image_id)
-    return ids
+    """Image ids of ``root/splits/<split>.txt``, in file order (``read_id_list``)."""
+    return read_id_list(root / SPLIT_FOLDER / f"{split}.txt")
 
 
 def _stems(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dmtl.data.readers.id_lists import read_id_list
 from dmtl.data.readers.pascal_annotations import (
     boundaries,
     context_label_map,
@@ -63,22 +64,8 @@ Sample = dict[str, Any]
 
 
 def read_split_list(root: Path, split: str) -> list[str]:
-    """Image ids of ``ImageSets/Context/<split>.txt``, in file order.
-
-    Raises:
-        MissingDataError: the list does not exist.
-        DataError: it is empty or names an image twice.
-    """
-    path = root / SPLIT_FOLDER / f"{split}.txt"
-    if not path.is_file():
-        raise MissingDataError(f"split list {path} does not exist (one image id a line)")
-    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not ids:
-        raise DataError(f"split list {path} names no image")
-    if len(set(ids)) != len(ids):
-        twice = next(i for i in ids if ids.count(i) > 1)
-        raise DataError(f"split list {path} names image {twice!r} twice")
-    return ids
+    """Image ids of ``ImageSets/Context/<split>.txt``, in file order (``read_id_list``)."""
+    return read_id_list(root / SPLIT_FOLDER / f"{split}.txt")
 
 
 def _listing(folder: Path) -> set[str]:
