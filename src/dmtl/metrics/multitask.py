@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch.nn.functional as F
 import yaml
@@ -77,40 +77,14 @@ class MultiTaskMetrics(nn.Module):
 
     Args:
         tasks: the task specs; each task's kind picks its metric.
-        normal_bins_per_degree: median histogram resolution of normal metrics.
-        boundary_thresholds: thresholds searched by the boundary F-measure: ``"coarse"`` (19),
-            ``"seism"`` (SEISM's 101) or a list of probabilities (docs/protocol.md).
-        boundary_tolerance_px: match radius of the dilation boundary F-measure.
-        boundary_metric: ``dilation`` (fast approximation) or ``ods`` (thinning and one-to-one
-            matching, the literature's protocol; use it for benchmark numbers).
-        boundary_max_dist: ``ods`` match radius as a fraction of the image diagonal (0.0075
-            PASCAL-Context, 0.011 NYUD-v2).
-        saliency_literature_sigmoid: saliency maxF thresholds σ(probability), as the
-            published evaluation does.
-        skip_background_only: segmentation tasks whose images without a foreground label
-            contribute nothing (human parts: images without a person).
-        depth_clamp_min: depth predictions below it are raised to it (``None``: scored raw).
-        absent_class: what a class absent from the whole split adds to a segmentation task's
-            mIoU: ``"skip"`` (nothing), ``"zero"`` (IoU 0) or ``"nan"`` (the mIoU is NaN).
+        **options: the keyword options of ``build_metric`` (boundary grid and radius,
+            saliency quirk, depth clamp, absent-class rule, ...), the same for every task.
 
     Raises:
         ConfigError: no task, a task named twice, an unknown kind, or a bad option value.
     """
 
-    def __init__(
-        self,
-        tasks: Sequence[TaskSpec],
-        *,
-        normal_bins_per_degree: int = DEFAULT_BINS_PER_DEGREE,
-        boundary_thresholds: str | Sequence[float] = DEFAULT_THRESHOLDS,
-        boundary_tolerance_px: int = DEFAULT_TOLERANCE_PX,
-        boundary_metric: BoundaryMetricName = "dilation",
-        boundary_max_dist: float = MAX_DIST_PASCAL,
-        saliency_literature_sigmoid: bool = False,
-        skip_background_only: Sequence[str] = DEFAULT_SKIP_BACKGROUND_ONLY,
-        depth_clamp_min: float | None = None,
-        absent_class: AbsentClassRule = "skip",
-    ) -> None:
+    def __init__(self, tasks: Sequence[TaskSpec], **options: Any) -> None:
         super().__init__()
         names = [spec.name for spec in tasks]
         if not names:
@@ -118,23 +92,7 @@ class MultiTaskMetrics(nn.Module):
         if len(set(names)) != len(names):
             raise ConfigError(f"the task list {names} names a task twice")
         self.tasks: dict[str, TaskSpec] = {spec.name: spec for spec in tasks}
-        self.metrics = nn.ModuleDict(
-            {
-                spec.name: build_metric(
-                    spec,
-                    normal_bins_per_degree=normal_bins_per_degree,
-                    boundary_thresholds=boundary_thresholds,
-                    boundary_tolerance_px=boundary_tolerance_px,
-                    boundary_metric=boundary_metric,
-                    boundary_max_dist=boundary_max_dist,
-                    saliency_literature_sigmoid=saliency_literature_sigmoid,
-                    skip_background_only=skip_background_only,
-                    depth_clamp_min=depth_clamp_min,
-                    absent_class=absent_class,
-                )
-                for spec in tasks
-            }
-        )
+        self.metrics = nn.ModuleDict({spec.name: build_metric(spec, **options) for spec in tasks})
 
     def __getitem__(self, task: str) -> Metric:
         """The metric of one task."""
