@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from dmtl.data.readers.folder_maps import DECODERS, missing_target, read_map, read_rgb
-from dmtl.data.readers.id_lists import read_id_list
+from dmtl.data.readers.id_lists import check_reader_args, read_id_list
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 IMAGE_FOLDER, SPLIT_FOLDER = "images", "splits"
@@ -98,16 +98,7 @@ class FolderDataset(torch.utils.data.Dataset):
         transform: Callable[[Sample], Any] | None = None,
         num_classes: Mapping[str, int] | None = None,
     ) -> None:
-        if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
-            raise ConfigError(f"tasks must be a list of distinct task names, got {tasks!r}")
-        unknown = [t for t in tasks if t not in TASK_SUFFIXES]
-        if unknown:
-            raise ConfigError(
-                f"task {unknown[0]!r} cannot be read from a folder; supported: "
-                f"{', '.join(TASK_SUFFIXES)}"
-            )
-        if not split or "/" in split or os.sep in split or split in (".", ".."):
-            raise ConfigError(f"split must be a plain name such as 'train' or 'val', got {split!r}")
+        check_reader_args(tasks, TASK_SUFFIXES, split, "a folder")
         self.num_classes = dict(num_classes or {})
         if "semseg" in tasks and not isinstance(self.num_classes.get("semseg"), int):
             raise ConfigError("the folder dataset's semseg needs data.num_classes: {semseg: N}")

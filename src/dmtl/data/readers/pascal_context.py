@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dmtl.data.readers.id_lists import read_id_list
+from dmtl.data.readers.id_lists import check_reader_args, read_id_list
 from dmtl.data.readers.pascal_annotations import (
     boundaries,
     context_label_map,
@@ -42,7 +42,7 @@ from dmtl.data.readers.pascal_annotations import (
     normals_valid,
 )
 from dmtl.data.readers.predecoded import Compact, expand, open_predecoded
-from dmtl.errors import ConfigError, DataError, MissingDataError
+from dmtl.errors import DataError, MissingDataError
 from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
 
 NUM_CLASSES = DATASET_TASKS["pascal_context"][1]["semseg"]
@@ -118,16 +118,7 @@ class PascalContextDataset(torch.utils.data.Dataset):
         transform: Callable[[Sample], Any] | None = None,
         predecoded: bool = True,
     ) -> None:
-        if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
-            raise ConfigError(f"tasks must be a list of distinct task names, got {tasks!r}")
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown:
-            raise ConfigError(
-                f"task {unknown[0]!r} cannot be read from PASCAL-Context; supported: "
-                f"{', '.join(TASKS)}"
-            )
-        if not split or "/" in split or os.sep in split or split in (".", ".."):
-            raise ConfigError(f"split must be a plain name such as 'train' or 'val', got {split!r}")
+        check_reader_args(tasks, TASKS, split, "PASCAL-Context")
         self.root = Path(root)
         if not self.root.is_dir():
             raise MissingDataError(f"PASCAL-Context root {self.root} does not exist")
