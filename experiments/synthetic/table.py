@@ -79,8 +79,14 @@ MTL_METHODS = [
     "feature", "refine_only", "feature_no_condition", "single_condition", "prediction_noskip",
 ]  # fmt: skip
 METHODS = list(STL) + MTL_METHODS
-# The study's methods (issue 15): every row above but the two old ones.
-STUDY_METHODS = list(STL) + MTL_METHODS[:7] + MTL_METHODS[7:10]
+# The study's methods (issue 15): the paper's rows on both bases (its "w/o multi-task
+# conditioning" is `*_no_condition`: the conditioning removed; the `single` variants, each task
+# conditioned on its own prediction, are not in the study).
+STUDY_METHODS = list(STL) + [
+    "mtl", "mtl_matched", "xtc",
+    "prediction", "prediction_refine_only", "prediction_no_condition",
+    "feature", "refine_only", "feature_no_condition",
+]  # fmt: skip
 # DiffusionMTL -> its own "w/o diffusion" ablation (the same network with no noise).
 ABLATION = {"prediction": "prediction_refine_only", "feature": "refine_only"}
 NOISE_CELL = re.compile(r"^(?P<base>feature|refine_only)_S(?P<steps>\d+)(?:_x(?P<scale>[0-9.]+))?$")
@@ -139,6 +145,8 @@ def run_cell(
     ``threads``: CPU threads of the training process (OMP_NUM_THREADS), with the data loaded in
     that process (no loader workers); ``None`` keeps the config's loader and torch's default.
     """
+    if result_path(setting, method, seed, grid).exists():  # done meanwhile (another runner)
+        return
     overlay, method_args = method_overlay(method)
     prefix = "" if grid == DEFAULT_GRID else f"{grid.protocol}_{grid.scene}_"
     name, version = f"{prefix}{setting}_{method}", f"seed{seed}"
