@@ -392,10 +392,15 @@ START_NOISE = {1: 0.0316, 2: 0.1048, 3: 0.1233}
 FEATURE_RMS = 1.55
 
 
+def refine_only_at(steps: int) -> str:
+    """The refine-only cell of the noise study at S = ``steps`` (the table's own at S = 2)."""
+    return "refine_only" if steps == 2 else f"refine_only_S{steps}"
+
+
 def noise_methods(steps: tuple[int, ...] = (1, 2, 3)) -> list[str]:
     cells = []
     for s in steps:
-        cells.append(f"refine_only_S{s}")
+        cells.append(refine_only_at(s))
         for level in NOISE_LEVELS:
             scale = START_NOISE[s] / (level * FEATURE_RMS)
             cells.append(f"feature_S{s}_x{scale:.3g}")
@@ -425,8 +430,9 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
             return fmt(values, 3)
 
         deltas = seed_deltas(setting, method, reference, grid)
-        steps = NOISE_CELL.match(method)["steps"]
-        base = seed_deltas(setting, f"refine_only_S{steps}", reference, grid)
+        match = NOISE_CELL.match(method)
+        steps = int(match["steps"]) if match else 2
+        base = seed_deltas(setting, refine_only_at(steps), reference, grid)
         vs = fmt(paired(deltas, base), 2) if not method.startswith("refine") else "–"
         dm = fmt(list(deltas.values()), 2) if reference else "–"
         seeds = ",".join(map(str, sorted(records)))
