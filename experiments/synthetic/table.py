@@ -415,7 +415,9 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
     print("| cell | seeds | relative noise (start) | start error | x̂₀ error, last step "
           "| Δm (%) | Δm − refine-only, paired |")  # fmt: skip
     print("|---" * 7 + "|")
-    for method in noise_methods():
+    cells = noise_methods()
+    cells.insert(cells.index("refine_only") + 1, "feature")  # S = 2 at feature_scale 1: the default
+    for method in cells:
         records = load_records(setting, method, grid)
         if not records:
             continue
