@@ -24,8 +24,8 @@ same label draw and initialisation).
 from __future__ import annotations
 
 import argparse
-import json
 import csv
+import json
 import os
 import re
 import statistics
@@ -75,8 +75,9 @@ STL = SCENES["indoor"].stl
 # the full-protocol cells of 2026-11-30.
 MTL_METHODS = [
     "mtl", "mtl_matched", "xtc",
-    "prediction", "prediction_refine_only", "prediction_no_condition", "prediction_single_condition",
-    "feature", "refine_only", "feature_no_condition", "single_condition", "prediction_noskip",
+    "prediction", "prediction_refine_only", "prediction_no_condition",
+    "prediction_single_condition", "feature", "refine_only", "feature_no_condition",
+    "single_condition", "prediction_noskip",
 ]  # fmt: skip
 METHODS = list(STL) + MTL_METHODS
 # The study's methods (issue 15): the paper's rows on both bases (its "w/o multi-task
@@ -440,8 +441,10 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
         seeds = ",".join(map(str, sorted(records)))
         print(f"| {method} | {seeds} | {stat('relative_noise')} | {stat('start_error')} "
               f"| {stat('x0_error/t0')} | {dm} | {vs} |")  # fmt: skip
-    print("\nNoise columns: each task's value averaged over the last 20 logged training steps, "
-          "then over tasks (mean ± std over seeds); errors are RMS against the initial signal.")
+    print(
+        "\nNoise columns: each task's value averaged over the last 20 logged training steps, "
+        "then over tasks (mean ± std over seeds); errors are RMS against the initial signal."
+    )
 
 
 def main() -> None:
@@ -450,7 +453,9 @@ def main() -> None:
     run = sub.add_parser("run", help="train the missing cells")
     noise = sub.add_parser("noise", help="train the missing cells of the noise study")
     for p in (run, noise):
-        p.add_argument("--protocol", choices=["full", "study"], default="full" if p is run else "study")
+        p.add_argument(
+            "--protocol", choices=["full", "study"], default="full" if p is run else "study"
+        )
         p.add_argument("--scene", choices=list(SCENES), default="indoor")
         p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2] if p is run else [0])
         p.add_argument("--runs", type=Path, default=Path("runs/table"), help="log directory")
@@ -466,7 +471,7 @@ def main() -> None:
     args = parser.parse_args()
     grid = Grid(args.protocol, args.scene)
     if args.command == "report":
-        methods = None if args.protocol == "full" else STUDY_METHODS[len(STL):]
+        methods = None if args.protocol == "full" else STUDY_METHODS[len(STL) :]
         report(grid, methods)
         report_denoising(grid, methods)
         if args.protocol == "study":
@@ -490,8 +495,7 @@ def main() -> None:
     print(f"{len(todo)} cells to train, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(run_cell, *cell, args.runs, args.extra, args.threads, grid)
-            for cell in todo
+            pool.submit(run_cell, *cell, args.runs, args.extra, args.threads, grid) for cell in todo
         ]
         failed = [str(e) for f in futures if (e := f.exception()) is not None]
     if failed:

@@ -49,7 +49,7 @@ def test_delta_m_against_the_seed_mean_of_the_single_task_cells(table, capsys):
     out = capsys.readouterr().out
     mtl_row = next(line for line in out.splitlines() if line.startswith("| mtl |"))
     expected = f"{statistics.fmean(deltas):.2f} ± {statistics.stdev(deltas):.2f}"
-    assert mtl_row.endswith(f"| {expected} | – |")
+    assert mtl_row.endswith(f"| {expected} | – | – |")
     assert "| single-task | 0,1 |" in out
     assert "52.50 ± 3.54" in mtl_row  # mIoU mean ± std of the two seeds
 
@@ -66,7 +66,7 @@ def test_paired_difference_to_the_baseline_uses_the_same_seed(table, capsys):
     table.report()
     rows = capsys.readouterr().out.splitlines()
     feature_row = next(line for line in rows if line.startswith("| feature |"))
-    assert feature_row.endswith(f"| {3.0:.2f} ± {statistics.stdev([2.0, 4.0]):.2f} |")
+    assert feature_row.endswith(f"| {3.0:.2f} ± {statistics.stdev([2.0, 4.0]):.2f} | – |")
 
 
 def test_no_reference_until_every_task_has_a_single_task_cell(table, capsys):
@@ -96,3 +96,70 @@ def test_denoising_report_shows_final_minus_initial(table, capsys):
     assert rows == [
         "| randomlabels | feature | 0,1 | 2.00 ± 1.41 | -0.0500 ± 0.0000 | 0.00 ± 0.00 |"
     ]
+
+
+def test_paired_difference_to_the_own_ablation(table, capsys):
+    for method in ("stl_semseg", "stl_depth", "stl_normals"):
+        _cell(table, "onelabel", method, 0, 50.0, 0.4, 20.0)
+        _cell(table, "onelabel", method, 1, 50.0, 0.4, 20.0)
+    for seed in (0, 1):
+        _cell(table, "onelabel", "mtl", seed, 50.0, 0.40, 20.0)  # Δm 0
+    _cell(table, "onelabel", "refine_only", 0, 56.0, 0.40, 20.0)  # Δm 4
+    _cell(table, "onelabel", "refine_only", 1, 50.0, 0.40, 20.0)  # Δm 0
+    _cell(table, "onelabel", "feature", 0, 59.0, 0.40, 20.0)  # Δm 6: +2 over its ablation
+    _cell(table, "onelabel", "feature", 1, 53.0, 0.40, 20.0)  # Δm 2: +2 over its ablation
+    table.report()
+    rows = capsys.readouterr().out.splitlines()
+    feature_row = next(line for line in rows if line.startswith("| feature |"))
+    assert feature_row.endswith("| 4.00 ± 2.83 | 4.00 ± 2.83 | 2.00 ± 0.00 |")
+    refine_row = next(line for line in rows if line.startswith("| refine_only |"))
+    assert refine_row.endswith("| – |")  # an ablation has no ablation of its own
+
+
+def test_study_grid_has_its_own_folder_and_overlays(table):
+    study = table.Grid("study", "cityscapes")
+    assert study.root == table.RESULTS / "study" / "cityscapes"
+    assert table.Grid().root == table.RESULTS  # the full indoor cells keep their folder
+    names = [path.name for path in study.overlays()]
+    assert names == ["cpu_network.yaml", "study.yaml"]  # the study protocol comes last
+    assert all(path.exists() for path in study.overlays())
+    assert [p.name for p in table.Grid("study", "indoor").overlays()] == ["study.yaml"]
+
+
+def test_noise_cells_name_their_steps_and_scale(table):
+    assert table.method_overlay("feature_S3_x0.249") == (
+        "feature",
+        ["--model.diffusion.steps=3", "--model.diffusion.feature_scale=0.249"],
+    )
+    assert table.method_overlay("refine_only_S1") == ("refine_only", ["--model.diffusion.steps=1"])
+    assert table.method_overlay("mtl_matched") == ("mtl_matched", [])
+    cells = table.noise_methods((1, 2))
+    assert cells[0] == "refine_only_S1" and "refine_only" in cells  # S = 2: the table's own
+    assert len(cells) == 2 * (1 + len(table.NOISE_LEVELS))
+    # each scale puts the schedule's start noise at its level of the features' RMS
+    for cell in cells:
+        match = table.NOISE_CELL.match(cell)
+        if match and match["scale"]:
+            steps, scale = int(match["steps"]), float(match["scale"])
+            level = table.START_NOISE[steps] / (scale * table.FEATURE_RMS)
+            assert min(abs(level - x) / x for x in table.NOISE_LEVELS) < 0.01
+    for overlay in {table.method_overlay(c)[0] for c in cells}:
+        assert (table.HERE / "method" / f"{overlay}.yaml").exists()
+
+
+def test_last_noise_stats_average_the_last_logged_steps(table, tmp_path):
+    path = tmp_path / "metrics.csv"
+    rows = ["epoch,step,train/loss,train/noise/semseg/relative_noise"]
+    rows += [f"0,{i},1.0,{0.1 * i}" for i in range(30)] + ["0,30,1.0,"]  # a row without it
+    path.write_text("\n".join(rows) + "\n")
+    stats = table.last_noise_stats(path, last=10)
+    expected = statistics.fmean(0.1 * i for i in range(20, 30))
+    assert stats == {"semseg/relative_noise": pytest.approx(expected)}
+    assert table.last_noise_stats(tmp_path / "missing.csv") == {}
+
+
+def test_study_methods_have_overlays(table):
+    for method in table.STUDY_METHODS + table.METHODS:
+        assert (table.HERE / "method" / f"{method}.yaml").exists(), method
+    for method, ablation in table.ABLATION.items():
+        assert method in table.STUDY_METHODS and ablation in table.STUDY_METHODS
