@@ -65,6 +65,11 @@ DATASET_TASKS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
     # depth is inverse depth on Cityscapes; label_7 (default) or label_19 (cityscapes19)
     "cityscapes": (("semseg", "depth"), {"semseg": 7, "depth": 1}),
     "cityscapes19": (("semseg", "depth"), {"semseg": 19, "depth": 1}),
+    # NYUD-v2 in the ATRC/InvPT layout: the 40 classes of Gupta et al., depth in metres
+    "nyud": (
+        ("semseg", "depth", "normals", "edge"),
+        {"semseg": 40, "depth": 1, "normals": 3, "edge": 1},
+    ),
     "pascal_context": (
         ("semseg", "human_parts", "sal", "normals", "edge"),
         {"semseg": 21, "human_parts": 7, "sal": 2, "normals": 3, "edge": 1},

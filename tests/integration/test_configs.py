@@ -103,6 +103,7 @@ BENCHMARKS = {  # folder: (dataset, batch, lr, epochs, standard tasks)
     "nyuv2": ("nyuv2", 2, 1e-4, 200, ["semseg", "depth", "normals"]),
     "cityscapes": ("cityscapes", 8, 1e-4, 200, ["semseg", "depth"]),
     "pascal_context": ("pascal_context", 6, 2e-5, 100, PASCAL_TASKS),
+    "nyud": ("nyud", 2, 2e-5, 100, ["semseg", "depth", "normals", "edge"]),
 }
 BENCHMARK_OVERLAYS = [
     (folder, overlay)
@@ -138,6 +139,10 @@ def test_benchmark_configs_hold_the_protocol(folder, overlay, tmp_path):
     if folder == "pascal_context":
         hp = cli.model.evaluation
         assert (hp.boundary_metric, hp.saliency_literature_sigmoid) == ("ods", True)
+    if folder == "nyud":
+        hp = cli.model.evaluation
+        assert (hp.boundary_metric, hp.boundary_max_dist) == ("ods", 0.011)
+        assert cli.datamodule.crop_size == (448, 576)
     method = name.removeprefix("mtl_diffusion_") if "_diffusion_" in name else "none"
     if name.startswith("paper_"):  # the released network: paper_<method>_<setting>
         method = name.split("_")[1]

@@ -85,6 +85,7 @@ def test_bad_values_stop_at_construction():
         ("nyuv2", MTPSL_CLAMP_MIN, "skip", DEFAULT_THRESHOLDS),
         ("cityscapes", MTPSL_CLAMP_MIN, "skip", DEFAULT_THRESHOLDS),
         ("pascal_context", None, "zero", SEISM_THRESHOLDS),
+        ("nyud", MTPSL_CLAMP_MIN, "zero", SEISM_THRESHOLDS),
     ],
 )
 def test_each_benchmark_config_sets_its_reference_protocol(folder, clamp, absent, grid, tmp_path):

@@ -13,6 +13,16 @@ NYUV2_13: tuple[str, ...] = (
     "picture", "sofa", "table", "tv", "wall", "window",
 )  # fmt: skip
 
+# NYUD-v2 of the ATRC/InvPT layout: the 40 classes of Gupta et al. (CVPR 2013), ids 0..39 (the
+# files' 1..40), as listed in data/nyud/classes.txt of shelhamer/fcn.berkeleyvision.org.
+NYUD_40: tuple[str, ...] = (
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
+    "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror",
+    "floor mat", "clothes", "ceiling", "books", "refrigerator", "television", "paper", "towel",
+    "shower curtain", "box", "whiteboard", "person", "night stand", "toilet", "sink", "lamp",
+    "bathtub", "bag", "otherstructure", "otherfurniture", "otherprop",
+)  # fmt: skip
+
 # Cityscapes `label_7`: the 7 categories of the Cityscapes label set, void excluded.
 CITYSCAPES_7: tuple[str, ...] = (
     "flat", "construction", "object", "nature", "sky", "human", "vehicle",
@@ -43,6 +53,7 @@ SALIENCY_2: tuple[str, ...] = ("background", "salient")
 LABEL_SET_OF: dict[str, str] = {
     "synthetic": "nyuv2",
     "nyuv2": "nyuv2",
+    "nyud": "nyud",
     "cityscapes": "cityscapes",
     "cityscapes19": "cityscapes19",
     "synthetic_cityscapes": "cityscapes",
@@ -54,6 +65,7 @@ LABEL_SET_OF: dict[str, str] = {
 # (label set, task) -> class names
 CLASS_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("nyuv2", "semseg"): NYUV2_13,
+    ("nyud", "semseg"): NYUD_40,
     ("cityscapes", "semseg"): CITYSCAPES_7,
     ("cityscapes19", "semseg"): CITYSCAPES_19,
     ("pascal_context", "semseg"): VOC_21,

@@ -25,6 +25,7 @@ from dmtl.data.readers.checks import check_size_fits, check_split
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
 from dmtl.data.readers.folder import reader_for, with_available_labels
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
+from dmtl.data.readers.nyud_atrc import NYUDDataset
 from dmtl.data.readers.nyuv2 import NYUv2Dataset
 from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
@@ -43,6 +44,7 @@ READERS = {
     "nyuv2": NYUv2Dataset,
     "cityscapes": CityscapesDataset,
     "cityscapes19": Cityscapes19Dataset,
+    "nyud": NYUDDataset,
     "pascal_context": PascalContextDataset,
     # rendered into the real layouts (dmtl.data.synthetic.variants), read by the real readers
     "synthetic_pascal": PascalContextDataset,
@@ -51,7 +53,8 @@ READERS = {
 SYNTHETIC = ("synthetic", *VARIANTS)  # rendered on first use into the cache directory
 # datasets whose depth targets are inverse depth
 INVERSE_DEPTH = ("cityscapes", "cityscapes19", "synthetic_cityscapes")
-PASCAL_PROTOCOL = ("pascal_context", "synthetic_pascal")  # augmented and padded the ATRC way
+# augmented and padded the ATRC way: the datasets of the ATRC/InvPT layouts
+ATRC_PROTOCOL = ("pascal_context", "synthetic_pascal", "nyud")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
 
 
@@ -65,7 +68,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
     Args:
         dataset: ``synthetic``, ``synthetic_pascal``, ``synthetic_cityscapes`` (rendered on first
             use, offline), ``nyuv2``, ``cityscapes`` (``label_7``), ``cityscapes19`` (``label_19``),
-            ``pascal_context`` (real layouts) or ``folder`` (one's own data, docs/datasets.md).
+            ``nyud`` (ATRC's NYUD-v2), ``pascal_context`` (real layouts) or ``folder`` (one's own
+            data, docs/datasets.md).
         root: dataset root; for the synthetic datasets the cache directory it is rendered into
             (default ``~/.cache/dmtl``).
         tasks: tasks to train and evaluate (default: the dataset's standard tasks).
@@ -83,11 +87,13 @@ class MultiTaskDataModule(pl.LightningDataModule):
         eval_batch_size: validation/test batch size (default: ``batch_size``).
         num_workers: loader worker processes (also the synthetic renderer's processes).
         augment: training augmentation of the dataset's protocol (MTPSL scale-crop, flip and
-            jitter; PASCAL-Context scaling, crop, flip and photometric distortion).
+            jitter; PASCAL-Context and NYUD-v2 (ATRC's) scaling, crop, flip and photometric
+            distortion).
         scales: scale factors of the MTPSL random scale-crop.
-        crop_size: (H, W) of PASCAL-Context training crops and of the evaluation padding
-            (default 512×512); unused by the MTPSL datasets, which keep their native size.
-        scale_range: range of the PASCAL-Context random scaling.
+        crop_size: (H, W) of the training crops and of the evaluation padding of the ATRC-layout
+            datasets (PASCAL-Context, default 512×512; NYUD-v2 needs at least its 425×560, the
+            literature's 448×576); unused by the MTPSL datasets, which keep their native size.
+        scale_range: range of the ATRC random scaling (PASCAL-Context, NYUD-v2).
         predict_dir: ``predict`` reads the images of this folder (any size; see
             ``dmtl.data.readers.image_folder``) instead of the evaluation split.
         pin_memory: page-locked batches, so the copy to the GPU overlaps compute (default:
@@ -177,11 +183,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
             return
         root = self._dataset_root()
         reader = reader_for(self.dataset, READERS, self.hparams.num_classes)
-        pascal = self.dataset in PASCAL_PROTOCOL
+        pascal = self.dataset in ATRC_PROTOCOL
         eval_tf = build_pascal_eval_transform(*self.crop_size) if pascal else build_eval_transform()
         val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
         stride = self._backbone_stride()
-        if pascal:  # PASCAL-Context images reach the network cropped or padded to crop_size
+        if pascal:  # ATRC-layout images reach the network cropped or padded to crop_size
             check_size_fits(self.crop_size, stride, "data.crop_size")
         check_split(val, stride)  # every file's shape, a few samples in full: before any step
         self.val_set = LabelledDataset(val, torch.ones(len(val), len(self.tasks), dtype=torch.bool))

@@ -3,10 +3,11 @@
 * MTPSL (NYUv2, Cityscapes, synthetic): random scale-crop with s in {1.0, 1.2, 1.5} back to the
   training size (metric depth / s, inverse depth × s), horizontal flip, colour jitter; evaluation at
   the native size.
-* PASCAL-Context (ATRC/InvPT): random scaling by s ~ U(0.5, 2.0), random crop to 512×512 (padding
-  first where the scaled image is smaller), horizontal flip, photometric distortion (brightness
-  ±32/255, contrast ×[0.5, 1.5], saturation ×[0.5, 1.5], hue ±36°, each with probability 0.5);
-  evaluation pads to 512×512 around the centre. Padded pixels are ignore/invalid in every target,
+* ATRC/InvPT (PASCAL-Context, NYUD-v2): random scaling by s ~ U(0.5, 2.0) (metric depth / s, as
+  ATRC's), random crop to ``data.crop_size`` (512×512 on PASCAL-Context; padding first where the
+  scaled image is smaller), horizontal flip, photometric distortion (brightness ±32/255, contrast
+  ×[0.5, 1.5], saturation ×[0.5, 1.5], hue ±36°, each with probability 0.5); evaluation pads to
+  ``data.crop_size`` around the centre. Padded pixels are ignore/invalid in every target,
   so metrics computed on the padded batch are exactly those at the label resolution. Unlike the
   ATRC crop, no retry bounds the share of one class in a crop (``cat_max_ratio``).
 """

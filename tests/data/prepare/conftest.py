@@ -13,12 +13,14 @@ from dmtl.data.prepare.sources import SOURCES, Source
 from support.archives import tar_folder, zip_folder
 from support.http_server import FileServer
 from support.mtpsl import write_cityscapes, write_nyuv2
+from support.nyud import write_nyud
 from support.pascal import TRAIN_IDS, write_pascal_context
 from support.published import mtpsl_split, pinned
 
 NYU_COUNTS = {"train": 4, "val": 2}
 NYU_SIZE = (32, 40)  # big enough for a ResNet-18 training step
 ONELABEL_ROWS = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]]
+NYUD_COUNTS = {"train": 4, "val": 2}
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,8 @@ def files(tmp_path_factory) -> dict[str, bytes]:
     nyu = write_nyuv2(base / "nyu", NYU_COUNTS, *NYU_SIZE)
     city = write_cityscapes(base / "city")
     pascal = write_pascal_context(base / "pascal")
+    nyud = write_nyud(base / "nyud", NYUD_COUNTS, *NYU_SIZE)
+    nyud_mt = write_nyud(base / "nyud_mt", NYUD_COUNTS, *NYU_SIZE, variant="mti")
     torch.save({image_id: [1, 0, 0, 0, 0] for image_id in TRAIN_IDS}, base / "new_onelabel.pth")
     return {
         "nyuv2.zip": zip_folder(nyu, base / "nyuv2.zip", "nyuv2").read_bytes(),
@@ -38,6 +42,8 @@ def files(tmp_path_factory) -> dict[str, bytes]:
         "city/onelabel.pth": mtpsl_split(base / "c/onelabel.pth", [[1, 0], [0, 1]] * 2),
         "PASCALContext.tar.gz": tar_folder(pascal, base / "p.tar.gz", "PASCALContext").read_bytes(),
         "new_onelabel.pth": (base / "new_onelabel.pth").read_bytes(),
+        "NYUDv2.tar.gz": tar_folder(nyud, base / "n.tar.gz", "NYUDv2").read_bytes(),
+        "NYUD_MT.tgz": tar_folder(nyud_mt, base / "n.tgz", "NYUD_MT").read_bytes(),
     }  # fmt: skip
 
 
@@ -86,3 +92,8 @@ def city_source(monkeypatch, server, files) -> Source:
 def pascal_source(monkeypatch, server, files) -> Source:
     return _serve(monkeypatch, server, files, "pascal_context", "PASCALContext.tar.gz",
                   ["new_onelabel.pth"])  # fmt: skip
+
+
+@pytest.fixture()
+def nyud_source(monkeypatch, server, files) -> Source:
+    return _serve(monkeypatch, server, files, "nyud", "NYUDv2.tar.gz", [])

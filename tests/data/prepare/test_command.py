@@ -257,7 +257,80 @@ def test_a_local_archive_needs_no_archive_download(nyu_source, server, files, tm
 
 def test_unknown_dataset_and_missing_archive_are_one_line(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["prepare", "nyud", "--root", str(tmp_path / "x")])
-    assert exit_info.value.code == 2 and "invalid choice: 'nyud'" in capsys.readouterr().err
+        main(["prepare", "kitti", "--root", str(tmp_path / "x")])
+    assert exit_info.value.code == 2 and "invalid choice: 'kitti'" in capsys.readouterr().err
     line = fails(capsys, "nyuv2", "--root", str(tmp_path / "x"), "--archive", "/no/such.zip")
     assert "--archive /no/such.zip does not exist" in line
+
+
+def test_nyud_over_http_reads_as_nyud(nyud_source, server, tmp_path, capsys) -> None:
+    from dmtl.data.readers.nyud_atrc import NYUDDataset
+    from support.nyud import expected_sample, split_ids
+
+    root = tmp_path / "data" / "NYUDv2"
+    _, err = prepare(capsys, "nyud", "--root", str(root))
+    assert any(line.startswith("dmtl prepare: downloading NYUDv2.tar.gz") for line in err)
+    assert any(f"prepared nyud in {root} (train 4, val 2 samples)" in line for line in err)
+    assert any("published nyud archive holds train 795, val 654" in line for line in err)
+    assert any("no published checksum: pin this value" in line for line in err)
+    folders = ["depth", "edge", "gt_sets", "images", "normals", "segmentation"]
+    assert sorted(p.name for p in root.iterdir()) == sorted([MARKER, *folders])  # no splits/
+    marker = json.loads((root / MARKER).read_text())
+    assert marker["dataset"] == "nyud" and marker["splits"] == {} and not marker["predecoded"]
+    data = NYUDDataset(root, "val", ["semseg", "depth", "normals", "edge"])
+    assert data.sample_ids == split_ids({"train": 4, "val": 2})["val"]
+    np.testing.assert_array_equal(data[1]["semseg"], expected_sample(5, "atrc", 32, 40)["semseg"])
+    requests = len(server.requests)
+    _, err = prepare(capsys, "nyud", "--root", str(root))
+    assert "is already prepared (nyud" in err[0] and len(server.requests) == requests
+
+
+def test_nyud_takes_mti_nets_nyud_mt_archive_from_a_file(nyud_source, files, tmp_path, capsys):
+    from dmtl.data.readers.nyud_atrc import NYUDDataset
+
+    archive = tmp_path / "NYUD_MT.tgz"
+    archive.write_bytes(files["NYUD_MT.tgz"])
+    root = tmp_path / "NYUD_MT"
+    prepare(capsys, "nyud", "--root", str(root), "--archive", str(archive))
+    data = NYUDDataset(root, "train", ["normals", "edge"])
+    assert data.files[0]["normals"].suffix == ".npy" and data.files[0]["image"].suffix == ".jpg"
+    assert data[0]["edge"].sum() == 32  # one boundary column
+
+
+@pytest.mark.parametrize(
+    ("member", "needle"),
+    [
+        ("gt_sets/val.txt", "split list NYUDv2.tar.gz:NYUDv2/gt_sets/val.txt does not exist"),
+        ("edge", "folder NYUDv2.tar.gz:NYUDv2/edge does not exist"),
+        (
+            "normals/0002.png",
+            "image '0002' has no normals label: "
+            "NYUDv2.tar.gz:NYUDv2/normals/0002.png does not exist (nor .npy)",
+        ),
+    ],
+)
+def test_nyud_missing_layout_member_is_one_line_naming_it(nyud_source, server, tmp_path, capsys,
+                                                          member, needle) -> None:  # fmt: skip
+    import shutil
+
+    from support.archives import tar_folder
+    from support.nyud import write_nyud
+
+    tree = write_nyud(tmp_path / "built", {"train": 4, "val": 2}, 32, 40)
+    path = tree / member
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    server.add("/NYUDv2.tar.gz", tar_folder(tree, tmp_path / "x.tar.gz", "NYUDv2").read_bytes())
+    root = tmp_path / "NYUDv2"
+    line = fails(capsys, "nyud", "--root", str(root))
+    assert "NYUDv2.tar.gz does not hold the nyud layout" in line and needle in line
+    assert "staging" not in line and "run again to download it anew" in line
+    assert rejected_path(tmp_path / "NYUDv2.downloads" / "NYUDv2.tar.gz").is_file()
+    assert no_tree(root) and not root.exists()
+
+
+def test_nyud_download_error_names_the_other_published_copies(nyud_source, server, tmp_path,
+                                                              capsys) -> None:  # fmt: skip
+    server.files.pop("/NYUDv2.tar.gz")
+    line = fails(capsys, "nyud", "--root", str(tmp_path / "n"))
+    assert "HTTP 404" in line and "--archive FILE" in line
+    assert "OneDrive" in line and "NYUD_MT.tgz" in line

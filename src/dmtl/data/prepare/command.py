@@ -5,14 +5,15 @@ Usage::
     dmtl prepare nyuv2 --root data/nyuv2             # MTAN's NYUv2 archive, MTPSL's split files
     dmtl prepare cityscapes --root data/cityscapes   # MTAN's 128x256 Cityscapes (label_7/19)
     dmtl prepare pascal_context --root data/PASCALContext   # ATRC's PASCAL-Context
+    dmtl prepare nyud --root data/NYUDv2             # ATRC's NYUD-v2 (40 classes, 4 tasks)
     dmtl prepare nyuv2 --root data/nyuv2 --archive ~/Downloads/nyuv2.zip   # a copy you have
     dmtl prepare nyuv2 --root data/nyuv2 --url https://mirror.example/nyuv2.zip
 
 Datasets, with their sources in ``dmtl.data.prepare.sources`` (docs/datasets.md lists them):
 ``nyuv2`` (MTPSL .npy layout), ``cityscapes`` (MTPSL .npy layout, read as ``cityscapes`` and
 ``cityscapes19``; the original Cityscapes needs a login at cityscapes-dataset.com, so a copy of
-your own is prepared with ``--archive``) and ``pascal_context`` (ATRC/InvPT layout). The NYUD-v2
-archive of ATRC/InvPT is not offered: dmtl has no reader of that layout.
+your own is prepared with ``--archive``), ``pascal_context`` and ``nyud`` (ATRC/InvPT layouts;
+``nyud`` also takes MTI-Net's ``NYUD_MT.tgz`` with ``--archive``).
 
 What it does: download the archive into ``DIR.downloads/`` (resumable: an interrupted download is
 kept as ``<name>.part`` and continued with an HTTP Range request; progress is printed on stderr

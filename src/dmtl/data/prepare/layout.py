@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
+from dmtl.data.readers.nyud_atrc import NYUDDataset
 from dmtl.data.readers.nyuv2 import NYUv2Dataset
 from dmtl.data.readers.pascal_context import TASKS as PASCAL_TASKS
 from dmtl.data.readers.pascal_context import PascalContextDataset
@@ -33,6 +34,7 @@ READINGS: dict[str, tuple[tuple[type, tuple[str, ...], bool], ...]] = {
         (CityscapesDataset, tuple(standard_tasks("cityscapes")), True),
         (Cityscapes19Dataset, ("semseg",), False),
     ),
+    "nyud": ((NYUDDataset, tuple(standard_tasks("nyud")), True),),
     "pascal_context": ((PascalContextDataset, PASCAL_TASKS, True),),
 }
 

@@ -143,6 +143,30 @@ SOURCES: dict[str, Source] = {
             "it in the MTPSL layout is prepared with --archive FILE"
         ),
     ),
+    # ATRC's NYUD-v2 (the NYUDv2 tree of dmtl.data.readers.nyud_atrc). No checksum or size is
+    # published for it and no split file exists for its image ids: the archive is checked by its
+    # layout and its sha256 is printed; the label setting is drawn (data.label_setting) or given
+    # as a split file of your own keyed by image id.
+    "nyud": Source(
+        dataset="nyud",
+        archive=Remote(
+            filename="NYUDv2.tar.gz",
+            url="https://data.vision.ee.ethz.ch/brdavid/atrc/NYUDv2.tar.gz",
+            published=(
+                "InvPT/README.md of prismformore/Multi-Task-Transformer and the README of "
+                "brdav/atrc up to commit 3525804 (ATRC's data)"
+            ),
+        ),
+        counts={"train": 795, "val": 654},
+        note=(
+            "the README of prismformore/DiffusionMTL links the same archive on OneDrive: "
+            "https://hkustconnect-my.sharepoint.com/:u:/g/personal/hyeae_connect_ust_hk/"
+            "EZ-2tWIDYSFKk7SCcHRimskBhgecungms4WFa_L-255GrQ?e=6jAt4c; MTI-Net's NYUD_MT.tgz "
+            "(Google Drive file 14EAEMXmd3zs2hIMY63UhHPSFPDAkiTzw, which brdav/atrc downloads "
+            "since commit 3525804) holds the same layout with .jpg images and .npy normals and "
+            "edges, and is prepared with --archive FILE as well"
+        ),
+    ),
     "pascal_context": Source(
         dataset="pascal_context",
         archive=Remote(

@@ -6,7 +6,9 @@ reaches it, maybe hours into a run. ``check_split`` looks at every file cheaply 
 * MTPSL ``.npy`` layout: every file's shape from its header (``np.load(mmap_mode="r")`` reads no
   pixels): all images of one size, every label map of its image's size;
 * PASCAL-Context: the size of every PNG label from its header against its JPEG's;
-* both: the images against the backbone's coarsest stride, and the full content of a few samples
+* NYUD-v2 (ATRC layout): the size of every label file (PNG header, ``.npy`` header) against its
+  image's;
+* all: the images against the backbone's coarsest stride, and the full content of a few samples
   (the first, the middle and the last), so that a task whose labels hold no valid pixel (an
   all-NaN depth map, all-zero normals) is an error when none of them has one and a warning
   naming the files when some do not.
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from dmtl.data.readers.mtpsl import IMAGE_FOLDER, MTPSLDataset
+from dmtl.data.readers.nyud_atrc import NYUDDataset
 from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.errors import DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
@@ -35,7 +38,8 @@ def check_split(dataset: object, min_size: int | None = None) -> None:
     """Check the files of one opened split (of the readers in ``dmtl.data.readers``).
 
     Args:
-        dataset: an ``MTPSLDataset`` or ``PascalContextDataset``; other datasets are not checked.
+        dataset: an ``MTPSLDataset``, ``PascalContextDataset`` or ``NYUDDataset``; other datasets
+            are not checked.
         min_size: the backbone's coarsest stride: images must be at least this high and wide
             (PASCAL-Context's are padded or cropped to ``data.crop_size``, checked by the caller).
 
@@ -49,6 +53,8 @@ def check_split(dataset: object, min_size: int | None = None) -> None:
         _check_mtpsl_shapes(dataset, min_size)
     elif isinstance(dataset, PascalContextDataset):
         _check_pascal_sizes(dataset)
+    elif isinstance(dataset, NYUDDataset):
+        _check_nyud_sizes(dataset)
     else:
         return
     _check_content(dataset)
@@ -141,6 +147,19 @@ def _check_pascal_sizes(dataset: PascalContextDataset) -> None:
             if found != size:
                 raise DataError(
                     f"{paths[task]} is {found[0]}×{found[1]} but its image {paths['image']} is "
+                    f"{size[0]}×{size[1]}"
+                )
+
+
+def _check_nyud_sizes(dataset: NYUDDataset) -> None:
+    for paths in dataset.files:  # setup only: one header read per file
+        size = _png_size(paths["image"])
+        for task in dataset.tasks:
+            path = paths[task]
+            found = npy_shape(path)[:2] if path.suffix == ".npy" else _png_size(path)
+            if found != size:
+                raise DataError(
+                    f"{path} is {'×'.join(map(str, found))} but its image {paths['image']} is "
                     f"{size[0]}×{size[1]}"
                 )
 
