@@ -4,7 +4,10 @@ Renders synthetic PASCAL-like scenes (``dmtl.data.synthetic.variants``: rooms wi
 the real ATRC layout (JPEG, PNG and MATLAB files) at PASCAL's typical size, 375×500, or reads an
 existing tree (``--root``, e.g. a prepared PASCAL-Context). It times, for all five tasks, reading
 alone, reading plus the ATRC training transform (scale 0.5–2.0, 512×512 crop, flip, photometric
-distortion, normalisation) and reading plus the evaluation padding: first from the files
+distortion, normalisation), the same as a DataLoader worker runs it (``dataset[i]``, which hands
+the transform the reader's compact uint8 arrays), where the fused augmentation exists also its
+step-by-step path (``fused=False``, the same output), and reading plus the evaluation padding:
+first from the files
 (decoded), then, after writing the pre-decoded form (``dmtl.data.prepare.predecode``), from its
 memory maps. Rates are samples per second of process CPU time on one thread
 (``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``), so that other processes sharing the
@@ -47,17 +50,35 @@ def rate(fn, num: int, repeats: int) -> float:
     return best
 
 
+def loader_rate(dataset, transform, num: int, repeats: int) -> float:
+    """Rate of ``dataset[i]`` with ``transform`` set: what a DataLoader worker runs per sample."""
+    dataset.transform = transform
+    try:
+        dataset[0]
+        return rate(dataset.__getitem__, num, repeats)
+    finally:
+        dataset.transform = None
+
+
 def measure(dataset, num: int, repeats: int) -> dict[str, float]:
-    """Read, read + train transform, read + eval transform rates of one dataset."""
+    """Read, read + train transform (also as the loader calls it), read + eval transform rates."""
     num = min(num, len(dataset))
     train = build_pascal_train_transform(seed=0)
     evaluate = build_pascal_eval_transform()
     train(dataset.load_sample(0))  # warm caches and imports
-    return {
+    rates = {
         "read only": rate(dataset.load_sample, num, repeats),
         "read + train tf": rate(lambda i: train(dataset.load_sample(i)), num, repeats),
-        "read + eval tf": rate(lambda i: evaluate(dataset.load_sample(i)), num, repeats),
+        "loader train (dataset[i])": loader_rate(dataset, train, num, repeats),
     }
+    try:  # a dmtl with the fused training augmentation: its step-by-step path too
+        plain = build_pascal_train_transform(seed=0, fused=False)
+    except TypeError:
+        plain = None
+    if plain is not None:
+        rates["loader train, step by step"] = loader_rate(dataset, plain, num, repeats)
+    rates["read + eval tf"] = rate(lambda i: evaluate(dataset.load_sample(i)), num, repeats)
+    return rates
 
 
 def main() -> None:
@@ -94,8 +115,9 @@ def main() -> None:
             rows["pre-decoded"] = measure(fast, args.n, args.repeats)
     print(f"{what}, 5 tasks, {args.n} samples x {args.repeats}, one thread, per CPU second:")
     for name, rates in rows.items():
-        cells = ", ".join(f"{key} {value:6.1f}" for key, value in rates.items())
-        print(f"  {name:12s} {cells} samples/s")
+        print(f"  {name}:")
+        for key, value in rates.items():
+            print(f"    {key:28s} {value:6.1f} samples/s")
 
 
 if __name__ == "__main__":
