@@ -4,14 +4,17 @@ Renders synthetic PASCAL-like scenes (``dmtl.data.synthetic.variants``: rooms wi
 the real ATRC layout (JPEG, PNG and MATLAB files) at PASCAL's typical size, 375×500, or reads an
 existing tree (``--root``, e.g. a prepared PASCAL-Context). It times, for all five tasks, reading
 alone, reading plus the ATRC training transform (scale 0.5–2.0, 512×512 crop, flip, photometric
-distortion, normalisation), the same as a DataLoader worker runs it (``dataset[i]``, which hands
+distortion, normalisation), the same as a DataLoader worker calls it (``dataset[i]``, which hands
 the transform the reader's compact uint8 arrays), where the fused augmentation exists also its
 step-by-step path (``fused=False``, the same output), and reading plus the evaluation padding:
-first from the files
-(decoded), then, after writing the pre-decoded form (``dmtl.data.prepare.predecode``), from its
-memory maps. Rates are samples per second of process CPU time on one thread
-(``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``), so that other processes sharing the
-machine change them little; each is the best of ``--repeats`` passes over ``--n`` samples.
+first from the files (decoded), then, after writing the pre-decoded form
+(``dmtl.data.prepare.predecode``), from its memory maps. Rates are samples per second of process
+CPU time on one thread (``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``), so that other
+processes sharing the machine change them little; each is the best of ``--repeats`` passes over
+``--n`` samples. The pre-decoded ``dataset[i]`` is also timed inside one DataLoader worker
+(batches of 8, collation not counted), with its page faults per sample: fresh memory pages cost
+system time, and how many a process faults in depends on the state of its allocator (glibc
+returns freed memory to the system below thresholds it adapts as it goes).
 
     python experiments/benchmarks/pascal_loader_speed.py --n 40 --repeats 3
     python experiments/benchmarks/pascal_loader_speed.py --root data/PASCALContext --n 200
@@ -23,6 +26,7 @@ pre-decoded form (its decoded rows are then skipped when it has one).
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import tempfile
 import time
@@ -81,6 +85,40 @@ def measure(dataset, num: int, repeats: int) -> dict[str, float]:
     return rates
 
 
+class _TimedSamples(torch.utils.data.Dataset):
+    """``dataset[i]`` with the CPU time and page faults of the call added (inside the worker)."""
+
+    def __init__(self, dataset, num: int, passes: int) -> None:
+        self.dataset, self.num, self.passes = dataset, num, passes
+
+    def __len__(self) -> int:
+        return self.num * self.passes
+
+    def __getitem__(self, index: int) -> dict:
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time()
+        sample = self.dataset[index % self.num]
+        sample["cpu_s"] = time.process_time() - start
+        sample["faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        return sample
+
+
+def worker_rate(dataset, num: int, repeats: int) -> tuple[float, float]:
+    """Samples per CPU-second of ``dataset[i]`` in one DataLoader worker (batches of 8), and page
+    faults per sample; over the second half of ``repeats`` passes (collation not counted)."""
+    dataset.transform = build_pascal_train_transform(seed=0)
+    timed = _TimedSamples(dataset, min(num, len(dataset)), max(repeats, 2))
+    loader = torch.utils.data.DataLoader(timed, batch_size=8, num_workers=1)
+    cpu, faults = [], []
+    for batch in loader:
+        cpu += batch["cpu_s"].tolist()
+        faults += batch["faults"].tolist()
+    dataset.transform = None
+    half = len(cpu) // 2
+    return half / sum(cpu[half:]), sum(faults[half:]) / half
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40, help="samples per pass")
@@ -113,11 +151,15 @@ def main() -> None:
         if predecode_tree is not None:
             fast = PascalContextDataset(root, "train", TASKS)
             rows["pre-decoded"] = measure(fast, args.n, args.repeats)
+            worker, faults = worker_rate(fast, args.n, args.repeats)
+            rows["pre-decoded"]["loader worker (DataLoader)"] = worker
+            rows["pre-decoded"]["  page faults per sample"] = faults
     print(f"{what}, 5 tasks, {args.n} samples x {args.repeats}, one thread, per CPU second:")
     for name, rates in rows.items():
         print(f"  {name}:")
         for key, value in rates.items():
-            print(f"    {key:28s} {value:6.1f} samples/s")
+            unit = "" if "faults" in key else " samples/s"
+            print(f"    {key:28s} {value:6.1f}{unit}")
 
 
 if __name__ == "__main__":

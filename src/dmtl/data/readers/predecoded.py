@@ -84,7 +84,7 @@ def expand(compact: Compact, tasks: Sequence[str], ids: type = np.int64) -> dict
             normals = compact["normals"].astype(np.float32)
             normals *= NORMAL_SCALE
             normals -= np.float32(1.0)
-            np.copyto(normals, 0.0, where=compact["normals_valid"][..., None] == 0)
+            normals[compact["normals_valid"] == 0] = 0.0
             sample[task] = normals
         elif task == "edge":
             sample[task] = compact["edge"].astype(np.float32)
