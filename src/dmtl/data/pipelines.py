@@ -166,7 +166,7 @@ def build_pascal_train_transform(
     """PASCAL-Context training augmentation: scale, pad, crop, flip, photometric, normalise.
 
     Runs fused (``dmtl.data.fused_augment``): the output of the albumentations steps, bit for bit,
-    in a third of the time.
+    in about half the CPU time (measured: experiments/RESULTS.md).
 
     Args:
         height: crop height (512 in the protocol).
