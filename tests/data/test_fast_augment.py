@@ -68,6 +68,7 @@ def _with_stock_normalize(transform):
         is_check_shapes=False,
     )
     transform.reseed(transform.seed)
+    transform.fused = False  # albumentations' steps one by one (tests/data/test_fused_augment.py)
     return transform
 
 
@@ -90,6 +91,7 @@ def test_pascal_recipes_give_the_stock_outputs(tmp_path: Path) -> None:  # 24 se
 
 def _by_maps(build, **kwargs):
     fast, plain = build(**kwargs), build(**kwargs)
+    fast.fused = plain.fused = False  # the step-by-step path, where maps move by index
     plain.by_index = False
     assert fast.by_index
     return fast, plain

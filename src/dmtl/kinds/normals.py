@@ -110,6 +110,6 @@ class NormalsKind(TaskKind):
         """A horizontal flip negates the x component (camera frame: x right)."""
         if not flipped:
             return array
-        array = array.copy()
+        array = array.copy(order="K")  # keeps a channel-first layout for ``to_tensor``
         array[..., 0] = 0.0 - array[..., 0]  # 0 - x, not -x: invalid pixels stay +0.0
         return array

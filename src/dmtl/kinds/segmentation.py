@@ -96,9 +96,11 @@ class SegmentationKind(TaskKind):
         Raises:
             DataError: an id outside 0..255.
         """
-        if array.size and (array.min() < 0 or array.max() > IGNORE_INDEX):
+        if array.dtype != np.uint8 and array.size and (
+            array.min() < 0 or array.max() > IGNORE_INDEX
+        ):  # uint8 ids lie in 0..255 already
             raise DataError(f"{where} ids must lie in 0..{IGNORE_INDEX}")
-        return array.astype(np.uint8)
+        return array.astype(np.uint8, copy=False)  # never written to: no copy of uint8 ids
 
     def to_tensor(self, array: np.ndarray) -> torch.Tensor:
         """Class ids (H, W) int64."""

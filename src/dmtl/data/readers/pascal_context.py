@@ -25,6 +25,7 @@ arrays, without decoding any file.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -180,6 +181,12 @@ class PascalContextDataset(torch.utils.data.Dataset):
             return self.load_sample(index)
         # a transform that makes class-id maps uint8 itself takes them so (the same output)
         ids = np.uint8 if getattr(self.transform, "takes_uint8_ids", False) else np.int64
+        if hasattr(self.transform, "from_compact"):  # expands what it keeps (the same output)
+            return self.transform.from_compact(
+                self.load_compact(index),
+                functools.partial(expand, tasks=self.tasks, ids=ids),
+                self.sample_ids[index],
+            )
         sample: Sample = expand(self.load_compact(index), self.tasks, ids)
         sample["name"] = self.sample_ids[index]
         return self.transform(sample)

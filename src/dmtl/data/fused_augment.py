@@ -1,0 +1,444 @@
+"""The PASCAL-Context training augmentation in few passes over the pixels, to the same bits.
+
+``SampleTransform`` runs albumentations step by step: the float32 image is scaled, padded,
+cropped and flipped as a whole, then changed by every photometric step into a new array, and the
+task maps follow by a map of source indices. For a compose of the steps of
+``build_pascal_train_transform`` (``fusable``), ``FusedSampleTransform`` gives the same output bits
+with less work:
+
+1. Parameters: ``draw_params`` makes the random draws that ``A.Compose.__call__`` and every
+   ``BasicTransform.__call__`` make, from the same generators and in the same order (the compose's
+   own draw, each step's ``p``, ``get_params``, ``get_params_dependent_on_data``), on a stand-in
+   image of the right shape; no pixel is touched. The generators thus stay where a plain call
+   leaves them, so every later sample gets the same draws too.
+2. Geometry: scaling, padding, cropping and flipping only place one window of the scaled image in
+   the output, the rest being padding (``Window``). Only the scaling computes pixels: OpenCV's
+   bilinear resize of the float32 image, the same call albumentations makes, whose window is
+   copied once (flipped by ``cv2.flip``, a move). Nearest-neighbour scaling of a map picks whole
+   rows and columns: OpenCV's own picks, got by resizing an index column (``nearest_picks``),
+   select the window's pixels as ``map[rows][:, cols]`` (``MapPicks``), without resizing the map.
+3. Pixels: the photometric steps and the normalisation depend on each pixel alone, so they run
+   on the window's rows only (padding is 0 in the image and each task's invalid value in the
+   maps afterwards anyway), in place, with the exact functions of ``dmtl.data.exact_photometric``.
+   The rows keep the output's full width: OpenCV's colour conversions compute the last pixels of
+   a row with other instructions than the rest, to other bits, so a narrower array would change
+   some pixels' bits.
+4. Compact samples (``from_compact``): the reader's conversion of its uint8 fields to a sample
+   (``dmtl.data.readers.predecoded.expand``) also works pixel by pixel, so the maps are moved as
+   uint8 first and converted after, on the output's pixels only; the image is converted first,
+   since it is interpolated.
+
+Anything else (another step, option or order) takes the plain path of ``SampleTransform``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+
+from dmtl.data import exact_photometric as photo
+from dmtl.data.transforms import Sample, SampleTransform, _prepare_inputs
+from dmtl.tasks import TASKS
+
+GEOMETRY = (A.RandomScale, A.PadIfNeeded, A.RandomCrop, A.HorizontalFlip)
+KEEP = (1.0, 1.0)  # a ColorJitter factor range that leaves its part out
+
+
+def _stand_in(shape: Sequence[int]) -> np.ndarray:
+    """A float32 array of ``shape`` that holds one value (strides 0): what draws look at."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=tuple(shape),
+                                           strides=(0,) * len(shape))  # fmt: skip
+
+
+def draw_params(
+    compose: A.Compose, shape: tuple[int, int, int]
+) -> list[tuple[A.BasicTransform, dict[str, Any]]]:
+    """The steps that ``compose`` applies to an image of ``shape``, each with its parameters.
+
+    Draws exactly what ``compose(image=...)`` draws, in the same order (albumentations 2.0.8), and
+    follows the image's shape through the geometric steps.
+    """
+    compose.py_random.random()  # Compose.__call__ draws against its p even when p is 1
+    data = {"image": _stand_in(shape)}
+    applied = []
+    for transform in compose.transforms:
+        if not transform.should_apply():
+            continue
+        params = transform.update_transform_params(params=transform.get_params(), data=data)
+        params.update(transform.get_params_dependent_on_data(params=params, data=data))
+        applied.append((transform, params))
+        data["image"] = _stand_in(_shape_after(transform, params, data["image"].shape))
+    return applied
+
+
+def _shape_after(transform: A.BasicTransform, params: dict[str, Any], shape: tuple) -> tuple:
+    height, width = shape[:2]
+    if isinstance(transform, A.RandomScale):
+        height, width = int(height * params["scale"]), int(width * params["scale"])
+    elif isinstance(transform, A.PadIfNeeded):
+        height += params["pad_top"] + params["pad_bottom"]
+        width += params["pad_left"] + params["pad_right"]
+    elif isinstance(transform, A.RandomCrop):
+        x_min, y_min, x_max, y_max = params["crop_coords"]
+        height, width = y_max - y_min, x_max - x_min
+    return (height, width, *shape[2:])
+
+
+@dataclass
+class Window:
+    """Where the scaled image lies in the current output, as padding, crops and flips move it.
+
+    Output rows ``rows[0]:rows[1]`` hold scaled rows ``r + row_offset``; output columns
+    ``cols[0]:cols[1]`` hold scaled columns ``col_sign * c + col_offset``; the rest is padding.
+    """
+
+    height: int
+    width: int
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    row_offset: int = 0
+    col_sign: int = 1
+    col_offset: int = 0
+
+    @classmethod
+    def whole(cls, height: int, width: int) -> Window:
+        return cls(height, width, (0, height), (0, width))
+
+    def pad(self, top: int, bottom: int, left: int, right: int) -> None:
+        self.height, self.width = self.height + top + bottom, self.width + left + right
+        self.rows = (self.rows[0] + top, self.rows[1] + top)
+        self.cols = (self.cols[0] + left, self.cols[1] + left)
+        self.row_offset -= top
+        self.col_offset -= self.col_sign * left
+
+    def crop(self, x_min: int, y_min: int, x_max: int, y_max: int) -> None:
+        self.height, self.width = y_max - y_min, x_max - x_min
+        self.rows = _clamped(self.rows[0] - y_min, self.rows[1] - y_min, self.height)
+        self.cols = _clamped(self.cols[0] - x_min, self.cols[1] - x_min, self.width)
+        self.row_offset += y_min
+        self.col_offset += self.col_sign * x_min
+
+    def flip(self) -> None:
+        self.cols = (self.width - self.cols[1], self.width - self.cols[0])
+        self.col_offset += self.col_sign * (self.width - 1)
+        self.col_sign = -self.col_sign
+
+    @property
+    def empty(self) -> bool:
+        return self.rows[0] >= self.rows[1] or self.cols[0] >= self.cols[1]
+
+    def source_rows(self) -> slice:
+        return slice(self.rows[0] + self.row_offset, self.rows[1] + self.row_offset)
+
+    def source_cols(self) -> slice:
+        """The scaled columns of the window, left to right in the source (before any flip)."""
+        ends = [self.col_sign * c + self.col_offset for c in (self.cols[0], self.cols[1] - 1)]
+        return slice(min(ends), max(ends) + 1)
+
+    @property
+    def flipped(self) -> bool:
+        return self.col_sign < 0
+
+    def inside(self) -> tuple[slice, slice]:
+        """The window's rows and columns in the output."""
+        return slice(*self.rows), slice(*self.cols)
+
+    def fill_outside(self, array: np.ndarray, value: float) -> None:
+        """Set the output pixels of ``array`` (Ho, Wo[, C]) outside the window to ``value``."""
+        (top, bottom), (left, right) = self.rows, self.cols
+        if self.empty:
+            array[...] = value
+            return
+        array[:top] = value
+        array[bottom:] = value
+        array[top:bottom, :left] = value
+        array[top:bottom, right:] = value
+
+
+def _clamped(start: int, stop: int, size: int) -> tuple[int, int]:
+    start, stop = max(start, 0), min(stop, size)
+    return (start, max(start, stop))
+
+
+def nearest_picks(size: int, new_size: int) -> np.ndarray:
+    """The source positions that OpenCV's nearest-neighbour resize to ``new_size`` takes."""
+    if new_size == size:
+        return np.arange(size, dtype=np.intp)
+    column = np.arange(size, dtype=np.int32).reshape(size, 1)
+    picks = cv2.resize(column, (1, new_size), interpolation=cv2.INTER_NEAREST)
+    return picks.reshape(new_size).astype(np.intp)
+
+
+def _photometric_ok(transform: A.BasicTransform) -> bool:
+    if isinstance(transform, A.RandomBrightnessContrast):  # by max: no use of the image's mean
+        return transform.brightness_by_max and not transform.ensure_safe_range
+    if type(transform) is A.ColorJitter:  # saturation and hue (contrast uses the image's mean)
+        return tuple(transform.brightness) == KEEP and tuple(transform.contrast) == KEEP
+    return False
+
+
+def fusable(transforms: Sequence[A.BasicTransform]) -> bool:
+    """Whether ``FusedSampleTransform`` can run these steps (see the module docstring).
+
+    The geometric steps of ``build_pascal_train_transform`` (each at most once, in its order, with
+    bilinear images, nearest maps, constant padding with 0 and no padding inside the crop), then
+    photometric steps that work pixel by pixel, then one standard normalisation, always applied.
+    """
+    steps = list(transforms)
+    if not steps or not isinstance(steps[-1], A.Normalize):
+        return False
+    last = steps.pop()
+    if last.normalization != "standard" or last.p < 1:
+        return False
+    geometric = [t for t in steps if isinstance(t, GEOMETRY)]
+    order = [next(i for i, kind in enumerate(GEOMETRY) if isinstance(t, kind)) for t in geometric]
+    if steps[: len(geometric)] != geometric or order != sorted(set(order)):
+        return False
+    for step in geometric:
+        if isinstance(step, A.RandomScale) and (
+            step.interpolation != cv2.INTER_LINEAR
+            or step.mask_interpolation != cv2.INTER_NEAREST
+            or step.area_for_downscale is not None
+        ):
+            return False
+        if isinstance(step, A.PadIfNeeded) and (
+            step.border_mode != cv2.BORDER_CONSTANT
+            or np.any(np.asarray(step.fill) != 0)
+            or np.any(np.asarray(step.fill_mask) != 0)
+        ):
+            return False
+        if isinstance(step, A.RandomCrop) and step.pad_if_needed:
+            return False
+    return all(_photometric_ok(t) for t in steps[len(geometric) :])
+
+
+class FusedSampleTransform(SampleTransform):
+    """``SampleTransform`` that runs a ``fusable`` compose in few passes, to the same output.
+
+    Takes the arguments of ``SampleTransform`` (``track_padding`` must be set: padding is then
+    marked as invalid, as the plain path marks it). Other composes, and ``fused=False``, take the
+    plain path.
+    """
+
+    def __init__(self, transforms: Sequence[A.BasicTransform], *args: Any, fused: bool = True,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(transforms, *args, **kwargs)
+        self._scratch = Scratch()
+        self.fused = (
+            fused
+            and self.track_padding
+            and self.output_size is None
+            and self.compose.p >= 1
+            and fusable(self.compose.transforms)
+        )
+
+    def __call__(self, sample: Sample) -> Sample:
+        """Transform one sample dict (see ``dmtl.data.transforms`` for input and output)."""
+        if not self.fused:
+            return super().__call__(sample)
+        self._sync_random_state()
+        name = str(sample.get("name", ""))
+        data = _prepare_inputs(sample, name)
+        image = data.pop("image")
+        steps = draw_params(self.compose, image.shape)
+        geometry = Geometry.of(steps, image.shape[:2])
+        out_image = _augmented_image(image, geometry, steps[geometry.steps :], self._scratch)
+        picks = geometry.picks()
+        moved = {key: picks.apply(array) for key, array in data.items()}
+        return self._finish(out_image, moved, geometry, name)
+
+    def from_compact(
+        self, compact: dict[str, np.ndarray], expand: Callable[[dict], dict], name: str
+    ) -> Sample:
+        """``self(expand(compact) + name)``, with the maps moved before ``expand``, not after.
+
+        ``expand`` turns a reader's compact arrays into its sample arrays pixel by pixel (as
+        ``dmtl.data.readers.predecoded.expand`` does), so it gives the same maps whether it runs
+        before or after they are moved; after, it runs on the output's pixels only and the maps
+        move as uint8. The image is expanded first: it is interpolated.
+        """
+        if not self.fused:
+            return self({**expand(compact), "name": name})
+        self._sync_random_state()
+        source = compact["image"]
+        steps = draw_params(self.compose, source.shape)
+        geometry = Geometry.of(steps, source.shape[:2])
+        picks = geometry.picks()
+        picked = {key: picks.apply(array) for key, array in compact.items() if key != "image"}
+        sample = expand({"image": source, **picked})
+        image = sample.pop("image")
+        out_image = _augmented_image(image, geometry, steps[geometry.steps :], self._scratch)
+        moved = {
+            key: TASKS[key].behaviour.prepare_array(array, f"sample {name!r}: {key}")
+            for key, array in sample.items()
+        }
+        return self._finish(out_image, moved, geometry, name)
+
+    def _finish(
+        self, image: np.ndarray, moved: dict[str, np.ndarray], geometry: Geometry, name: str
+    ) -> Sample:
+        """The output sample: each moved map corrected, its padding invalid, as tensors."""
+        targets = {}
+        for key, array in moved.items():
+            kind = TASKS[key].behaviour
+            array = kind.correct_geometry(  # pixel by pixel: the padding is overwritten next
+                array, scale=geometry.scale, flipped=geometry.flipped,
+                inverse_depth=self.inverse_depth,
+            )  # fmt: skip
+            geometry.window.fill_outside(array, kind.invalid_value)
+            targets[key] = kind.to_tensor(array)
+        return {"image": torch.from_numpy(image), "targets": targets, "name": name}
+
+
+@dataclass
+class Geometry:
+    """What the geometric steps at the head of a ``fusable`` compose did to one sample."""
+
+    size: tuple[int, int]  # (H, W) of the input
+    scaled: tuple[int, int]  # after the scaling
+    window: Window
+    scale: float = 1.0
+    flipped: bool = False
+    steps: int = 0  # how many of the applied steps are geometric
+
+    @classmethod
+    def of(cls, steps: list[tuple[A.BasicTransform, dict[str, Any]]], size: tuple[int, int]):
+        geometry = cls(tuple(size), tuple(size), Window.whole(*size))
+        for transform, params in steps:
+            if not isinstance(transform, GEOMETRY):
+                break
+            geometry.steps += 1
+            if isinstance(transform, A.RandomScale):
+                geometry.scale = float(params["scale"])
+                height, width = size
+                geometry.scaled = (int(height * geometry.scale), int(width * geometry.scale))
+                geometry.window = Window.whole(*geometry.scaled)
+            elif isinstance(transform, A.PadIfNeeded):
+                geometry.window.pad(params["pad_top"], params["pad_bottom"], params["pad_left"],
+                                    params["pad_right"])  # fmt: skip
+            elif isinstance(transform, A.RandomCrop):
+                geometry.window.crop(*params["crop_coords"])
+            else:
+                geometry.window.flip()
+                geometry.flipped = True
+        return geometry
+
+    def picks(self) -> MapPicks:
+        """The source pixel of every output pixel of the task maps (nearest neighbour)."""
+        window = self.window
+        if window.empty:
+            return MapPicks(window, np.zeros(0, np.intp), np.zeros(0, np.intp))
+        rows = nearest_picks(self.size[0], self.scaled[0])[window.source_rows()]
+        cols = nearest_picks(self.size[1], self.scaled[1])[window.source_cols()]
+        return MapPicks(window, rows, cols[::-1] if window.flipped else cols)
+
+
+class MapPicks:
+    """Task maps moved as the image was: each output pixel one source pixel, or the fill.
+
+    Nearest-neighbour scaling picks whole rows and columns, and so do crops and flips: the window
+    of a moved map is ``array[rows][:, cols]``. A map with channels is built channel-first and
+    returned as its (H, W, C) view, so that ``TaskKind.to_tensor`` finds it contiguous as (C, H, W).
+    """
+
+    def __init__(self, window: Window, rows: np.ndarray, cols: np.ndarray) -> None:
+        self.window, self.rows, self.cols = window, rows, cols
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (H, W[, C]) moved to the output (Ho, Wo[, C]), 0 outside the window."""
+        window = self.window
+        if array.ndim == 2:
+            moved = np.empty((window.height, window.width), dtype=array.dtype)
+            if not window.empty:
+                moved[window.inside()] = array[self.rows][:, self.cols]
+        else:
+            channels = array.shape[2]
+            planes = np.empty((channels, window.height, window.width), dtype=array.dtype)
+            moved = planes.transpose(1, 2, 0)
+            if not window.empty:
+                picked_rows = array[self.rows]
+                for channel in range(channels):
+                    planes[(channel, *window.inside())] = picked_rows[:, self.cols, channel]
+        window.fill_outside(moved, 0)
+        return moved
+
+
+class Scratch:
+    """Working arrays kept from sample to sample: fewer fresh pages to fault in.
+
+    ``get`` returns a contiguous view of a buffer that only grows, one buffer per name; what it
+    held before is garbage.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype=np.uint8)
+        return buffer[:size].view(dtype).reshape(shape)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_buffers": {}}  # a DataLoader worker makes its own
+
+
+def _augmented_image(
+    image: np.ndarray,
+    geometry: Geometry,
+    steps: list[tuple[A.BasicTransform, dict[str, Any]]],
+    scratch: Scratch,
+) -> np.ndarray:
+    """The normalised image (3, Ho, Wo): the photometric steps and the normalisation on the window.
+
+    They run on the window's rows at the full output width, because OpenCV's colour conversions
+    compute the last pixels of a row with other instructions than the rest, to other bits: on rows
+    as wide as those of the plain path, every pixel gets the bits it gets there.
+    """
+    window = geometry.window
+    out = np.zeros((3, window.height, window.width), dtype=np.float32)
+    if window.empty:
+        return out
+    band = scratch.get("band", (window.rows[1] - window.rows[0], window.width, 3), np.float32)
+    if geometry.scaled != image.shape[:2]:
+        resized = scratch.get("scaled", (*geometry.scaled, 3), np.float32)
+        image = cv2.resize(image, geometry.scaled[::-1], dst=resized,
+                           interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    start, stop = window.cols
+    if window.flipped:  # placed unflipped, then the whole band flipped in place
+        start, stop = window.width - stop, window.width - start
+    band[:, :start] = 0.0  # the band's padding: any value would do, but no garbage
+    band[:, stop:] = 0.0
+    band[:, start:stop] = image[window.source_rows(), window.source_cols()]
+    if window.flipped:
+        cv2.flip(band, 1, dst=band)
+    for transform, params in steps:
+        if isinstance(transform, A.Normalize):  # the last step (``fusable``)
+            mean, inverse_std = photo.normalisation_constants(transform)
+            inside = out[(slice(None), *window.inside())]
+            photo.normalise_into(inside, band[:, slice(*window.cols)], mean, inverse_std)
+        else:
+            _photometric_step(transform, params, band)
+    return out
+
+
+def _photometric_step(transform: A.BasicTransform, params: dict[str, Any], img: np.ndarray) -> None:
+    """Apply one pixel-by-pixel photometric step of ``fusable`` to ``img`` in place."""
+    if isinstance(transform, A.RandomBrightnessContrast):
+        if params["alpha"] == 0:
+            img[...] = transform.apply(img, **params)
+        else:
+            photo.brightness_contrast(img, params["alpha"], params["beta"])
+        return
+    for part in params["order"]:  # A.ColorJitter.apply; brightness and contrast are factor 1
+        if part == 2:
+            photo.saturation(img, params["saturation"])
+        elif part == 3:
+            photo.hue(img, params["hue"])

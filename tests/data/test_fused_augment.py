@@ -1,0 +1,203 @@
+"""The fused PASCAL-Context training augmentation gives the bits of the step-by-step one."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+from albumentations.augmentations.pixel import functional as fpixel
+
+import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
+from dmtl.data import exact_photometric as photo
+from dmtl.data.fused_augment import FusedSampleTransform, Window, fusable, nearest_picks
+from dmtl.data.pipelines import build_pascal_train_transform
+from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
+from dmtl.data.readers.predecoded import FIELDS, expand
+from dmtl.data.transforms import normalize
+from support.pascal import write_pascal_context
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    return array.view(np.uint32) if array.dtype == np.float32 else array
+
+
+def _same(got, expected) -> bool:
+    got, expected = np.asarray(got), np.asarray(expected)
+    return (
+        got.dtype == expected.dtype
+        and got.shape == expected.shape
+        and np.array_equal(_bits(got), _bits(expected))
+    )
+
+
+def _image(rng, height=53, width=70) -> np.ndarray:
+    """A float32 image as the pipeline has it after scaling: bilinear mixtures of k / 255."""
+    image = rng.integers(0, 256, (height - 7, width - 9, 3), dtype=np.uint8)
+    return cv2.resize(image.astype(np.float32) / np.float32(255), (width, height))
+
+
+def test_brightness_contrast_gives_the_albumentations_bits() -> None:
+    rng = np.random.default_rng(0)
+    stock = A.RandomBrightnessContrast()
+    image = _image(rng) * np.float32(1.2) - np.float32(0.1)  # outside [0, 1] too
+    draws = [(1.0, 0.0), (1.0, 0.1), (1.0, -0.12549), (1.37, 0.0), (0.51, 0.0), (1.2, 0.05)]
+    draws += [(1.0 + float(c), 0.0) for c in rng.uniform(-0.5, 0.5, 6)]
+    draws += [(1.0, float(b)) for b in rng.uniform(-32 / 255, 32 / 255, 6)]
+    for alpha, beta in draws:
+        got = image.copy()
+        photo.brightness_contrast(got, alpha, beta)
+        assert _same(got, stock.apply(image, alpha=alpha, beta=beta)), (alpha, beta)
+
+
+def test_saturation_and_hue_give_the_albumentations_bits() -> None:
+    rng = np.random.default_rng(1)
+    image = _image(rng, 64, 512)
+    for factor in [0.0, 1.0, 0.5, 1.5, *map(float, rng.uniform(0.5, 1.5, 6))]:
+        got = image.copy()
+        photo.saturation(got, factor)
+        assert _same(got, fpixel.adjust_saturation_torchvision(image.copy(), factor)), factor
+    for factor in [0.0, 0.1, -0.1, 1e-9, -1e-9, *map(float, rng.uniform(-0.1, 0.1, 8))]:
+        got = image.copy()
+        photo.hue(got, factor)
+        assert _same(got, fpixel.adjust_hue_torchvision(image.copy(), factor)), factor
+
+
+def test_normalisation_gives_the_albumentations_bits_channel_first() -> None:
+    rng = np.random.default_rng(2)
+    image = _image(rng) * np.float32(1.4) - np.float32(0.2)
+    stock = A.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), max_pixel_value=1.0)
+    expected = stock.apply(image).transpose(2, 0, 1)
+    for step in (stock, normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))):
+        mean, inverse_std = photo.normalisation_constants(step)
+        out = np.full((3, 60, 80), 7.0, dtype=np.float32)  # into a window of a larger array
+        photo.normalise_into(out[:, 3:56, 5:75], image, mean, inverse_std)
+        assert _same(out[:, 3:56, 5:75], expected)
+        assert (out[:, :3] == 7).all() and (out[:, :, 75:] == 7).all()
+    wide = (np.float32(0.485), np.float32(0.456), np.float32(0.406))  # a float64 1/std
+    out = np.empty((3, 53, 70), dtype=np.float32)
+    inverse = 1 / np.array([0.229, 0.224, 0.225])
+    photo.normalise_into(out, image, np.array(wide), inverse)
+    expected = cv2.multiply(cv2.subtract(image, np.zeros_like(image) + np.array(wide)),
+                            np.zeros_like(image) + inverse, dtype=cv2.CV_32F)  # fmt: skip
+    assert _same(out, expected.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 0), (np.float32, 0), (np.float32, 3)])
+def test_nearest_picks_are_what_opencv_resizes_to(dtype, channels) -> None:
+    rng = np.random.default_rng(3)
+    for height, width, scale in [(375, 500, 1.7), (375, 500, 0.55), (37, 53, 2.4), (24, 30, 0.5),
+                                 (500, 375, 1.0001), (333, 499, 1.3333)]:  # fmt: skip
+        shape = (height, width, channels) if channels else (height, width)
+        array = rng.integers(0, 255, shape).astype(dtype)
+        size = (int(height * scale), int(width * scale))
+        expected = cv2.resize(array, size[::-1], interpolation=cv2.INTER_NEAREST)
+        rows, cols = nearest_picks(height, size[0]), nearest_picks(width, size[1])
+        assert _same(array[rows][:, cols], expected), (height, width, scale)
+
+
+def test_window_follows_padding_crops_and_flips() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        height, width = (int(v) for v in rng.integers(1, 30, 2))
+        scaled = np.arange(1, height * width + 1).reshape(height, width)
+        window, moved = Window.whole(height, width), scaled.copy()
+        for _ in range(4):
+            step = rng.integers(3)
+            if step == 0:
+                pads = [int(v) for v in rng.integers(0, 5, 4)]
+                window.pad(*pads)
+                moved = np.pad(moved, ((pads[0], pads[1]), (pads[2], pads[3])))
+            elif step == 1:
+                y_min, x_min = (int(rng.integers(0, s)) for s in moved.shape)
+                y_max = int(rng.integers(y_min + 1, moved.shape[0] + 1))
+                x_max = int(rng.integers(x_min + 1, moved.shape[1] + 1))
+                window.crop(x_min, y_min, x_max, y_max)
+                moved = moved[y_min:y_max, x_min:x_max]
+            else:
+                window.flip()
+                moved = moved[:, ::-1]
+        assert (window.height, window.width) == moved.shape
+        rebuilt = np.zeros_like(moved)
+        if not window.empty:
+            picked = scaled[window.source_rows(), window.source_cols()]
+            rebuilt[window.inside()] = picked[:, ::-1] if window.flipped else picked
+        assert np.array_equal(rebuilt, moved)
+
+
+def _compact(rng, height: int, width: int) -> dict[str, np.ndarray]:
+    """Random compact fields of a PASCAL-Context sample, as the pre-decoded form stores them."""
+    high = {"semseg": 60, "human_parts": 7, "sal": 2, "normals_valid": 2, "edge": 2}
+    compact = {}
+    for field, channels in FIELDS.items():
+        shape = (height, width, channels) if channels > 1 else (height, width)
+        compact[field] = rng.integers(0, high.get(field, 256), shape).astype(np.uint8)
+    compact["semseg"][rng.random((height, width)) < 0.1] = 255
+    return compact
+
+
+def _equal_samples(got: dict, expected: dict) -> None:
+    assert _same(got["image"].numpy(), expected["image"].numpy())
+    assert got["targets"].keys() == expected["targets"].keys() and got["name"] == expected["name"]
+    for task, target in expected["targets"].items():
+        assert got["targets"][task].is_contiguous(), task
+        assert _same(got["targets"][task].numpy(), target.numpy()), task
+
+
+@pytest.mark.parametrize(
+    "size, kwargs",
+    [((375, 500), {"seed": 0}),  # the protocol: PASCAL's size into 512², scale 0.5-2
+     ((333, 500), {"seed": 1, "flip_p": 1.0}),
+     ((37, 53), {"height": 40, "width": 36, "scale_range": (0.4, 2.5), "seed": 2}),
+     ((30, 24), {"height": 16, "width": 20, "photometric": False, "seed": 3})],
+)  # fmt: skip
+def test_fused_transform_gives_the_step_by_step_output(size, kwargs) -> None:
+    fused = build_pascal_train_transform(**kwargs)
+    plain = build_pascal_train_transform(**kwargs, fused=False)
+    assert isinstance(fused, FusedSampleTransform) and fused.fused and not plain.fused
+    rng = np.random.default_rng(5)
+    tasks = list(TASKS)
+    for index in range(10):  # one stream: the draws stay in step from sample to sample
+        compact = _compact(rng, *size)
+        name = f"2008_{index:06d}"
+        expected = plain({**expand(compact, tasks), "name": name})
+        if index % 2:
+            got = fused({**expand(compact, tasks, np.uint8), "name": name})
+        else:
+            got = fused.from_compact(compact, functools.partial(expand, tasks=tasks), name)
+        _equal_samples(got, expected)
+
+
+def test_dataset_samples_equal_the_decoded_path(tmp_path: Path) -> None:
+    from dmtl.data.prepare.predecode import predecode_tree
+
+    root = write_pascal_context(tmp_path / "p")
+    decoded = PascalContextDataset(root, "train", list(TASKS), predecoded=False)
+    plain = build_pascal_train_transform(20, 28, scale_range=(0.5, 2.0), seed=7, fused=False)
+    expected = [plain(decoded.load_sample(i % len(decoded))) for i in range(16)]
+    predecode_tree(root, splits=("train",))
+    for predecoded in (True, False):
+        data = PascalContextDataset(root, "train", list(TASKS), predecoded=predecoded)
+        assert (data.predecoded is not None) == predecoded
+        data.transform = build_pascal_train_transform(20, 28, scale_range=(0.5, 2.0), seed=7)
+        for index, sample in enumerate(expected):
+            _equal_samples(data[index % len(data)], sample)
+
+
+def test_other_steps_take_the_plain_path() -> None:
+    fused = build_pascal_train_transform(16, 16, seed=0)
+    steps = list(fused.compose.transforms)
+    assert fusable(steps)
+    assert not fusable(steps[:-1])  # no normalisation last
+    assert not fusable([A.Rotate(limit=10), *steps])
+    assert not fusable([steps[1], steps[0], *steps[2:]])  # padding before scaling
+    assert not fusable([*steps[:4], A.ColorJitter(contrast=0.2), steps[-1]])  # uses the mean
+    assert not fusable([*steps[:4], A.ColorJitter(brightness=0.2, contrast=(1.0, 1.0)), steps[-1]])
+    assert not fusable([A.RandomScale(area_for_downscale="image"), *steps[1:]])
+    assert not fusable([*steps[:-1], A.Normalize(p=0.5)])
+    transform = FusedSampleTransform([A.Rotate(limit=10), *steps], seed=0, track_padding=True)
+    assert not transform.fused
+    assert not FusedSampleTransform(steps, seed=0).fused  # padding not tracked
