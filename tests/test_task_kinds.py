@@ -232,7 +232,14 @@ def test_constants_of_saliency_and_boundaries():
 def test_target_handling_of_augmentation():
     seg = SPECS["semseg"].behaviour
     ids = seg.prepare_array(np.array([[0, 255], [3, 20]], dtype=np.int64), "s")
-    assert ids.dtype == np.uint8 and seg.to_tensor(ids).dtype == torch.int64
+    assert ids.dtype == np.uint8 and seg.to_tensor(ids).dtype == torch.uint8  # compact
+    assert torch.equal(seg.widen(seg.to_tensor(ids)), torch.tensor([[0, 255], [3, 20]]))
+    assert seg.to_tensor(np.array([[7]])).dtype == torch.uint8  # other dtypes checked, then uint8
+    with pytest.raises(DataError, match="0..255"):
+        seg.to_tensor(np.array([[-1]]))
+    read_only = np.zeros((2, 2), np.uint8)
+    read_only.flags.writeable = False
+    assert seg.to_tensor(read_only).numpy().flags.writeable  # a copy, never the read-only array
     with pytest.raises(DataError, match="sample 'a': semseg ids must lie in 0..255"):
         seg.prepare_array(np.array([[256]]), "sample 'a': semseg")
     assert SPECS["sal"].behaviour.prepare_array(np.array([[1]]), "s").dtype == np.uint8

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
+from dmtl.data.compact import widen_targets
 from dmtl.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
 from dmtl.metrics import MultiTaskMetrics
 from dmtl.tasks import TaskSpec
@@ -33,7 +34,8 @@ def evaluate_constants(
     """Metrics of the best constant predictions over an evaluation split.
 
     Args:
-        batches: batches in the package's batch contract (only ``targets`` is read).
+        batches: batches in the package's batch contract (only ``targets`` is read), straight
+            from a loader (compact class ids are widened here, ``dmtl.data.compact``) or widened.
         tasks: the tasks to evaluate.
 
     Returns:
@@ -41,8 +43,9 @@ def evaluate_constants(
     """
     collected: dict[str, list[torch.Tensor]] = {t.name: [] for t in tasks}
     for batch in batches:
+        targets = widen_targets(batch["targets"], tasks)
         for spec in tasks:
-            collected[spec.name].append(batch["targets"][spec.name])
+            collected[spec.name].append(targets[spec.name])
     targets = {name: torch.cat(parts) for name, parts in collected.items()}
     constants = best_constants(targets, tasks)
     metrics = MultiTaskMetrics(tasks)

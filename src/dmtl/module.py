@@ -24,6 +24,7 @@ from dmtl.config import (
     SpeedConfig,
     XTCConfig,
 )
+from dmtl.data.compact import check_widened
 from dmtl.groups import as_group, group_dict
 from dmtl.losses import build_criterion
 from dmtl.losses.xtc import XTCOutput
@@ -170,6 +171,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        check_widened(batch["targets"], self.task_specs)  # no uint8 class ids into a loss
         trace: dict = {}
         out = self(
             batch["image"], batch["labelled"], self._training_noise(batch["image"]), trace=trace
@@ -190,6 +192,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
         """Score a batch; return the network output (the panel callback draws from it)."""
+        check_widened(batch["targets"], self.task_specs)
         out = self._evaluate(batch, self.val_metrics, "val")
         if self.val_initial_metrics is not None:
             self.val_initial_metrics.update(out.initial, batch["targets"])
@@ -202,6 +205,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
 
     # -------------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int) -> None:
+        check_widened(batch["targets"], self.task_specs)
         self._evaluate(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:

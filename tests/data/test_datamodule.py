@@ -26,7 +26,9 @@ def _dm(cache, **kw):
 def test_batch_contract(cache):
     dm = _dm(cache, tasks=["semseg", "depth", "normals", "edge"], label_setting="onelabel")
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    loaded = next(iter(dm.train_dataloader()))
+    assert loaded["targets"]["semseg"].dtype == torch.uint8  # compact until the transfer hook
+    batch = dm.on_after_batch_transfer(loaded, 0)
     assert batch["image"].shape == (4, 3, 32, 40) and batch["image"].dtype == torch.float32
     t = batch["targets"]
     assert t["semseg"].shape == (4, 32, 40) and t["semseg"].dtype == torch.int64
@@ -35,7 +37,7 @@ def test_batch_contract(cache):
     assert t["normals"].shape == (4, 3, 32, 40)
     norms = t["normals"].norm(dim=1)
     assert torch.allclose(norms[norms > 0], torch.ones(()), atol=1e-4)
-    assert t["edge"].shape == (4, 1, 32, 40)
+    assert t["edge"].shape == (4, 1, 32, 40) and t["edge"].dtype == torch.float32
     assert batch["labelled"].shape == (4, 4) and batch["labelled"].dtype == torch.bool
     assert len(batch["meta"]["name"]) == 4
 

@@ -46,7 +46,8 @@ def test_eval_padding_marks_every_added_pixel_invalid() -> None:
     assert (len(rows), len(cols)) == (HEIGHT, WIDTH) and (top, left) == (4, 5)  # centred
     window = (slice(top, top + HEIGHT), slice(left, left + WIDTH))
     for key in ("semseg", "human_parts", "sal"):
-        torch.testing.assert_close(targets[key][window], torch.from_numpy(sample[key]))
+        assert targets[key].dtype == torch.uint8  # compact, as the loader hands it over
+        torch.testing.assert_close(targets[key][window].long(), torch.from_numpy(sample[key]))
         assert (targets[key][~inside] == IGNORE_INDEX).all()
     assert (targets["edge"][0][~inside] == IGNORE_INDEX).all()
     assert targets["edge"][0][window].sum() == HEIGHT  # the boundary column, unchanged
@@ -75,8 +76,8 @@ def test_flip_negates_normal_x_and_mirrors_every_map() -> None:
     torch.testing.assert_close(targets["normals"], expected)
     assert targets["normals"][0, 5, 0] == pytest.approx(-0.6)  # left column now holds -(+0.6)
     assert (targets["normals"][:, 0] == 0).all()  # invalid stays invalid
-    torch.testing.assert_close(
-        targets["semseg"], torch.from_numpy(sample["semseg"][:, ::-1].copy())
+    torch.testing.assert_close(  # uint8 from the loader, the same ids
+        targets["semseg"].long(), torch.from_numpy(sample["semseg"][:, ::-1].copy())
     )
     assert targets["edge"][0, :, WIDTH - 1 - 7].sum() == HEIGHT
 

@@ -137,7 +137,7 @@ def test_output_format_and_key_subset() -> None:
     assert set(out) == {"image", "targets", "name"} and out["name"] == "train/7"
     assert out["image"].dtype == torch.float32 and out["image"].shape == (3, 24, 32)
     targets = out["targets"]
-    assert targets["semseg"].dtype == torch.int64 and targets["semseg"].shape == (24, 32)
+    assert targets["semseg"].dtype == torch.uint8 and targets["semseg"].shape == (24, 32)
     assert targets["depth"].dtype == torch.float32 and targets["depth"].shape == (1, 24, 32)
     assert targets["normals"].dtype == torch.float32 and targets["normals"].shape == (3, 24, 32)
     assert targets["edge"].dtype == torch.float32 and targets["edge"].shape == (1, 24, 32)

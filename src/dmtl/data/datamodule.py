@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dmtl.data.compact import widen_batch
 from dmtl.data.labelled import LabelledDataset
 from dmtl.data.labels import check_label_mask, make_label_mask
 from dmtl.data.option_checks import check_geometry, check_loader_options, check_sources
@@ -63,7 +65,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
 
     Batches follow the package contract: ``image`` (B, 3, H, W) normalised, ``targets``
     {task: tensor} for every task (labelled or not), ``labelled`` bool (B, K) in the order of
-    ``tasks``, and ``meta`` {"name": [...], "index": (B,)}.
+    ``tasks``, and ``meta`` {"name": [...], "index": (B,)}. The loaders hand class-id targets
+    over as uint8; ``on_after_batch_transfer`` widens them to int64 on the device
+    (``dmtl.data.compact``), so the model and the callbacks see int64.
 
     Args:
         dataset: ``synthetic``, ``synthetic_pascal``, ``synthetic_cityscapes`` (rendered on first
@@ -244,6 +248,10 @@ class MultiTaskDataModule(pl.LightningDataModule):
         sampler = ShardSampler(self.predict_set, world, rank)
         kwargs = self._loader_kwargs(self.eval_batch_size)
         return DataLoader(self.predict_set, sampler=sampler, collate_fn=pad_collate, **kwargs)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The batch with its compact class-id maps widened (uint8 -> int64) on its device."""
+        return widen_batch(batch, self.task_specs)
 
     def _eval_loader(self, data: Dataset) -> DataLoader:
         """Every sample exactly once over all processes (no padded duplicates in the metrics)."""

@@ -70,11 +70,16 @@ class TaskKind(ABC):
         name: the kind's registry key, the value of ``TaskSpec.kind``.
         class_ids: targets are class-id maps (H, W) int64 rather than float maps (C, H, W).
         invalid_value: what marks an unusable target pixel (padding writes it).
+        loader_dtype: the dtype of the kind's targets as they leave the loader (``to_tensor``).
+        target_dtype: the dtype every consumer (losses, metrics, callbacks) sees: ``widen``
+            turns ``loader_dtype`` into it once the batch is on its device.
     """
 
     name: ClassVar[str]
     class_ids: ClassVar[bool] = False
     invalid_value: ClassVar[int] = 0
+    loader_dtype: ClassVar[torch.dtype] = torch.float32
+    target_dtype: ClassVar[torch.dtype] = torch.float32
 
     # ------------------------------------------------------------------ targets and losses
     @abstractmethod
@@ -204,6 +209,12 @@ class TaskKind(ABC):
             inverse_depth: depth maps hold inverse depth.
         """
         return array
+
+    def widen(self, target: torch.Tensor) -> torch.Tensor:
+        """A target (batch) of ``loader_dtype`` as ``target_dtype``; any other as it is."""
+        if target.dtype == self.loader_dtype and self.loader_dtype != self.target_dtype:
+            return target.to(self.target_dtype)
+        return target
 
     def to_tensor(self, array: np.ndarray) -> torch.Tensor:
         """Augmented map (H, W[, C]) as the target tensor (C, H, W) float32."""

@@ -24,6 +24,9 @@ CONSTANT_LOGIT = 10.0  # logit of the class a constant prediction picks (the oth
 class SegmentationKind(TaskKind):
     """Targets (H, W) int64 class ids with ``spec.ignore_index`` unlabelled; logits (C, H, W).
 
+    The loader hands them over as uint8 (``loader_dtype``: every reader's ids and its ignore
+    value 255 fit, ``prepare_array`` checks it), and ``widen`` makes them int64 on the device.
+
     Loss: cross-entropy. Metric: mIoU (``SegmentationMetrics``). Prediction: the class id.
     Encoding: softmax(logits) * 2 - 1.
     """
@@ -31,6 +34,8 @@ class SegmentationKind(TaskKind):
     name = "segmentation"
     class_ids = True
     invalid_value = IGNORE_INDEX
+    loader_dtype = torch.uint8
+    target_dtype = torch.int64
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Pixels whose class id is not ``spec.ignore_index``."""
@@ -103,5 +108,12 @@ class SegmentationKind(TaskKind):
         return array.astype(np.uint8, copy=False)  # never written to: no copy of uint8 ids
 
     def to_tensor(self, array: np.ndarray) -> torch.Tensor:
-        """Class ids (H, W) int64."""
-        return torch.from_numpy(array.astype(np.int64))
+        """Class ids (H, W) uint8 (``loader_dtype``), the array itself where it is one already.
+
+        A fresh array is made only for one that is not uint8, not contiguous or not writable
+        (a read-only view of a decoded file, say): the tensor then never shares memory that
+        others may not expect it to.
+        """
+        if array.dtype != np.uint8:  # checked: ids outside 0..255 are refused, never wrapped
+            array = self.prepare_array(array, "class ids")
+        return torch.from_numpy(np.require(array, None, ("C_CONTIGUOUS", "WRITEABLE")))

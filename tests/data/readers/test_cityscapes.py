@@ -18,6 +18,7 @@ from dmtl.data.pipelines import build_train_transform
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
+from support.batches import first_batch
 from support.mtpsl import CITY_HEIGHT as HEIGHT
 from support.mtpsl import CITY_WIDTH as WIDTH
 from support.mtpsl import cityscapes_sample as make_sample
@@ -100,7 +101,7 @@ def test_datamodule_batches_keep_ids_ignore_and_units(root: Path) -> None:
         dataset="cityscapes", root=str(root), batch_size=2, num_workers=0, augment=False
     )
     data.setup("fit")
-    batch = next(iter(data.val_dataloader()))
+    batch = first_batch(data, data.val_dataloader())
     assert batch["image"].shape == (2, 3, HEIGHT, WIDTH)
     expected = torch.from_numpy(np.stack([make_sample(i)["semseg"] for i in range(2)]))
     torch.testing.assert_close(batch["targets"]["semseg"], expected)
@@ -167,7 +168,7 @@ def test_cityscapes19_reads_label_19(root: Path) -> None:
         dataset="cityscapes19", root=str(root), batch_size=2, num_workers=0, augment=False
     )
     data.setup("validate")
-    semseg = next(iter(data.val_dataloader()))["targets"]["semseg"]
+    semseg = first_batch(data, data.val_dataloader())["targets"]["semseg"]
     expected = np.stack([make_sample(i)["label19"] for i in range(2)])
     torch.testing.assert_close(semseg, torch.from_numpy(expected))
     assert [s.channels for s in data.task_specs] == [19, 1]

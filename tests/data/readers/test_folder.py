@@ -9,6 +9,7 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.readers.folder import FolderDataset, with_available_labels
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import resolve_tasks
+from support.batches import first_batch
 from support.folder_data import NUM_CLASSES, write_folder
 
 ALL = ["semseg", "depth", "normals", "edge", "sal"]
@@ -77,7 +78,7 @@ def test_datamodule_trains_only_on_existing_maps(folder):
     dm.setup("fit")
     assert dm.labelled.sum(0).tolist() == [5, 5]
     assert not dm.labelled[1, 0] and not dm.labelled[2, 1]
-    batch = next(iter(dm.train_dataloader()))
+    batch = first_batch(dm, dm.train_dataloader())
     assert batch["image"].shape == (2, 3, 32, 40)
     assert batch["targets"]["semseg"].shape == (2, 32, 40)
     assert [t.channels for t in dm.task_specs] == [NUM_CLASSES, 1]

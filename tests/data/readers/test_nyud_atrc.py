@@ -14,6 +14,7 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.readers.nyud_atrc import NYUDDataset
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import resolve_tasks, standard_tasks
+from support.batches import first_batch
 from support.nyud import COUNTS, HEIGHT, WIDTH, expected_sample, split_ids, write_nyud
 
 TASKS = ["semseg", "depth", "normals", "edge"]
@@ -129,10 +130,10 @@ def test_the_data_module_reads_nyud_the_atrc_way(root) -> None:
                                crop_size=(32, 32), label_setting="onelabel")  # fmt: skip
     data.setup("fit")
     assert data.tasks == TASKS and data.labelled.sum(1).tolist() == [1, 1, 1, 1]
-    batch = next(iter(data.train_dataloader()))
+    batch = first_batch(data, data.train_dataloader())
     assert batch["image"].shape == (2, 3, 32, 32)  # cropped/padded to data.crop_size
     assert batch["targets"]["semseg"].shape == (2, 32, 32)
-    val = next(iter(data.val_dataloader()))
+    val = first_batch(data, data.val_dataloader())
     assert val["image"].shape == (2, 3, 32, 32)
     # the padding is ignore/invalid in every target, the image's own pixels are kept
     assert (val["targets"]["semseg"] == 255).sum() >= 2 * (32 * 32 - HEIGHT * WIDTH)

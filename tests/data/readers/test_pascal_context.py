@@ -19,6 +19,7 @@ from dmtl.data.readers.pascal_annotations import NYU_COMPATIBLE_CLASSES, PART_OF
 from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX
+from support.batches import first_batch
 from support.pascal import (
     HEIGHT,
     NO_PERSON,
@@ -204,7 +205,7 @@ def test_datamodule_pads_batches_and_keeps_label_values(root: Path) -> None:
         dataset="pascal_context", root=str(root), crop_size=(32, 32), batch_size=2, num_workers=0
     )
     data.setup("fit")
-    batch = next(iter(data.val_dataloader()))
+    batch = first_batch(data, data.val_dataloader())
     assert batch["meta"]["name"] == VAL_IDS and batch["image"].shape == (2, 3, 32, 32)
     targets = batch["targets"]
     assert set(targets["human_parts"].unique().tolist()) == {0, 1, 4, IGNORE_INDEX}

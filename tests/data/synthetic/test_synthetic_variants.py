@@ -11,6 +11,7 @@ from dmtl.data.synthetic.dataset import SyntheticConfig
 from dmtl.errors import ConfigError
 from dmtl.module import DiffusionMTLModule
 from support import REPO
+from support.batches import first_batch
 
 EXPERIMENTS = REPO / "experiments"
 PASCAL_TASKS = ["semseg", "human_parts", "sal", "normals", "edge"]
@@ -36,7 +37,7 @@ def test_label_settings_cover_the_five_pascal_tasks(cache, setting, low, high):
     per_image = dm.labelled.sum(1)
     assert dm.labelled.shape == (12, 5)
     assert int(per_image.min()) >= low and int(per_image.max()) <= high
-    batch = next(iter(dm.train_dataloader()))
+    batch = first_batch(dm, dm.train_dataloader())
     assert batch["image"].shape == (8, 3, 32, 32)
     assert set(batch["targets"]) == set(PASCAL_TASKS)
     assert batch["targets"]["normals"].shape == (8, 3, 32, 32)
@@ -51,7 +52,7 @@ def test_cityscapes_variant_batches_hold_label7_and_inverse_depth(cache):
     dm.prepare_data()
     dm.setup("fit")
     assert dm.tasks == ["semseg", "depth"]
-    batch = next(iter(dm.val_dataloader()))
+    batch = first_batch(dm, dm.val_dataloader())
     depth, semseg = batch["targets"]["depth"], batch["targets"]["semseg"]
     assert depth.shape == (4, 1, 64 // 2, 64) and float(depth.max()) < 0.6
     assert set(semseg.unique().tolist()) <= set(range(7)) | {255}  # 255: the bonnet, void
