@@ -4,9 +4,12 @@ Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1],
 ``dmtl.tasks.TASKS``, ``name``). Output, before collation::
 
     {"image": float32[3, H, W] normalised,
-     "targets": {"semseg": int64[H, W] (255 ignore), "depth": float32[1, H, W],
+     "targets": {"semseg": uint8[H, W] (255 ignore), "depth": float32[1, H, W],
                  "normals": float32[3, H, W], "edge": float32[1, H, W]},  # only the keys present
      "name": str}
+
+Class-id maps stay uint8 through the loader; the data module widens them to int64 on the device
+(``dmtl.data.compact``).
 
 Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s of the image and
 resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s
