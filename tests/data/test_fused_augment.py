@@ -13,7 +13,13 @@ from albumentations.augmentations.pixel import functional as fpixel
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data import exact_photometric as photo
-from dmtl.data.fused_augment import FusedSampleTransform, Window, fusable, nearest_picks
+from dmtl.data.fused_augment import (
+    FusedSampleTransform,
+    MapPicks,
+    Window,
+    fusable,
+    nearest_picks,
+)
 from dmtl.data.pipelines import build_pascal_train_transform
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.readers.predecoded import FIELDS, expand
@@ -126,6 +132,53 @@ def test_window_follows_padding_crops_and_flips() -> None:
             picked = scaled[window.source_rows(), window.source_cols()]
             rebuilt[window.inside()] = picked[:, ::-1] if window.flipped else picked
         assert np.array_equal(rebuilt, moved)
+
+
+PICK_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64, np.float32, np.float64,
+               np.bool_]  # fmt: skip
+
+
+def _random_window(rng, height: int, width: int) -> Window:
+    """A window of a (height, width) scaled map after random padding, crops and flips."""
+    window = Window.whole(height, width)
+    for _ in range(4):
+        step = rng.integers(3)
+        if step == 0:
+            window.pad(*(int(v) for v in rng.integers(0, 6, 4)))
+        elif step == 1:
+            y_min, x_min = int(rng.integers(0, window.height)), int(rng.integers(0, window.width))
+            y_max = int(rng.integers(y_min + 1, window.height + 1))
+            x_max = int(rng.integers(x_min + 1, window.width + 1))
+            window.crop(x_min, y_min, x_max, y_max)
+        else:
+            window.flip()
+    return window
+
+
+@pytest.mark.parametrize("dtype", PICK_DTYPES)
+@pytest.mark.parametrize("channels", [0, 1, 3])
+def test_map_moves_give_the_bytes_of_the_picks(dtype, channels) -> None:
+    """``MapPicks.apply`` (``np.take`` into the output) equals the row-then-column picks, bytes
+    and layout, with padding, crops (windows narrower than the output too) and flips."""
+    rng = np.random.default_rng(6)
+    for trial in range(40):
+        height, width = (int(v) for v in rng.integers(2, 40, 2))
+        scaled = (int(height * rng.uniform(0.5, 2)) or 1, int(width * rng.uniform(0.5, 2)) or 1)
+        window = _random_window(rng, *scaled)
+        rows = nearest_picks(height, scaled[0])[window.source_rows()]
+        cols = nearest_picks(width, scaled[1])[window.source_cols()]
+        picks = MapPicks(window, rows, cols[::-1] if window.flipped else cols)
+        shape = (height, width, channels) if channels else (height, width)
+        array = rng.integers(-300, 300, shape).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            array.flat[::7], array.flat[3::11] = np.nan, -0.0
+        got, expected = picks.apply(array), picks.picked(array)
+        assert got.dtype == expected.dtype and got.shape == expected.shape, trial
+        assert got.strides == expected.strides, trial  # channel-first planes as before
+        assert got.tobytes() == expected.tobytes(), trial
+        outside = np.ones(got.shape[:2], bool)
+        outside[window.inside()] = window.empty
+        assert not np.any(got[outside]), trial  # padding is 0
 
 
 def _compact(rng, height: int, width: int) -> dict[str, np.ndarray]:

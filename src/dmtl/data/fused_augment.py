@@ -343,8 +343,16 @@ class MapPicks:
     """Task maps moved as the image was: each output pixel one source pixel, or the fill.
 
     Nearest-neighbour scaling picks whole rows and columns, and so do crops and flips: the window
-    of a moved map is ``array[rows][:, cols]``. A map with channels is built channel-first and
-    returned as its (H, W, C) view, so that ``TaskKind.to_tensor`` finds it contiguous as (C, H, W).
+    of a moved map is ``array[rows][:, cols]`` (``picked``). ``apply`` gives the same bytes with
+    one copy fewer for one-channel maps: ``np.take`` of the picked rows' columns straight into the
+    output's window. A map with channels is built channel-first and returned as its (H, W, C)
+    view, so that ``TaskKind.to_tensor`` finds it contiguous as (C, H, W).
+
+    OpenCV's ``remap`` (nearest neighbour, one int16 map of every output pixel's source built once
+    per sample) gives the same bytes too, but was not faster inside the loader: it reads the
+    4-byte-a-pixel map once per task map, and in the loader's flow (fresh source arrays, other work
+    between the maps) that cost as much as the picks saved, for the three-channel normals as well
+    (experiments/RESULTS.md, 2026-12-02).
     """
 
     def __init__(self, window: Window, rows: np.ndarray, cols: np.ndarray) -> None:
@@ -352,6 +360,21 @@ class MapPicks:
 
     def apply(self, array: np.ndarray) -> np.ndarray:
         """``array`` (H, W[, C]) moved to the output (Ho, Wo[, C]), 0 outside the window."""
+        if array.ndim != 2:
+            return self.picked(array)
+        window = self.window
+        moved = np.empty((window.height, window.width), dtype=array.dtype)
+        if not window.empty:
+            inside = moved[window.inside()]
+            if inside.flags.c_contiguous:  # every index is valid: "clip" only skips a buffer
+                np.take(array[self.rows], self.cols, axis=1, out=inside, mode="clip")
+            else:
+                inside[...] = array[self.rows][:, self.cols]
+        window.fill_outside(moved, 0)
+        return moved
+
+    def picked(self, array: np.ndarray) -> np.ndarray:
+        """``apply`` by numpy's picks of rows, then columns (the reference ``apply`` equals)."""
         window = self.window
         if array.ndim == 2:
             moved = np.empty((window.height, window.width), dtype=array.dtype)
