@@ -261,3 +261,15 @@ def test_target_handling_of_augmentation():
     assert normals.to_tensor(flipped).shape == (3, 1, 2)
     same = normals.correct_geometry(vectors, scale=1.5, flipped=False, inverse_depth=False)
     assert same is vectors
+    edge = SPECS["edge"].behaviour
+    edges = edge.prepare_array(np.array([[0, 1], [255, 1]], np.uint8), "s")
+    assert edges.dtype == np.uint8 and edge.to_tensor(edges).dtype == torch.uint8  # compact
+    assert torch.equal(edge.widen(edge.to_tensor(edges)), torch.tensor([[[0.0, 1], [255, 1]]]))
+    floats = edge.prepare_array(np.array([[0.0, 1.0], [255.0, 0.0]]), "s")
+    assert floats.dtype == np.float32 and torch.equal(
+        edge.to_tensor(floats), torch.tensor([[[0, 1], [255, 0]]], dtype=torch.uint8)
+    )
+    for bad in (0.5, -1.0, 256.0, float("nan")):
+        with pytest.raises(DataError, match="0, 1 or the ignore value 255"):
+            edge.to_tensor(np.array([[0.0, bad]], np.float32))
+    assert edge.widen(torch.ones(1, 1, 2)).dtype == torch.float32  # float targets as they are

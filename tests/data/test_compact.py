@@ -1,10 +1,11 @@
-"""Compact class-id maps from the loaders, widened by the data module's transfer hook.
+"""Compact class-id and edge maps from the loaders, widened by the data module's transfer hook.
 
-The loaders hand class-id targets over as uint8 (``TaskKind.loader_dtype``); after
+The loaders hand class-id and edge targets over as uint8 (``TaskKind.loader_dtype``); after
 ``MultiTaskDataModule.on_after_batch_transfer`` a batch must hold exactly what the loaders
-produced when they made them int64 themselves (``LEGACY_TO_TENSOR``, the conversion they used),
-values and dtypes, on the synthetic NYU-like, PASCAL-like and Cityscapes-like datasets; a batch
-that skipped the hook must not reach a loss.
+produced when they made them int64 and float32 themselves (``LEGACY_TO_TENSOR`` and the float
+maps' ``TaskKind`` defaults, the conversions they used), values and dtypes, on the synthetic
+NYU-like, PASCAL-like and Cityscapes-like datasets; a batch that skipped the hook must not reach
+a loss.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dmtl.data.compact import check_widened, widen_batch
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.synthetic.dataset import SyntheticConfig
 from dmtl.errors import DataError
+from dmtl.kinds.base import TaskKind
+from dmtl.kinds.boundary import BoundaryKind
 from dmtl.kinds.segmentation import SegmentationKind
 from dmtl.module import DiffusionMTLModule
 
@@ -29,6 +32,10 @@ DATASETS = {  # dataset -> extra data-module arguments
     "synthetic_pascal": {"crop_size": (32, 48)},  # pads the 32×40 scenes: padding is ignore
     "synthetic_cityscapes": {},
 }
+WIDENED = {"synthetic": {"semseg": torch.int64, "edge": torch.float32},
+           "synthetic_pascal": {"semseg": torch.int64, "human_parts": torch.int64,
+                                "sal": torch.int64, "edge": torch.float32},
+           "synthetic_cityscapes": {"semseg": torch.int64}}  # fmt: skip
 
 
 def LEGACY_TO_TENSOR(self, array: np.ndarray) -> torch.Tensor:  # noqa: N802 (a stand-in method)
@@ -67,14 +74,16 @@ def _assert_same(got, expected, where: str) -> None:
 def test_hooked_batches_equal_the_int64_batches_of_before(cache, dataset, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(SegmentationKind, "to_tensor", LEGACY_TO_TENSOR)
+        patch.setattr(BoundaryKind, "to_tensor", TaskKind.to_tensor)  # float32 edges
+        patch.setattr(BoundaryKind, "prepare_array", TaskKind.prepare_array)
         _, before = _batches(cache, dataset)
     dm, compact = _batches(cache, dataset)
-    ids = [s.name for s in dm.task_specs if s.behaviour.class_ids]
-    assert ids, dataset
+    compact_tasks = [s.name for s in dm.task_specs if s.behaviour.loader_dtype == torch.uint8]
+    assert sorted(compact_tasks) == sorted(WIDENED[dataset])
     for stage, batch in compact.items():
-        for name in ids:
+        for name, dtype in WIDENED[dataset].items():
             assert batch["targets"][name].dtype == torch.uint8, (stage, name)
-            assert before[stage]["targets"][name].dtype == torch.int64, (stage, name)
+            assert before[stage]["targets"][name].dtype == dtype, (stage, name)
         _assert_same(dm.on_after_batch_transfer(batch, 0), before[stage], f"{dataset} {stage}")
 
 
@@ -88,8 +97,8 @@ def test_widening_leaves_other_batches_and_the_input_alone(cache):
     assert dm.on_after_batch_transfer(images, 0) is images
 
 
-def _module() -> DiffusionMTLModule:
-    module = DiffusionMTLModule(network=NetworkConfig(embed_dim=16))
+def _module(tasks: list[str] | None = None) -> DiffusionMTLModule:
+    module = DiffusionMTLModule(tasks=tasks, network=NetworkConfig(embed_dim=16))
     module.log = lambda *a, **k: None  # no trainer attached
     return module
 
@@ -107,6 +116,22 @@ def test_a_batch_that_skipped_the_hook_never_reaches_a_loss(cache):
         module.test_step(batch, 0)
     check_widened(widen_batch(batch, dm.task_specs)["targets"], module.task_specs)
     assert torch.isfinite(module.training_step(widen_batch(batch, dm.task_specs), 0))
+
+
+def test_an_unwidened_edge_map_is_refused_too(cache):
+    dm, batches = _batches(cache, "synthetic")
+    module = _module(DATASETS["synthetic"]["tasks"])
+    raw = batches["train"]
+    assert raw["targets"]["edge"].dtype == torch.uint8
+    widened = widen_batch(raw, dm.task_specs)
+    assert widened["targets"]["edge"].dtype == torch.float32
+    assert torch.equal(widened["targets"]["edge"], raw["targets"]["edge"].float())
+    batch = {**widened, "targets": {**widened["targets"], "edge": raw["targets"]["edge"]}}
+    with pytest.raises(DataError, match=r"'edge' is torch.uint8.*torch.float32.*widen_batch"):
+        check_widened(batch["targets"], module.task_specs)
+    with pytest.raises(DataError, match="'edge'"):
+        module.training_step(batch, 0)
+    check_widened(widened["targets"], module.task_specs)
 
 
 def test_loops_without_a_trainer_widen_through_the_same_helper(cache):

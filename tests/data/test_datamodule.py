@@ -28,6 +28,7 @@ def test_batch_contract(cache):
     dm.setup("fit")
     loaded = next(iter(dm.train_dataloader()))
     assert loaded["targets"]["semseg"].dtype == torch.uint8  # compact until the transfer hook
+    assert loaded["targets"]["edge"].dtype == torch.uint8
     batch = dm.on_after_batch_transfer(loaded, 0)
     assert batch["image"].shape == (4, 3, 32, 40) and batch["image"].dtype == torch.float32
     t = batch["targets"]

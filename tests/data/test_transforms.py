@@ -140,7 +140,7 @@ def test_output_format_and_key_subset() -> None:
     assert targets["semseg"].dtype == torch.uint8 and targets["semseg"].shape == (24, 32)
     assert targets["depth"].dtype == torch.float32 and targets["depth"].shape == (1, 24, 32)
     assert targets["normals"].dtype == torch.float32 and targets["normals"].shape == (3, 24, 32)
-    assert targets["edge"].dtype == torch.float32 and targets["edge"].shape == (1, 24, 32)
+    assert targets["edge"].dtype == torch.uint8 and targets["edge"].shape == (1, 24, 32)
     only_depth = {"image": sample["image"], "depth": sample["depth"][..., None], "name": "val/0"}
     out = build_eval_transform()(only_depth)
     assert set(out["targets"]) == {"depth"} and out["targets"]["depth"].shape == (1, HEIGHT, WIDTH)

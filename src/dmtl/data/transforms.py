@@ -5,11 +5,11 @@ Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1],
 
     {"image": float32[3, H, W] normalised,
      "targets": {"semseg": uint8[H, W] (255 ignore), "depth": float32[1, H, W],
-                 "normals": float32[3, H, W], "edge": float32[1, H, W]},  # only the keys present
-     "name": str}
+                 "normals": float32[3, H, W], "edge": uint8[1, H, W] (0/1, 255 ignore)},
+     "name": str}  # only the keys present
 
-Class-id maps stay uint8 through the loader; the data module widens them to int64 on the device
-(``dmtl.data.compact``).
+Class-id and edge maps stay uint8 through the loader; the data module widens them to int64 and
+float32 on the device (``dmtl.data.compact``).
 
 Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s of the image and
 resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s
@@ -148,7 +148,8 @@ class SampleTransform:
             (``dmtl.data.fast_augment``): the same output, faster.
     """
 
-    takes_uint8_ids = True  # class-id maps are made uint8 here anyway: readers may pass them so
+    # class-id and edge maps are made uint8 here anyway: readers may pass them so
+    takes_uint8_ids = True
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmtl.errors import ConfigError
+from dmtl.errors import ConfigError, DataError
 from dmtl.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind, ignore_index_of
 
 if TYPE_CHECKING:
@@ -23,7 +23,11 @@ RELEASED_EDGE_SCALE = 0.05  # the released code scales the boundary loss by this
 
 
 class BoundaryKind(TaskKind):
-    """Targets (1, H, W) float 0/1; predictions one logit per pixel.
+    """Targets (1, H, W) float 0/1 with ``spec.ignore_index`` unlabelled; one logit per pixel.
+
+    The loader hands them over as uint8 (``loader_dtype``: 0, 1 and the ignore value 255 fit,
+    ``to_tensor`` checks it), and ``widen`` makes them float32 on the device, exactly: every
+    uint8 value is a float32.
 
     Loss: BCE with positives weighted ``EDGE_POS_WEIGHT``. Metric: the boundary F-measure
     (``BoundaryMetrics`` or, with ``boundary_metric="ods"``, ``BoundaryODSMetrics``). Prediction:
@@ -32,6 +36,8 @@ class BoundaryKind(TaskKind):
 
     name = "boundary"
     invalid_value = IGNORE_INDEX
+    loader_dtype = torch.uint8
+    target_dtype = torch.float32
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Pixels whose target is not ``spec.ignore_index``."""
@@ -110,3 +116,26 @@ class BoundaryKind(TaskKind):
     def best_constant(self, spec: TaskSpec, target: torch.Tensor) -> float:
         """Probability 0: no edge anywhere."""
         return 0.0
+
+    def prepare_array(self, array: np.ndarray, where: str) -> np.ndarray:
+        """A uint8 map as it is (a compact reader's), any other as float32; (H, W) either way."""
+        if array.dtype != np.uint8:
+            return super().prepare_array(array, where)
+        return array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array
+
+    def to_tensor(self, array: np.ndarray) -> torch.Tensor:
+        """The map (H, W) as (1, H, W) uint8 (``loader_dtype``), the array itself where it can be.
+
+        Raises:
+            DataError: a value that uint8 does not hold exactly (edges are 0, 1 or 255).
+        """
+        if array.dtype != np.uint8:
+            with np.errstate(invalid="ignore"):  # NaN and values out of range: refused below
+                compact = array.astype(np.uint8)
+            if not np.array_equal(compact, array):
+                raise DataError(
+                    f"boundary targets must hold 0, 1 or the ignore value {IGNORE_INDEX} "
+                    f"(integers in 0..255), got values such as {array[compact != array][:3]}"
+                )
+            array = compact
+        return torch.from_numpy(np.require(array[None], None, ("C_CONTIGUOUS", "WRITEABLE")))

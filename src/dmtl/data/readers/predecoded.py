@@ -63,7 +63,9 @@ def fields_of(tasks: Sequence[str]) -> list[str]:
     return ["image", *(field for task in tasks for field in TASK_FIELDS[task])]
 
 
-def expand(compact: Compact, tasks: Sequence[str], ids: type = np.int64) -> dict[str, np.ndarray]:
+def expand(
+    compact: Compact, tasks: Sequence[str], ids: type = np.int64, edges: type = np.float32
+) -> dict[str, np.ndarray]:
     """A reader's sample arrays from compact uint8 ones (see ``PascalContextDataset``).
 
     Args:
@@ -71,10 +73,12 @@ def expand(compact: Compact, tasks: Sequence[str], ids: type = np.int64) -> dict
         tasks: the tasks to expand.
         ids: dtype of the class-id maps (a transform that converts them to uint8 itself may take
             them as uint8, which saves two conversions).
+        edges: dtype of the edge map (uint8: the compact field itself, for a transform that
+            hands edges over as uint8 anyway).
 
     Returns:
         ``image`` float32 (H, W, 3) in [0, 1]; ``semseg``/``human_parts``/``sal`` int64 (H, W);
-        ``normals`` float32 (H, W, 3), 0 where not valid; ``edge`` float32 (H, W) in {0, 1}.
+        ``normals`` float32 (H, W, 3), 0 where not valid; ``edge`` float32 (H, W) in {0, 1} (``edges``).
     """
     image = compact["image"].astype(np.float32)
     image /= np.float32(255.0)  # in place: the same float32 arithmetic, one array fewer
@@ -87,7 +91,7 @@ def expand(compact: Compact, tasks: Sequence[str], ids: type = np.int64) -> dict
             normals[compact["normals_valid"] == 0] = 0.0
             sample[task] = normals
         elif task == "edge":
-            sample[task] = compact["edge"].astype(np.float32)
+            sample[task] = compact["edge"].astype(edges, copy=False)  # per call, as below
         else:
             sample[task] = compact[task].astype(ids, copy=False)  # compact arrays are per call
     return sample
