@@ -78,7 +78,8 @@ def expand(
 
     Returns:
         ``image`` float32 (H, W, 3) in [0, 1]; ``semseg``/``human_parts``/``sal`` int64 (H, W);
-        ``normals`` float32 (H, W, 3), 0 where not valid; ``edge`` float32 (H, W) in {0, 1} (``edges``).
+        ``normals`` float32 (H, W, 3), 0 where not valid; ``edge`` float32 (``edges``) (H, W) in
+        {0, 1}.
     """
     image = compact["image"].astype(np.float32)
     image /= np.float32(255.0)  # in place: the same float32 arithmetic, one array fewer
