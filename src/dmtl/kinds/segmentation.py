@@ -101,8 +101,10 @@ class SegmentationKind(TaskKind):
         Raises:
             DataError: an id outside 0..255.
         """
-        if array.dtype != np.uint8 and array.size and (
-            array.min() < 0 or array.max() > IGNORE_INDEX
+        if (
+            array.dtype != np.uint8
+            and array.size
+            and (array.min() < 0 or array.max() > IGNORE_INDEX)
         ):  # uint8 ids lie in 0..255 already
             raise DataError(f"{where} ids must lie in 0..{IGNORE_INDEX}")
         return array.astype(np.uint8, copy=False)  # never written to: no copy of uint8 ids
