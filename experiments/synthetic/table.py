@@ -414,8 +414,8 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
     reference, _ = single_task_reference(setting, grid)
     print(f"\n### The noise study: {grid.scene}, {setting} ({grid.protocol} protocol)\n")
     print("| cell | seeds | relative noise (start) | start error | x̂₀ error, last step "
-          "| Δm (%) | Δm − refine-only, paired |")  # fmt: skip
-    print("|---" * 7 + "|")
+          "| x̂₀ error ÷ signal RMS | Δm (%) | Δm − refine-only, paired |")  # fmt: skip
+    print("|---" * 8 + "|")
     cells = noise_methods()
     cells.insert(cells.index("refine_only") + 1, "feature")  # S = 2 at feature_scale 1: the default
     for method in cells:
@@ -432,6 +432,21 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
             ]
             return fmt(values, 3)
 
+        def relative_x0(noise: list[dict] = noise, method: str = method) -> str:
+            """x̂₀'s RMS distance from x_init over the signal's RMS (= noise std / relative noise;
+            without noise, the chain's signal is the features at feature_scale 1: FEATURE_RMS)."""
+            values = []
+            for n in noise:
+                tasks = {k.split("/")[0] for k in n if k.endswith("x0_error/t0")}
+                ratios = []
+                for task in tasks:
+                    level = n.get(f"{task}/relative_noise")
+                    rms = n[f"{task}/start_error"] / level if level else FEATURE_RMS
+                    ratios.append(n[f"{task}/x0_error/t0"] / rms)
+                if ratios:
+                    values.append(statistics.fmean(ratios))
+            return fmt(values, 3)
+
         deltas = seed_deltas(setting, method, reference, grid)
         match = NOISE_CELL.match(method)
         steps = int(match["steps"]) if match else 2
@@ -440,7 +455,7 @@ def report_noise(grid: Grid, setting: str = "onelabel") -> None:
         dm = fmt(list(deltas.values()), 2) if reference else "–"
         seeds = ",".join(map(str, sorted(records)))
         print(f"| {method} | {seeds} | {stat('relative_noise')} | {stat('start_error')} "
-              f"| {stat('x0_error/t0')} | {dm} | {vs} |")  # fmt: skip
+              f"| {stat('x0_error/t0')} | {relative_x0()} | {dm} | {vs} |")  # fmt: skip
     print(
         "\nNoise columns: each task's value averaged over the last 20 logged training steps, "
         "then over tasks (mean ± std over seeds); errors are RMS against the initial signal."
