@@ -48,3 +48,12 @@ def check_reader_args(
         )
     if not split or "/" in split or os.sep in split or split in (".", ".."):
         raise ConfigError(f"split must be a plain name such as 'train' or 'val', got {split!r}")
+
+
+def folder_listing(folder: Path) -> set[str]:
+    """The names in ``folder`` (one directory scan, so that a split's files are checked without a
+    ``stat`` each); a missing folder is a ``MissingDataError`` naming it."""
+    if not folder.is_dir():
+        raise MissingDataError(f"folder {folder} does not exist")
+    with os.scandir(folder) as entries:
+        return {entry.name for entry in entries}

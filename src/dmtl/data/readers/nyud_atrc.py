@@ -37,7 +37,6 @@ listings only); files are checked when loaded. Nothing is ever written under ``r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ import numpy as np
 import torch
 
 from dmtl.data.readers.folder_maps import decode_depth, decode_normals, read_map, read_rgb
-from dmtl.data.readers.id_lists import check_reader_args, read_id_list
+from dmtl.data.readers.id_lists import check_reader_args, folder_listing, read_id_list
 from dmtl.data.readers.mtpsl_arrays import convert_edge
 from dmtl.errors import DataError, MissingDataError
 from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
@@ -71,13 +70,6 @@ Sample = dict[str, Any]
 def read_split_list(root: Path, split: str) -> list[str]:
     """Image ids of ``gt_sets/<split>.txt``, in file order (``read_id_list``)."""
     return read_id_list(root / SPLIT_FOLDER / f"{split}.txt")
-
-
-def _listing(folder: Path) -> set[str]:
-    if not folder.is_dir():
-        raise MissingDataError(f"folder {folder} does not exist")
-    with os.scandir(folder) as entries:
-        return {entry.name for entry in entries}
 
 
 def _find(names: set[str], image_id: str, suffixes: Sequence[str]) -> str | None:
@@ -151,7 +143,7 @@ class NYUDDataset(torch.utils.data.Dataset):
         """Per image: the path of its image and of each requested task's file."""
         needs = {"image": (IMAGE_FOLDER, IMAGE_SUFFIXES)}
         needs.update({task: TASK_FILES[task] for task in self.tasks})
-        listings = {key: _listing(self.root / folder) for key, (folder, _) in needs.items()}
+        listings = {key: folder_listing(self.root / folder) for key, (folder, _) in needs.items()}
         files = []
         for image_id in self.sample_ids:
             paths = {}

@@ -26,7 +26,6 @@ arrays, without decoding any file.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dmtl.data.readers.id_lists import check_reader_args, read_id_list
+from dmtl.data.readers.id_lists import check_reader_args, folder_listing, read_id_list
 from dmtl.data.readers.pascal_annotations import (
     boundaries,
     context_label_map,
@@ -67,13 +66,6 @@ Sample = dict[str, Any]
 def read_split_list(root: Path, split: str) -> list[str]:
     """Image ids of ``ImageSets/Context/<split>.txt``, in file order (``read_id_list``)."""
     return read_id_list(root / SPLIT_FOLDER / f"{split}.txt")
-
-
-def _listing(folder: Path) -> set[str]:
-    if not folder.is_dir():
-        raise MissingDataError(f"folder {folder} does not exist")
-    with os.scandir(folder) as entries:
-        return {entry.name for entry in entries}
 
 
 def _read_png(path: Path, channels: int) -> np.ndarray:
@@ -140,11 +132,13 @@ class PascalContextDataset(torch.utils.data.Dataset):
                 needs[task] = TASK_FILES[task]
         if "normals" in self.tasks:  # normals are masked with the context classes
             needs["label_map"] = (LABEL_MAP_FOLDER, ".mat")
-        listings = {key: _listing(self.root / folder) for key, (folder, _) in needs.items()}
+        listings = {key: folder_listing(self.root / folder) for key, (folder, _) in needs.items()}
         semseg_listings = []
         if "semseg" in self.tasks:
             semseg_listings = [
-                (f, _listing(self.root / f)) for f in SEMSEG_FOLDERS if (self.root / f).is_dir()
+                (f, folder_listing(self.root / f))
+                for f in SEMSEG_FOLDERS
+                if (self.root / f).is_dir()
             ]
             if not semseg_listings:
                 raise MissingDataError(f"folder {self.root / SEMSEG_FOLDERS[1]} does not exist")
