@@ -85,6 +85,18 @@ class Window:
         array[top:bottom, right:] = value
 
 
+SPLIT_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32,
+                                       np.float32, np.float64)}  # what ``cv2.split`` takes
+
+
+def _planes(array: np.ndarray) -> list[np.ndarray]:
+    """The channels of ``array`` (H, W, C) as contiguous (H, W) planes: a map's rows then gather
+    from one plane instead of striding over the channels."""
+    if array.flags.c_contiguous and array.dtype in SPLIT_DTYPES and array.shape[2] <= 4:
+        return list(cv2.split(array))
+    return [np.ascontiguousarray(array[..., channel]) for channel in range(array.shape[2])]
+
+
 def _clamped(start: int, stop: int, size: int) -> tuple[int, int]:
     start, stop = max(start, 0), min(stop, size)
     return (start, max(start, stop))
@@ -104,9 +116,12 @@ class MapPicks:
 
     Nearest-neighbour scaling picks whole rows and columns, and so do crops and flips: the window
     of a moved map is ``array[rows][:, cols]`` (``picked``). ``apply`` gives the same bytes with
-    one copy fewer for one-channel maps: ``np.take`` of the picked rows' columns straight into the
-    output's window. A map with channels is built channel-first and returned as its (H, W, C)
-    view, so that ``TaskKind.to_tensor`` finds it contiguous as (C, H, W).
+    one copy fewer: ``np.take`` of the picked rows' columns straight into the output's window, a
+    one-byte map with channels (the compact normals) split into planes first, so that it gathers
+    within one contiguous plane, not strided over the channels (about half the time; for float32
+    normals the split of the whole source cost as much as it saved, RESULTS.md 2026-12-02). A map
+    with channels is built channel-first and returned as its (H, W, C) view, so that
+    ``TaskKind.to_tensor`` finds it contiguous as (C, H, W).
 
     OpenCV's ``remap`` (nearest neighbour, one int16 map of every output pixel's source built once
     per sample) gives the same bytes too, but was not faster inside the loader: it reads the
@@ -120,18 +135,28 @@ class MapPicks:
 
     def apply(self, array: np.ndarray) -> np.ndarray:
         """``array`` (H, W[, C]) moved to the output (Ho, Wo[, C]), 0 outside the window."""
-        if array.ndim != 2:
-            return self.picked(array)
         window = self.window
-        moved = np.empty((window.height, window.width), dtype=array.dtype)
+        if array.ndim == 2:
+            moved = np.empty((window.height, window.width), dtype=array.dtype)
+            self._take_into(moved, array)
+            return moved
+        if array.dtype.itemsize > 1:  # splitting a float map cost as much as it saved
+            return self.picked(array)
+        planes = np.empty((array.shape[2], window.height, window.width), dtype=array.dtype)
+        for plane, source in zip(planes, _planes(array)):
+            self._take_into(plane, source)
+        return planes.transpose(1, 2, 0)
+
+    def _take_into(self, moved: np.ndarray, source: np.ndarray) -> None:
+        """Move the one-channel ``source`` into ``moved`` (Ho, Wo), 0 outside the window."""
+        window = self.window
         if not window.empty:
             inside = moved[window.inside()]
             if inside.flags.c_contiguous:  # every index is valid: "clip" only skips a buffer
-                np.take(array[self.rows], self.cols, axis=1, out=inside, mode="clip")
+                np.take(source[self.rows], self.cols, axis=1, out=inside, mode="clip")
             else:
-                inside[...] = array[self.rows][:, self.cols]
+                inside[...] = source[self.rows][:, self.cols]
         window.fill_outside(moved, 0)
-        return moved
 
     def picked(self, array: np.ndarray) -> np.ndarray:
         """``apply`` by numpy's picks of rows, then columns (the reference ``apply`` equals)."""

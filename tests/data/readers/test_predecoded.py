@@ -14,7 +14,7 @@ import torch
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
-from dmtl.data.readers.predecoded import INDEX_NAME, PredecodedSplit, split_folder
+from dmtl.data.readers.predecoded import INDEX_NAME, PredecodedSplit, expand_normals, split_folder
 from support.pascal import TRAIN_IDS, VAL_IDS, write_pascal_context
 
 LOGGER = "dmtl.data.readers.predecoded"
@@ -118,3 +118,24 @@ def test_a_sample_transform_gets_uint8_ids_and_gives_the_same_output(root: Path)
             for task, target in expected["targets"].items():
                 assert got["targets"][task].dtype == target.dtype
                 assert torch.equal(got["targets"][task], target), task
+
+
+@pytest.mark.parametrize("layout", ["hwc", "channel_first"])
+def test_normals_by_table_are_the_arithmetic_bit_for_bit(layout: str) -> None:
+    """``expand_normals`` (table look-up, bitwise clearing) equals v * 2/255 - 1 then zeroing."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    codes[0, :, :] = np.arange(53 * 3).reshape(53, 3) % 256  # every code appears
+    codes[1, :, :] = 255 - codes[0]
+    valid = (rng.random((37, 53)) > 0.3).astype(np.uint8)
+    if layout == "channel_first":
+        codes = np.ascontiguousarray(codes.transpose(2, 0, 1)).transpose(1, 2, 0)
+    reference = codes.astype(np.float32)
+    reference *= np.float32(2.0 / 255.0)
+    reference -= np.float32(1.0)
+    reference[valid == 0] = 0.0
+    got = expand_normals(codes, valid)
+    assert got.dtype == np.float32 and got.shape == codes.shape
+    assert got.strides == reference.strides  # the layout is kept (``to_tensor`` relies on it)
+    assert np.array_equal(got.view(np.uint32), reference.view(np.uint32))  # +0.0, not -0.0
+    assert not np.signbit(got[valid == 0]).any()

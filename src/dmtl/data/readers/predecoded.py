@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 FOLDER = "predecoded"
@@ -48,6 +49,9 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "edge": ("edge",),
 }
 NORMAL_SCALE = np.float32(2.0 / 255.0)  # n = v * 2/255 - 1 per channel of the distilled PNG
+NORMAL_TABLE = np.arange(256, dtype=np.float32) * NORMAL_SCALE - np.float32(1.0)  # by code
+KEEP_BITS = np.full(256, -1, dtype=np.int32)  # validity 0 -> no bits kept, any other -> all
+KEEP_BITS[0] = 0
 
 Compact = dict[str, np.ndarray]
 log = logging.getLogger(__name__)
@@ -86,16 +90,38 @@ def expand(
     sample = {"image": image}
     for task in tasks:
         if task == "normals":
-            normals = compact["normals"].astype(np.float32)
-            normals *= NORMAL_SCALE
-            normals -= np.float32(1.0)
-            normals[compact["normals_valid"] == 0] = 0.0
-            sample[task] = normals
+            sample[task] = expand_normals(compact["normals"], compact["normals_valid"])
         elif task == "edge":
             sample[task] = compact["edge"].astype(edges, copy=False)  # per call, as below
         else:
             sample[task] = compact[task].astype(ids, copy=False)  # compact arrays are per call
     return sample
+
+
+def expand_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """float32 normals (H, W, 3) from the distilled PNG's codes: ``v * 2/255 - 1``, +0.0 where not
+    ``valid``; in the memory layout of ``codes`` (channel-first planes stay channel-first).
+
+    The arithmetic is a function of the code alone, so it is done once for the 256 codes
+    (``NORMAL_TABLE``, float32 with the same two roundings) and looked up by ``cv2.LUT``; the
+    invalid pixels are cleared by a bitwise AND of the float bits with an all-ones or all-zeros
+    word, which leaves valid pixels' bits as they are and gives +0.0 elsewhere (a multiplication
+    by 0 would give −0.0 for negative components). Bit for bit the arithmetic of
+    ``codes.astype(float32) * 2/255 - 1`` then zeroing (``tests/data/test_predecoded.py``).
+    """
+    height, width = codes.shape[:2]
+    planes = codes.transpose(2, 0, 1)
+    if planes.flags.c_contiguous:  # channel-first (the fused augmentation's picks): per plane
+        out_planes = np.empty(planes.shape, dtype=np.float32)
+        for plane, out in zip(planes, out_planes):
+            cv2.LUT(plane, NORMAL_TABLE, dst=out)
+        normals = out_planes.transpose(1, 2, 0)
+    else:
+        normals = cv2.LUT(np.ascontiguousarray(codes), NORMAL_TABLE).reshape(height, width, 3)
+    keep = cv2.LUT(np.ascontiguousarray(valid, dtype=np.uint8), KEEP_BITS)
+    bits = normals.view(np.uint32)
+    np.bitwise_and(bits, keep.view(np.uint32).reshape(height, width, 1), out=bits)
+    return normals
 
 
 def pixel_offsets(shapes: Sequence[Sequence[int]]) -> np.ndarray:
