@@ -1,6 +1,6 @@
 """The method x label-setting x seed table on the synthetic scenes: run it, then report it.
 
-    python experiments/synthetic/table.py run [--protocol full|study] [--scene indoor|cityscapes]
+    python experiments/synthetic/table.py run [--protocol full|study] [--scene indoor|cityscapes|pascal]
         [--methods ...] [--settings ...] [--seeds ...] [--jobs N --threads T]
     python experiments/synthetic/table.py report [--protocol ...] [--scene ...]
     python experiments/synthetic/table.py noise [--seeds ...]       # the study's noise x S grid
@@ -69,7 +69,22 @@ SCENES = {
         },
         {"stl_semseg": "semseg", "stl_depth": "depth"},
     ),
+    "pascal": Scene(
+        "synthetic_pascal/default.yaml",
+        {
+            "semseg": ("miou", True, ["miou"]),
+            "human_parts": ("miou", True, ["miou"]),
+            "sal": ("maxf", True, ["maxf"]),
+            "normals": ("mean", False, ["mean"]),
+            "edge": ("f1", True, ["f1"]),  # the dilation approximation of odsF (the config's)
+        },
+        {
+            "stl_semseg": "semseg", "stl_human_parts": "human_parts", "stl_sal": "sal",
+            "stl_normals": "normals", "stl_edge": "edge",
+        },
+    ),
 }
+ALL_STL = {method for scene in SCENES.values() for method in scene.stl}
 STL = SCENES["indoor"].stl
 # The rows of the table, in order; the old rows (single_condition, prediction_noskip) are kept for
 # the full-protocol cells of 2026-11-30.
@@ -486,7 +501,7 @@ def main() -> None:
     args = parser.parse_args()
     grid = Grid(args.protocol, args.scene)
     if args.command == "report":
-        methods = None if args.protocol == "full" else STUDY_METHODS[len(STL) :]
+        methods = None if args.protocol == "full" else [m for m in STUDY_METHODS if m not in STL]
         report(grid, methods)
         report_denoising(grid, methods)
         if args.protocol == "study":
@@ -497,7 +512,9 @@ def main() -> None:
     else:
         scene_stl = list(SCENES[args.scene].stl)
         default = METHODS if args.protocol == "full" else STUDY_METHODS
-        methods = args.methods or [m for m in default if m not in STL or m in scene_stl]
+        methods = args.methods or [
+            *scene_stl, *(m for m in default if m not in ALL_STL)
+        ]
         settings = args.settings
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     todo = [

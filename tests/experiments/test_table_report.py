@@ -163,3 +163,14 @@ def test_study_methods_have_overlays(table):
         assert (table.HERE / "method" / f"{method}.yaml").exists(), method
     for method, ablation in table.ABLATION.items():
         assert method in table.STUDY_METHODS and ablation in table.STUDY_METHODS
+
+
+def test_every_scene_has_its_single_task_overlays_and_config(table):
+    for name, scene in table.SCENES.items():
+        assert (table.HERE.parent / scene.config).exists(), name
+        assert set(scene.stl.values()) == set(scene.tasks), name  # one reference per task
+        for method in scene.stl:
+            overlay = (table.HERE / "method" / f"{method}.yaml").read_text()
+            assert f"tasks: [{scene.stl[method]}]" in overlay, (name, method)
+    pascal = table.SCENES["pascal"]
+    assert list(pascal.tasks) == ["semseg", "human_parts", "sal", "normals", "edge"]
