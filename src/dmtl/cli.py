@@ -22,6 +22,7 @@ from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
+from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
@@ -112,12 +113,21 @@ class DMTLCLI(LightningCLI):
                     "(docs/options.md)"
                 )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """LightningCLI's parsing; the argument list is kept for ``_parse_ckpt_path``."""
+        given = sys.argv[1:] if args is None else args
+        self.command_line = list(given) if isinstance(given, (list, tuple)) else []
+        super().parse_arguments(parser, args)
+
     def _parse_ckpt_path(self) -> None:
         """The model section from ``--ckpt_path``'s hyper-parameters, of either layout of options.
 
         LightningCLI lets a checkpoint's hyper-parameters override the config's model section;
         a checkpoint of the earlier flat layout has them mapped onto the groups first
         (``dmtl.checkpoint_compat``), where LightningCLI's own reading would fail to parse them.
+        The command line's evaluation, loss, optimiser, speed and noise options then win over the
+        saved ones, and any other option that differs from the checkpoint's is refused
+        (``dmtl.checkpoint_overrides``).
         """
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -127,6 +137,8 @@ class DMTLCLI(LightningCLI):
         data = self.config[subcommand]["data"]
         hparams = read_checked(path, data["dataset"], data["tasks"], data.get("num_classes"))
         if hparams:
+            keys = command_line_keys(getattr(self, "command_line", []))
+            hparams = keep_command_line(hparams, keys, self.config[subcommand]["model"], path)
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def instantiate_classes(self) -> None:

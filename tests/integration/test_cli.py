@@ -60,6 +60,39 @@ def test_test_with_checkpoint_reproduces_the_final_validation(fitted, cache, cap
             assert test[task][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (task, name)
 
 
+def test_command_line_evaluation_options_win_over_the_checkpoint(fitted, cache, tmp_path):
+    """``--model.diffusion.inference_noise=false`` and ``--model.evaluation.*`` with --ckpt_path
+    take effect (LightningCLI alone would rebuild the model from the saved values and ignore
+    them), and the zero-noise chain scores differently from the saved noisy one."""
+    ckpt = next((fitted / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    noisy = main(_args("validate", cache, tmp_path / "a", f"--ckpt_path={ckpt}"))
+    quiet = main(_args("validate", cache, tmp_path / "b", f"--ckpt_path={ckpt}",
+                       "--model.diffusion.inference_noise=false"))  # fmt: skip
+    seeds = main(_args("validate", cache, tmp_path / "c", f"--ckpt_path={ckpt}",
+                       "--model.evaluation.inference_seeds=[0, 1]"))  # fmt: skip
+    assert noisy.model.diffusion.inference_noise and not quiet.model.diffusion.inference_noise
+    assert seeds.model.evaluation.inference_seeds == [0, 1]
+    assert quiet.model.network == noisy.model.network  # the rest still from the checkpoint
+    assert "val/semseg/miou_std" in seeds.trainer.logged_metrics  # two inference seeds
+    assert "val/semseg/miou_std" not in noisy.trainer.logged_metrics
+    loud, calm = noisy.trainer.logged_metrics, quiet.trainer.logged_metrics
+    assert any(loud[k] != calm[k] for k in ("val/depth/abs_err", "val/normals/mean"))
+
+
+def test_an_option_that_shapes_the_weights_must_match_the_checkpoint(fitted, cache, tmp_path,
+                                                                      capsys):  # fmt: skip
+    ckpt = next((fitted / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    saved = main(_args("validate", cache, tmp_path / "a", f"--ckpt_path={ckpt}")).model
+    same = f"--model.denoiser.width={saved.denoiser.width}"  # the saved value: accepted
+    assert main(_args("validate", cache, tmp_path / "b", f"--ckpt_path={ckpt}", same))
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args("validate", cache, tmp_path / "c", f"--ckpt_path={ckpt}",
+                   f"--model.denoiser.width={saved.denoiser.width * 2}"))  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("dmtl: error: --model.denoiser.width=") and str(ckpt) in err
+
+
 def test_predict_writes_maps_of_every_task(fitted, cache, tmp_path):
     import numpy as np
     from PIL import Image
