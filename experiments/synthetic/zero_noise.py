@@ -20,6 +20,7 @@ noise through to the heads loses what the noise costs.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -62,11 +63,24 @@ def run_one(grid: table.Grid, setting: str, method: str, seed: int, runs: Path) 
         done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"zero-noise validation of {folder} failed; see {log}")
-    written = runs / "zero_noise" / name / f"seed{seed}" / "val_metrics.json"
-    metrics = json.loads(written.read_text())
+    metrics = logged_metrics(runs / "zero_noise" / name / f"seed{seed}" / "metrics.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"metrics": metrics, "commit": table._commit(), "command": cmd[2:]}
     out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def logged_metrics(metrics_csv: Path, stage: str = "val") -> dict[str, dict[str, float]]:
+    """task -> metric -> value of the last row of a run's metrics.csv that has ``stage`` values
+    (``dmtl validate`` logs its metrics there and writes no result file)."""
+    with metrics_csv.open(newline="") as fh:
+        rows = [row for row in csv.DictReader(fh) if any(
+            k.startswith(stage + "/") and v for k, v in row.items())]  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    for key, value in rows[-1].items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == stage and value:
+            out.setdefault(parts[1], {})[parts[2]] = float(value)
+    return out
 
 
 def report(grid: table.Grid, setting: str, methods: list[str]) -> None:
