@@ -174,3 +174,14 @@ def test_every_scene_has_its_single_task_overlays_and_config(table):
             assert f"tasks: [{scene.stl[method]}]" in overlay, (name, method)
     pascal = table.SCENES["pascal"]
     assert list(pascal.tasks) == ["semseg", "human_parts", "sal", "normals", "edge"]
+
+
+def test_confirm_grid_runs_the_full_job_apart_and_borrows_its_references(table):
+    confirm = table.Grid("confirm", "indoor")
+    assert confirm.root == table.RESULTS / "confirm" / "indoor" and confirm.overlays() == []
+    for seed in (0, 1):  # single-task cells of the full grid only
+        _cell(table, "onelabel", "stl_semseg", seed, 40.0, 0.0, 0.0)
+        _cell(table, "onelabel", "stl_depth", seed, 0.0, 0.5, 0.0)
+        _cell(table, "onelabel", "stl_normals", seed, 0.0, 0.0, 20.0)
+    reference, seeds = table.single_task_reference("onelabel", confirm)
+    assert seeds == [0, 1] and reference["semseg"]["miou"] == 40.0
