@@ -273,3 +273,29 @@ def test_target_handling_of_augmentation():
         with pytest.raises(DataError, match="0, 1 or the ignore value 255"):
             edge.to_tensor(np.array([[0.0, bad]], np.float32))
     assert edge.widen(torch.ones(1, 1, 2)).dtype == torch.float32  # float targets as they are
+
+
+def test_compact_normals_widen_to_the_float_path_bit_for_bit():
+    """Codes and flags (``dmtl.kinds.normals``) decode to v * 2/255 - 1, +0.0 where invalid and
+    0 - x where mirrored: what the float path computes before and after a flip."""
+    import numpy as np
+
+    from dmtl.kinds.normals import INVALID, MIRRORED, VALID, NormalsKind
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, size=(2, 3, 5, 7), dtype=np.uint8)
+    flags = rng.choice([INVALID, VALID, MIRRORED], size=(2, 1, 5, 7)).astype(np.uint8)
+    expected = codes.astype(np.float32)
+    expected *= np.float32(2.0 / 255.0)
+    expected -= np.float32(1.0)
+    expected[np.broadcast_to(flags == INVALID, expected.shape)] = 0.0
+    mirrored = flags[:, 0] == MIRRORED
+    expected[:, 0][mirrored] = 0.0 - expected[:, 0][mirrored]
+    batch = torch.from_numpy(np.concatenate([codes, flags], axis=1))
+    kind = NormalsKind()
+    got = kind.widen(batch)
+    assert got.dtype == torch.float32 and got.shape == (2, 3, 5, 7)
+    assert np.array_equal(got.numpy().view(np.uint32), expected.view(np.uint32))
+    assert torch.equal(kind.widen(batch[0]), got[0])  # one sample (4, H, W) too
+    floats = torch.randn(2, 3, 5, 7)
+    assert kind.widen(floats) is floats  # float normals (other readers) pass through

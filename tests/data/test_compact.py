@@ -1,6 +1,7 @@
 """Compact class-id and edge maps from the loaders, widened by the data module's transfer hook.
 
-The loaders hand class-id and edge targets over as uint8 (``TaskKind.loader_dtype``); after
+The loaders hand class-id and edge targets, and normals read from 8-bit codes, over as uint8
+(``TaskKind.loader_dtype``; the normals as codes and flags, ``dmtl.kinds.normals``); after
 ``MultiTaskDataModule.on_after_batch_transfer`` a batch must hold exactly what the loaders
 produced when they made them int64 and float32 themselves (``LEGACY_TO_TENSOR`` and the float
 maps' ``TaskKind`` defaults, the conversions they used), values and dtypes, on the synthetic
@@ -19,6 +20,7 @@ from dmtl.baselines import evaluate_constants
 from dmtl.config import NetworkConfig
 from dmtl.data.compact import check_widened, widen_batch
 from dmtl.data.datamodule import MultiTaskDataModule
+from dmtl.data.readers import predecoded
 from dmtl.data.synthetic.dataset import SyntheticConfig
 from dmtl.errors import DataError
 from dmtl.kinds.base import TaskKind
@@ -34,7 +36,8 @@ DATASETS = {  # dataset -> extra data-module arguments
 }
 WIDENED = {"synthetic": {"semseg": torch.int64, "edge": torch.float32},
            "synthetic_pascal": {"semseg": torch.int64, "human_parts": torch.int64,
-                                "sal": torch.int64, "edge": torch.float32},
+                                "sal": torch.int64, "normals": torch.float32,
+                                "edge": torch.float32},
            "synthetic_cityscapes": {"semseg": torch.int64}}  # fmt: skip
 
 
@@ -76,10 +79,12 @@ def test_hooked_batches_equal_the_int64_batches_of_before(cache, dataset, monkey
         patch.setattr(SegmentationKind, "to_tensor", LEGACY_TO_TENSOR)
         patch.setattr(BoundaryKind, "to_tensor", TaskKind.to_tensor)  # float32 edges
         patch.setattr(BoundaryKind, "prepare_array", TaskKind.prepare_array)
+        patch.setattr(predecoded, "compact_normals", predecoded.expand_normals)  # float normals
         _, before = _batches(cache, dataset)
     dm, compact = _batches(cache, dataset)
-    compact_tasks = [s.name for s in dm.task_specs if s.behaviour.loader_dtype == torch.uint8]
-    assert sorted(compact_tasks) == sorted(WIDENED[dataset])
+    for stage, batch in compact.items():
+        compact_tasks = [k for k, v in batch["targets"].items() if v.dtype == torch.uint8]
+        assert sorted(compact_tasks) == sorted(WIDENED[dataset]), stage
     for stage, batch in compact.items():
         for name, dtype in WIDENED[dataset].items():
             assert batch["targets"][name].dtype == torch.uint8, (stage, name)

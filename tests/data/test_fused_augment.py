@@ -9,6 +9,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import pytest
+import torch
 from albumentations.augmentations.pixel import functional as fpixel
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
@@ -24,6 +25,7 @@ from dmtl.data.pipelines import build_pascal_train_transform
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.readers.predecoded import FIELDS, expand
 from dmtl.data.transforms import normalize
+from dmtl.kinds.normals import NormalsKind
 from support.pascal import write_pascal_context
 
 
@@ -192,6 +194,15 @@ def _compact(rng, height: int, width: int) -> dict[str, np.ndarray]:
     return compact
 
 
+def _decoded(sample: dict) -> dict:
+    """``sample`` with its compact normals (uint8 codes and flags) decoded as the device does."""
+    normals = sample["targets"]["normals"]
+    assert normals.dtype == torch.uint8 and normals.shape[0] == 4 and normals.is_contiguous()
+    widened = NormalsKind().widen(normals)
+    assert widened.is_contiguous()
+    return {**sample, "targets": {**sample["targets"], "normals": widened}}
+
+
 def _equal_samples(got: dict, expected: dict) -> None:
     assert _same(got["image"].numpy(), expected["image"].numpy())
     assert got["targets"].keys() == expected["targets"].keys() and got["name"] == expected["name"]
@@ -210,18 +221,23 @@ def _equal_samples(got: dict, expected: dict) -> None:
 def test_fused_transform_gives_the_step_by_step_output(size, kwargs) -> None:
     fused = build_pascal_train_transform(**kwargs)
     plain = build_pascal_train_transform(**kwargs, fused=False)
+    plain_codes = build_pascal_train_transform(**kwargs, fused=False)  # compact normals in
     assert isinstance(fused, FusedSampleTransform) and fused.fused and not plain.fused
     rng = np.random.default_rng(5)
     tasks = list(TASKS)
-    for index in range(10):  # one stream: the draws stay in step from sample to sample
+    codes = functools.partial(expand, tasks=tasks, ids=np.uint8, edges=np.uint8, normal_codes=True)
+    for index in range(12):  # one stream: the draws stay in step from sample to sample
         compact = _compact(rng, *size)
         name = f"2008_{index:06d}"
         expected = plain({**expand(compact, tasks), "name": name})
-        if index % 2:
-            got = fused({**expand(compact, tasks, np.uint8), "name": name})
-        else:
+        if index % 3 == 0:
             got = fused.from_compact(compact, functools.partial(expand, tasks=tasks), name)
+        elif index % 3 == 1:
+            got = fused({**expand(compact, tasks, np.uint8), "name": name})
+        else:  # the loader's way: compact normals, decoded by the transfer hook's widening
+            got = _decoded(fused.from_compact(compact, codes, name))
         _equal_samples(got, expected)
+        _equal_samples(_decoded(plain_codes({**codes(compact), "name": name})), expected)
 
 
 def test_dataset_samples_equal_the_decoded_path(tmp_path: Path) -> None:
@@ -237,7 +253,7 @@ def test_dataset_samples_equal_the_decoded_path(tmp_path: Path) -> None:
         assert (data.predecoded is not None) == predecoded
         data.transform = build_pascal_train_transform(20, 28, scale_range=(0.5, 2.0), seed=7)
         for index, sample in enumerate(expected):
-            _equal_samples(data[index % len(data)], sample)
+            _equal_samples(_decoded(data[index % len(data)]), sample)
 
 
 def test_other_steps_take_the_plain_path() -> None:

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 
 SPHERE_SAMPLES = 4096  # candidate directions for the best constant normal
 MAX_NORMAL_PIXELS = 200_000  # pixels used to pick that direction (all are used to evaluate it)
+# Compact normals (``NormalsKind``): three 8-bit codes v (n = v * 2/255 - 1, PASCAL-Context's
+# distilled PNGs) and a flag plane, uint8 (H, W, 4) in the loader, (B, 4, H, W) in a batch.
+CODE_SCALE = np.float32(2.0 / 255.0)
+CODE_VALUES = np.arange(256, dtype=np.float32) * CODE_SCALE - np.float32(1.0)  # by code
+INVALID, VALID, MIRRORED = 0, 1, 2  # flags: unknown, valid, valid with x negated (a flip)
+COMPACT_CHANNELS = 4
+
+
+def is_compact(array: np.ndarray) -> bool:
+    """Whether a normals map is in the compact form (uint8, codes and flag; see above)."""
+    return array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == COMPACT_CHANNELS
 
 
 def fibonacci_sphere(n: int) -> torch.Tensor:
@@ -33,11 +44,20 @@ def fibonacci_sphere(n: int) -> torch.Tensor:
 class NormalsKind(TaskKind):
     """Targets (3, H, W) float, valid where finite and not all-zero; predictions any length.
 
+    Normals read from 8-bit codes (PASCAL-Context) may leave the loader compact, as uint8 (4, H, W)
+    (``loader_dtype``): the three codes and a flag (``INVALID``, ``VALID``, ``MIRRORED``) that a
+    flip sets instead of negating x; a quarter of the float32 map's bytes to write, collate, pin and
+    copy. ``widen`` decodes them on the device to the float32 map that the float path gives, bit
+    for bit (the codes' table ``CODE_VALUES``, +0.0 where invalid, 0 − x where mirrored). Float
+    normals (other readers) pass through as float32.
+
     Loss: L1 of the L2-normalised prediction, or 1 - cos. Metric: angular errors
     (``NormalMetrics``). Prediction and encoding: the unit vector.
     """
 
     name = "normals"
+    loader_dtype = torch.uint8
+    target_dtype = torch.float32
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Finite, non-zero vectors (the mask repeated over the three channels)."""
@@ -101,15 +121,45 @@ class NormalsKind(TaskKind):
         return constant.view(1, 3, 1, 1).expand(b, -1, h, w)
 
     def prepare_array(self, array: np.ndarray, where: str) -> np.ndarray:
-        """float32 (H, W, 3)."""
+        """float32 (H, W, 3), or the compact form as it is."""
+        if is_compact(array):
+            return array
         return array.astype(np.float32, copy=False)
 
     def correct_geometry(
         self, array: np.ndarray, *, scale: float, flipped: bool, inverse_depth: bool
     ) -> np.ndarray:
-        """A horizontal flip negates the x component (camera frame: x right)."""
+        """A horizontal flip negates the x component (camera frame: x right); in the compact
+        form it marks the valid pixels ``MIRRORED``, for ``widen`` to negate."""
         if not flipped:
             return array
         array = array.copy(order="K")  # keeps a channel-first layout for ``to_tensor``
+        if is_compact(array):
+            flags = array[..., 3]
+            flags[flags == VALID] = MIRRORED
+            return array
         array[..., 0] = 0.0 - array[..., 0]  # 0 - x, not -x: invalid pixels stay +0.0
         return array
+
+    def to_tensor(self, array: np.ndarray) -> torch.Tensor:
+        """(3, H, W) float32, or (4, H, W) uint8 for the compact form."""
+        if is_compact(array):
+            return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return super().to_tensor(array)
+
+    def widen(self, target: torch.Tensor) -> torch.Tensor:
+        """Compact normals ((B,) 4, H, W uint8) as the float32 map of the float path, exactly:
+        ``CODE_VALUES`` of each code, then +0.0 where ``INVALID`` and 0 − x where ``MIRRORED``
+        (the float path zeroes the invalid pixels before a flip negates x: 0 − 0 is +0.0 too).
+        Float targets come back as they are."""
+        if target.dtype != torch.uint8:
+            return target
+        channel = target.dim() - 3
+        codes, flags = target.narrow(channel, 0, 3), target.narrow(channel, 3, 1)
+        table = torch.from_numpy(CODE_VALUES).to(target.device)
+        values = table[codes.long()]
+        x = values.narrow(channel, 0, 1)
+        x = torch.where(flags == MIRRORED, 0.0 - x, x)
+        values = torch.cat([x, values.narrow(channel, 1, 2)], dim=channel)
+        return torch.where(flags == INVALID, torch.zeros((), dtype=values.dtype,
+                                                         device=values.device), values)  # fmt: skip

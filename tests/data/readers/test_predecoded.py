@@ -14,6 +14,7 @@ import torch
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
+from dmtl.kinds.normals import NormalsKind
 from dmtl.data.readers.predecoded import INDEX_NAME, PredecodedSplit, expand_normals, split_folder
 from support.pascal import TRAIN_IDS, VAL_IDS, write_pascal_context
 
@@ -115,6 +116,8 @@ def test_a_sample_transform_gets_uint8_ids_and_gives_the_same_output(root: Path)
         for index in [0, 1, 2, 3, 0, 1]:
             got, expected = data[index], plain(data.load_sample(index))
             assert torch.equal(got["image"], expected["image"]) and got["name"] == expected["name"]
+            assert got["targets"]["normals"].dtype == torch.uint8  # compact: codes and flags
+            got["targets"]["normals"] = NormalsKind().widen(got["targets"]["normals"])
             for task, target in expected["targets"].items():
                 assert got["targets"][task].dtype == target.dtype
                 assert torch.equal(got["targets"][task], target), task

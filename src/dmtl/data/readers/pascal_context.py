@@ -173,16 +173,18 @@ class PascalContextDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Any:
         if self.transform is None:
             return self.load_sample(index)
-        # a transform that makes class-id and edge maps uint8 itself takes them so (same output)
+        # A transform that makes class-id and edge maps uint8 itself takes them so (same output),
+        # and the normals in their kind's compact form (decoded on the device, the same values).
         compact = getattr(self.transform, "takes_uint8_ids", False)
         ids, edges = (np.uint8, np.uint8) if compact else (np.int64, np.float32)
         if hasattr(self.transform, "from_compact"):  # expands what it keeps (the same output)
             return self.transform.from_compact(
                 self.load_compact(index),
-                functools.partial(expand, tasks=self.tasks, ids=ids, edges=edges),
+                functools.partial(expand, tasks=self.tasks, ids=ids, edges=edges,
+                                  normal_codes=compact),  # fmt: skip
                 self.sample_ids[index],
             )
-        sample: Sample = expand(self.load_compact(index), self.tasks, ids, edges)
+        sample: Sample = expand(self.load_compact(index), self.tasks, ids, edges, compact)
         sample["name"] = self.sample_ids[index]
         return self.transform(sample)
 

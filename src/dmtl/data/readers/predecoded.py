@@ -28,6 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dmtl.kinds.normals import CODE_SCALE, CODE_VALUES, COMPACT_CHANNELS, VALID
+
+assert VALID == 1  # ``compact_normals`` writes the comparison's 1
+
 FOLDER = "predecoded"
 INDEX_NAME = "index.json"
 VERSION = 1  # bump whenever a field's content or layout changes: older forms are then stale
@@ -48,8 +52,8 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "normals": ("normals", "normals_valid"),
     "edge": ("edge",),
 }
-NORMAL_SCALE = np.float32(2.0 / 255.0)  # n = v * 2/255 - 1 per channel of the distilled PNG
-NORMAL_TABLE = np.arange(256, dtype=np.float32) * NORMAL_SCALE - np.float32(1.0)  # by code
+NORMAL_SCALE = CODE_SCALE  # n = v * 2/255 - 1 per channel of the distilled PNG
+NORMAL_TABLE = CODE_VALUES  # n by code, float32 with the arithmetic's two roundings
 KEEP_BITS = np.full(256, -1, dtype=np.int32)  # validity 0 -> no bits kept, any other -> all
 KEEP_BITS[0] = 0
 
@@ -68,7 +72,11 @@ def fields_of(tasks: Sequence[str]) -> list[str]:
 
 
 def expand(
-    compact: Compact, tasks: Sequence[str], ids: type = np.int64, edges: type = np.float32
+    compact: Compact,
+    tasks: Sequence[str],
+    ids: type = np.int64,
+    edges: type = np.float32,
+    normal_codes: bool = False,
 ) -> dict[str, np.ndarray]:
     """A reader's sample arrays from compact uint8 ones (see ``PascalContextDataset``).
 
@@ -79,18 +87,22 @@ def expand(
             them as uint8, which saves two conversions).
         edges: dtype of the edge map (uint8: the compact field itself, for a transform that
             hands edges over as uint8 anyway).
+        normal_codes: hand the normals over in the normals kind's compact form (uint8 (H, W, 4):
+            the codes and the validity flag; ``dmtl.kinds.normals``), decoded on the device.
 
     Returns:
         ``image`` float32 (H, W, 3) in [0, 1]; ``semseg``/``human_parts``/``sal`` int64 (H, W);
-        ``normals`` float32 (H, W, 3), 0 where not valid; ``edge`` float32 (``edges``) (H, W) in
-        {0, 1}.
+        ``normals`` float32 (H, W, 3), 0 where not valid (or compact, ``normal_codes``);
+        ``edge`` float32 (``edges``) (H, W) in {0, 1}.
     """
     image = compact["image"].astype(np.float32)
     image /= np.float32(255.0)  # in place: the same float32 arithmetic, one array fewer
     sample = {"image": image}
     for task in tasks:
         if task == "normals":
-            sample[task] = expand_normals(compact["normals"], compact["normals_valid"])
+            codes, valid = compact["normals"], compact["normals_valid"]
+            sample[task] = compact_normals(codes, valid) if normal_codes else expand_normals(
+                codes, valid)  # fmt: skip
         elif task == "edge":
             sample[task] = compact["edge"].astype(edges, copy=False)  # per call, as below
         else:
@@ -122,6 +134,16 @@ def expand_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     bits = normals.view(np.uint32)
     np.bitwise_and(bits, keep.view(np.uint32).reshape(height, width, 1), out=bits)
     return normals
+
+
+def compact_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The normals kind's compact form (H, W, 4) uint8: the codes, then ``VALID`` (1) where
+    ``valid`` is not 0 and 0 elsewhere; channel-first in memory (``to_tensor`` copies nothing)."""
+    height, width = codes.shape[:2]
+    planes = np.empty((COMPACT_CHANNELS, height, width), dtype=np.uint8)
+    planes[:3] = codes.transpose(2, 0, 1)
+    np.not_equal(valid, 0, out=planes[3], casting="unsafe")  # True is 1, which is VALID
+    return planes.transpose(1, 2, 0)
 
 
 def pixel_offsets(shapes: Sequence[Sequence[int]]) -> np.ndarray:
