@@ -12,6 +12,8 @@ from support import REPO
 EXPERIMENTS = REPO / "experiments"
 SYNTHETIC = EXPERIMENTS / "synthetic"
 DEFAULT = SYNTHETIC / "default.yaml"
+PASCAL_DEFAULT = EXPERIMENTS / "synthetic_pascal" / "default.yaml"
+PASCAL_ONLY = {"human_parts", "sal", "edge"}  # single-task overlays of the PASCAL-like scenes
 METHODS = sorted((SYNTHETIC / "method").glob("*.yaml"))
 SETTINGS = sorted((SYNTHETIC / "setting").glob("*.yaml"))
 # method overlay -> (diffusion, condition, refine_only) it must select
@@ -55,12 +57,16 @@ def test_every_method_of_the_table_has_an_overlay():
 
 @pytest.mark.parametrize("overlay", METHODS, ids=lambda p: p.name)
 def test_method_overlays_mean_what_their_names_say(overlay):
-    cli = _parse(DEFAULT, overlay)
-    model, hp, name = cli.model, cli.model.diffusion, overlay.stem
+    name = overlay.stem
+    pascal = name.removeprefix("stl_") in PASCAL_ONLY  # the PASCAL-like scenes' references
+    cli = _parse(PASCAL_DEFAULT if pascal else DEFAULT, overlay)
+    model, hp = cli.model, cli.model.diffusion
     if name.startswith("stl_"):
         task = name.removeprefix("stl_")
         assert cli.datamodule.tasks == [task] and model.hparams.tasks == [task]
-        assert cli.datamodule.label_tasks == ["semseg", "depth", "normals"]
+        labels = ["semseg", "human_parts", "sal", "normals", "edge"] if pascal else [
+            "semseg", "depth", "normals"]  # fmt: skip
+        assert cli.datamodule.label_tasks == labels
         assert hp.space == "none"
         return
     diffusion, condition, refine_only = METHOD_MEANS[name]
