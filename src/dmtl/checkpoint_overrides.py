@@ -24,6 +24,7 @@ from typing import Any
 from dmtl.errors import ConfigError
 
 PREFIX = "model."
+_MISSING = object()
 # Groups and fields that a checkpoint's weights do not depend on (docs/options.md).
 RUNTIME = (
     "loss",
@@ -74,8 +75,10 @@ def keep_command_line(
     """
     out = copy.deepcopy(dict(hparams))
     for key in keys:
-        value = _plain(_get(parsed, key))
-        saved = _get(out, key)
+        value = _get(parsed, key)
+        if value is _MISSING:  # not an option of the parsed model section: nothing to keep
+            continue
+        value, saved = _plain(value), _get(out, key)
         if not is_runtime(key):
             if saved is not _MISSING and _plain(saved) != value:
                 raise ConfigError(
@@ -86,9 +89,6 @@ def keep_command_line(
             continue
         _set(out, key, value)
     return out
-
-
-_MISSING = object()
 
 
 def _get(tree: Any, key: str) -> Any:
