@@ -1,6 +1,7 @@
 """The method x label-setting x seed table on the synthetic scenes: run it, then report it.
 
-    python experiments/synthetic/table.py run [--protocol full|study|confirm] [--scene indoor|cityscapes|pascal]
+    python experiments/synthetic/table.py run [--protocol full|study|confirm]
+        [--scene indoor|cityscapes|pascal]
         [--methods ...] [--settings ...] [--seeds ...] [--jobs N --threads T]
     python experiments/synthetic/table.py report [--protocol ...] [--scene ...]
     python experiments/synthetic/table.py noise [--seeds ...]       # the study's noise x S grid
@@ -79,8 +80,11 @@ SCENES = {
             "edge": ("f1", True, ["f1"]),  # the dilation approximation of odsF (the config's)
         },
         {
-            "stl_semseg": "semseg", "stl_human_parts": "human_parts", "stl_sal": "sal",
-            "stl_normals": "normals", "stl_edge": "edge",
+            "stl_semseg": "semseg",
+            "stl_human_parts": "human_parts",
+            "stl_sal": "sal",
+            "stl_normals": "normals",
+            "stl_edge": "edge",
         },
     ),
 }
@@ -491,9 +495,7 @@ def main() -> None:
     run = sub.add_parser("run", help="train the missing cells")
     noise = sub.add_parser("noise", help="train the missing cells of the noise study")
     for p in (run, noise):
-        p.add_argument(
-            "--protocol", choices=PROTOCOLS, default="full" if p is run else "study"
-        )
+        p.add_argument("--protocol", choices=PROTOCOLS, default="full" if p is run else "study")
         p.add_argument("--scene", choices=list(SCENES), default="indoor")
         p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2] if p is run else [0])
         p.add_argument("--runs", type=Path, default=Path("runs/table"), help="log directory")
@@ -520,9 +522,7 @@ def main() -> None:
     else:
         scene_stl = list(SCENES[args.scene].stl)
         default = METHODS if args.protocol != "study" else STUDY_METHODS
-        methods = args.methods or [
-            *scene_stl, *(m for m in default if m not in ALL_STL)
-        ]
+        methods = args.methods or [*scene_stl, *(m for m in default if m not in ALL_STL)]
         settings = args.settings
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     todo = [

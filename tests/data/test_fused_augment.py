@@ -14,13 +14,8 @@ from albumentations.augmentations.pixel import functional as fpixel
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data import exact_photometric as photo
-from dmtl.data.fused_augment import (
-    FusedSampleTransform,
-    MapPicks,
-    Window,
-    fusable,
-    nearest_picks,
-)
+from dmtl.data.fused_augment import FusedSampleTransform, fusable
+from dmtl.data.map_picks import MapPicks, Window, nearest_picks
 from dmtl.data.pipelines import build_pascal_train_transform
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.readers.predecoded import FIELDS, expand

@@ -6,17 +6,19 @@ task maps follow by a map of source indices. For a compose of the steps of
 ``build_pascal_train_transform`` (``fusable``), ``FusedSampleTransform`` gives the same output bits
 with less work:
 
-1. Parameters: ``draw_params`` makes the random draws that ``A.Compose.__call__`` and every
-   ``BasicTransform.__call__`` make, from the same generators and in the same order (the compose's
-   own draw, each step's ``p``, ``get_params``, ``get_params_dependent_on_data``), on a stand-in
-   image of the right shape; no pixel is touched. The generators thus stay where a plain call
-   leaves them, so every later sample gets the same draws too.
-2. Geometry: scaling, padding, cropping and flipping only place one window of the scaled image in
-   the output, the rest being padding (``Window``). Only the scaling computes pixels: OpenCV's
-   bilinear resize of the float32 image, the same call albumentations makes, whose window is
-   copied once (flipped by ``cv2.flip``, a move). Nearest-neighbour scaling of a map picks whole
-   rows and columns: OpenCV's own picks, got by resizing an index column (``nearest_picks``),
-   select the window's pixels as ``map[rows][:, cols]`` (``MapPicks``), without resizing the map.
+1. Parameters (``dmtl.data.augment_draws``): ``draw_params`` makes the random draws that
+   ``A.Compose.__call__`` and every ``BasicTransform.__call__`` make, from the same generators and
+   in the same order (the compose's own draw, each step's ``p``, ``get_params``,
+   ``get_params_dependent_on_data``), on a stand-in image of the right shape; no pixel is touched.
+   The generators thus stay where a plain call leaves them, so every later sample gets the same
+   draws too.
+2. Geometry (``augment_draws.Geometry``, ``dmtl.data.map_picks``): scaling, padding, cropping and
+   flipping only place one window of the scaled image in the output, the rest being padding
+   (``Window``). Only the scaling computes pixels: OpenCV's bilinear resize of the float32 image,
+   the same call albumentations makes, whose window is copied once (flipped by ``cv2.flip``, a
+   move). Nearest-neighbour scaling of a map picks whole rows and columns: OpenCV's own picks, got
+   by resizing an index column (``nearest_picks``), select the window's pixels as
+   ``map[rows][:, cols]`` (``MapPicks``), without resizing the map.
 3. Pixels: the photometric steps and the normalisation depend on each pixel alone, so they run
    on the window's rows only (padding is 0 in the image and each task's invalid value in the
    maps afterwards anyway), in place, with the exact functions of ``dmtl.data.exact_photometric``.
@@ -34,7 +36,6 @@ Anything else (another step, option or order) takes the plain path of ``SampleTr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import albumentations as A
@@ -43,52 +44,11 @@ import numpy as np
 import torch
 
 from dmtl.data import exact_photometric as photo
-from dmtl.data.map_picks import MapPicks, Window, nearest_picks
+from dmtl.data.augment_draws import GEOMETRY, Geometry, draw_params
 from dmtl.data.transforms import Sample, SampleTransform, _prepare_inputs
 from dmtl.tasks import TASKS
 
-GEOMETRY = (A.RandomScale, A.PadIfNeeded, A.RandomCrop, A.HorizontalFlip)
 KEEP = (1.0, 1.0)  # a ColorJitter factor range that leaves its part out
-
-
-def _stand_in(shape: Sequence[int]) -> np.ndarray:
-    """A float32 array of ``shape`` that holds one value (strides 0): what draws look at."""
-    return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=tuple(shape),
-                                           strides=(0,) * len(shape))  # fmt: skip
-
-
-def draw_params(
-    compose: A.Compose, shape: tuple[int, int, int]
-) -> list[tuple[A.BasicTransform, dict[str, Any]]]:
-    """The steps that ``compose`` applies to an image of ``shape``, each with its parameters.
-
-    Draws exactly what ``compose(image=...)`` draws, in the same order (albumentations 2.0.8), and
-    follows the image's shape through the geometric steps.
-    """
-    compose.py_random.random()  # Compose.__call__ draws against its p even when p is 1
-    data = {"image": _stand_in(shape)}
-    applied = []
-    for transform in compose.transforms:
-        if not transform.should_apply():
-            continue
-        params = transform.update_transform_params(params=transform.get_params(), data=data)
-        params.update(transform.get_params_dependent_on_data(params=params, data=data))
-        applied.append((transform, params))
-        data["image"] = _stand_in(_shape_after(transform, params, data["image"].shape))
-    return applied
-
-
-def _shape_after(transform: A.BasicTransform, params: dict[str, Any], shape: tuple) -> tuple:
-    height, width = shape[:2]
-    if isinstance(transform, A.RandomScale):
-        height, width = int(height * params["scale"]), int(width * params["scale"])
-    elif isinstance(transform, A.PadIfNeeded):
-        height += params["pad_top"] + params["pad_bottom"]
-        width += params["pad_left"] + params["pad_right"]
-    elif isinstance(transform, A.RandomCrop):
-        x_min, y_min, x_max, y_max = params["crop_coords"]
-        height, width = y_max - y_min, x_max - x_min
-    return (height, width, *shape[2:])
 
 
 def _photometric_ok(transform: A.BasicTransform) -> bool:
@@ -210,49 +170,6 @@ class FusedSampleTransform(SampleTransform):
             geometry.window.fill_outside(array, kind.invalid_value)
             targets[key] = kind.to_tensor(array)
         return {"image": torch.from_numpy(image), "targets": targets, "name": name}
-
-
-@dataclass
-class Geometry:
-    """What the geometric steps at the head of a ``fusable`` compose did to one sample."""
-
-    size: tuple[int, int]  # (H, W) of the input
-    scaled: tuple[int, int]  # after the scaling
-    window: Window
-    scale: float = 1.0
-    flipped: bool = False
-    steps: int = 0  # how many of the applied steps are geometric
-
-    @classmethod
-    def of(cls, steps: list[tuple[A.BasicTransform, dict[str, Any]]], size: tuple[int, int]):
-        geometry = cls(tuple(size), tuple(size), Window.whole(*size))
-        for transform, params in steps:
-            if not isinstance(transform, GEOMETRY):
-                break
-            geometry.steps += 1
-            if isinstance(transform, A.RandomScale):
-                geometry.scale = float(params["scale"])
-                height, width = size
-                geometry.scaled = (int(height * geometry.scale), int(width * geometry.scale))
-                geometry.window = Window.whole(*geometry.scaled)
-            elif isinstance(transform, A.PadIfNeeded):
-                geometry.window.pad(params["pad_top"], params["pad_bottom"], params["pad_left"],
-                                    params["pad_right"])  # fmt: skip
-            elif isinstance(transform, A.RandomCrop):
-                geometry.window.crop(*params["crop_coords"])
-            else:
-                geometry.window.flip()
-                geometry.flipped = True
-        return geometry
-
-    def picks(self) -> MapPicks:
-        """The source pixel of every output pixel of the task maps (nearest neighbour)."""
-        window = self.window
-        if window.empty:
-            return MapPicks(window, np.zeros(0, np.intp), np.zeros(0, np.intp))
-        rows = nearest_picks(self.size[0], self.scaled[0])[window.source_rows()]
-        cols = nearest_picks(self.size[1], self.scaled[1])[window.source_cols()]
-        return MapPicks(window, rows, cols[::-1] if window.flipped else cols)
 
 
 class Scratch:

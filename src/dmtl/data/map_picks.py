@@ -85,8 +85,9 @@ class Window:
         array[top:bottom, right:] = value
 
 
-SPLIT_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32,
-                                       np.float32, np.float64)}  # what ``cv2.split`` takes
+SPLIT_DTYPES = {
+    np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32, np.float64)
+}  # what ``cv2.split`` takes
 
 
 def _planes(array: np.ndarray) -> list[np.ndarray]:

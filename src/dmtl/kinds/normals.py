@@ -161,5 +161,5 @@ class NormalsKind(TaskKind):
         x = values.narrow(channel, 0, 1)
         x = torch.where(flags == MIRRORED, 0.0 - x, x)
         values = torch.cat([x, values.narrow(channel, 1, 2)], dim=channel)
-        return torch.where(flags == INVALID, torch.zeros((), dtype=values.dtype,
-                                                         device=values.device), values)  # fmt: skip
+        zero = torch.zeros((), dtype=values.dtype, device=values.device)
+        return torch.where(flags == INVALID, zero, values)

@@ -180,8 +180,9 @@ class PascalContextDataset(torch.utils.data.Dataset):
         if hasattr(self.transform, "from_compact"):  # expands what it keeps (the same output)
             return self.transform.from_compact(
                 self.load_compact(index),
-                functools.partial(expand, tasks=self.tasks, ids=ids, edges=edges,
-                                  normal_codes=compact),  # fmt: skip
+                functools.partial(
+                    expand, tasks=self.tasks, ids=ids, edges=edges, normal_codes=compact
+                ),
                 self.sample_ids[index],
             )
         sample: Sample = expand(self.load_compact(index), self.tasks, ids, edges, compact)

@@ -101,8 +101,8 @@ def expand(
     for task in tasks:
         if task == "normals":
             codes, valid = compact["normals"], compact["normals_valid"]
-            sample[task] = compact_normals(codes, valid) if normal_codes else expand_normals(
-                codes, valid)  # fmt: skip
+            to_sample = compact_normals if normal_codes else expand_normals
+            sample[task] = to_sample(codes, valid)
         elif task == "edge":
             sample[task] = compact["edge"].astype(edges, copy=False)  # per call, as below
         else:
