@@ -185,7 +185,9 @@ class PascalContextDataset(torch.utils.data.Dataset):
                 ),
                 self.sample_ids[index],
             )
-        sample: Sample = expand(self.load_compact(index), self.tasks, ids, edges, compact)
+        sample: Sample = expand(
+            self.load_compact(index), self.tasks, ids, edges, normal_codes=compact
+        )
         sample["name"] = self.sample_ids[index]
         return self.transform(sample)
 

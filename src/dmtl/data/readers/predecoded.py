@@ -28,9 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dmtl.kinds.normals import CODE_SCALE, CODE_VALUES, COMPACT_CHANNELS, VALID
-
-assert VALID == 1  # ``compact_normals`` writes the comparison's 1
+from dmtl.kinds.normals import CODE_VALUES, COMPACT_CHANNELS, VALID
 
 FOLDER = "predecoded"
 INDEX_NAME = "index.json"
@@ -52,8 +50,6 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "normals": ("normals", "normals_valid"),
     "edge": ("edge",),
 }
-NORMAL_SCALE = CODE_SCALE  # n = v * 2/255 - 1 per channel of the distilled PNG
-NORMAL_TABLE = CODE_VALUES  # n by code, float32 with the arithmetic's two roundings
 KEEP_BITS = np.full(256, -1, dtype=np.int32)  # validity 0 -> no bits kept, any other -> all
 KEEP_BITS[0] = 0
 
@@ -115,21 +111,22 @@ def expand_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     ``valid``; in the memory layout of ``codes`` (channel-first planes stay channel-first).
 
     The arithmetic is a function of the code alone, so it is done once for the 256 codes
-    (``NORMAL_TABLE``, float32 with the same two roundings) and looked up by ``cv2.LUT``; the
-    invalid pixels are cleared by a bitwise AND of the float bits with an all-ones or all-zeros
-    word, which leaves valid pixels' bits as they are and gives +0.0 elsewhere (a multiplication
-    by 0 would give −0.0 for negative components). Bit for bit the arithmetic of
-    ``codes.astype(float32) * 2/255 - 1`` then zeroing (``tests/data/test_predecoded.py``).
+    (``dmtl.kinds.normals.CODE_VALUES``, float32 with the same two roundings) and looked up by
+    ``cv2.LUT``; the invalid pixels are cleared by a bitwise AND of the float bits with an
+    all-ones or all-zeros word, which leaves valid pixels' bits as they are and gives +0.0
+    elsewhere (a multiplication by 0 would give −0.0 for negative components). Bit for bit the
+    arithmetic of ``codes.astype(float32) * 2/255 - 1`` then zeroing
+    (``tests/data/readers/test_predecoded.py``).
     """
     height, width = codes.shape[:2]
     planes = codes.transpose(2, 0, 1)
     if planes.flags.c_contiguous:  # channel-first (the fused augmentation's picks): per plane
         out_planes = np.empty(planes.shape, dtype=np.float32)
         for plane, out in zip(planes, out_planes):
-            cv2.LUT(plane, NORMAL_TABLE, dst=out)
+            cv2.LUT(plane, CODE_VALUES, dst=out)
         normals = out_planes.transpose(1, 2, 0)
     else:
-        normals = cv2.LUT(np.ascontiguousarray(codes), NORMAL_TABLE).reshape(height, width, 3)
+        normals = cv2.LUT(np.ascontiguousarray(codes), CODE_VALUES).reshape(height, width, 3)
     keep = cv2.LUT(np.ascontiguousarray(valid, dtype=np.uint8), KEEP_BITS)
     bits = normals.view(np.uint32)
     np.bitwise_and(bits, keep.view(np.uint32).reshape(height, width, 1), out=bits)
@@ -142,7 +139,8 @@ def compact_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     height, width = codes.shape[:2]
     planes = np.empty((COMPACT_CHANNELS, height, width), dtype=np.uint8)
     planes[:3] = codes.transpose(2, 0, 1)
-    np.not_equal(valid, 0, out=planes[3], casting="unsafe")  # True is 1, which is VALID
+    np.not_equal(valid, 0, out=planes[3], casting="unsafe")  # 1 where valid, 0 (INVALID) else
+    planes[3] *= VALID
     return planes.transpose(1, 2, 0)
 
 
