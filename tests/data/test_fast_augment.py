@@ -1,4 +1,8 @@
-"""The faster augmentation steps give the bits of the plain albumentations ones."""
+"""The faster augmentation steps give the plain albumentations ones' output.
+
+Moved maps bit for bit (gathers); float arithmetic within its tolerance (``support.floats``), since
+albumentations' own bits follow OpenCV's release and the CPU.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,13 @@ from dmtl.data.pipelines import (
 from dmtl.data.readers.nyuv2 import NYUv2Dataset
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, CachedNormalize, normalize
+from support.floats import IMAGE_ULPS, assert_float32_close, float64_oracle, product_in_float32
 from support.mtpsl import write_nyuv2
 from support.pascal import write_pascal_context
 
 
-def test_brightness_contrast_same_bits_as_albumentations() -> None:
+def test_brightness_contrast_is_float64_and_albumentations_within_ulps() -> None:
+    """Bit for bit the float64 expression; within 2 ulps of 1 + max|x a| of albumentations."""
     stock, fast = A.RandomBrightnessContrast(), FastBrightnessContrast()
     image = np.random.default_rng(1).random((40, 50, 3), dtype=np.float32) * 1.4 - 0.2
     for alpha, beta in [(1.0, 0.1), (1.0, -0.12549), (1.37, 0.0), (0.51, 0.0), (1.2, 0.05),
@@ -31,10 +37,17 @@ def test_brightness_contrast_same_bits_as_albumentations() -> None:
         expected = stock.apply(image, alpha=alpha, beta=beta)
         got = fast.apply(image, alpha=alpha, beta=beta)
         assert got.dtype == expected.dtype == np.float32
-        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), (alpha, beta)
+        scale = 1 + abs(alpha) * float(np.abs(image).max())
+        assert_float32_close(got, expected, scale, 2, (alpha, beta))
+        if alpha:  # alpha 0 is albumentations' own path
+            oracle = float64_oracle(image, alpha, beta)
+            assert np.array_equal(got.view(np.uint32), oracle.view(np.uint32)), (alpha, beta)
+            assert_float32_close(got, product_in_float32(image, alpha, beta), scale, 2)
+    apart = product_in_float32(image, 1.2, 0.05) != fast.apply(image, alpha=1.2, beta=0.05)
+    assert apart.sum() > 100  # the issue-22 case: OpenCV 5.1's float32 product rounds otherwise
 
 
-def test_same_bits_as_albumentations_for_every_shape_in_turn() -> None:
+def test_normalize_within_an_ulp_of_albumentations_for_every_shape_in_turn() -> None:
     stock = A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=1.0)
     cached = normalize(IMAGENET_MEAN, IMAGENET_STD)
     assert isinstance(cached, CachedNormalize)
@@ -42,10 +55,10 @@ def test_same_bits_as_albumentations_for_every_shape_in_turn() -> None:
     for shape in [(64, 64, 3), (37, 50, 3), (64, 64, 3), (20, 30)]:
         image = rng.random(shape, dtype=np.float32) * 1.4 - 0.2
         expected, got = stock.apply(image), cached.apply(image)
-        assert got.dtype == expected.dtype and got.shape == expected.shape
-        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+        assert_float32_close(got, expected, float(np.abs(expected).max()), 1, shape)
 
 
+IMAGE_SCALE = 1 / min(IMAGENET_STD)  # a [0, 1] error carried through the normalisation
 STOCK = {CachedNormalize: A.Normalize, FastBrightnessContrast: A.RandomBrightnessContrast}
 
 
@@ -84,7 +97,7 @@ def test_pascal_recipes_give_the_stock_outputs(tmp_path: Path) -> None:  # 24 se
         for repeat in range(24):
             sample = data.load_sample(repeat % len(data))
             got, expected = fast(dict(sample)), stock(dict(sample))
-            assert torch.equal(got["image"], expected["image"])
+            assert_float32_close(got["image"], expected["image"], IMAGE_SCALE, IMAGE_ULPS, repeat)
             for task, target in expected["targets"].items():
                 assert torch.equal(got["targets"][task], target), task
 

@@ -1,10 +1,13 @@
-"""The PASCAL-Context training augmentation in few passes over the pixels, to the same bits.
+"""The PASCAL-Context training augmentation in few passes over the pixels.
 
 ``SampleTransform`` runs albumentations step by step: the float32 image is scaled, padded,
 cropped and flipped as a whole, then changed by every photometric step into a new array, and the
 task maps follow by a map of source indices. For a compose of the steps of
-``build_pascal_train_transform`` (``fusable``), ``FusedSampleTransform`` gives the same output bits
-with less work:
+``build_pascal_train_transform`` (``fusable``), ``FusedSampleTransform`` gives the same output with
+less work: the same draws, the same task maps bit for bit (they are only moved), and the same
+image up to OpenCV's float kernels, which may round a pixel a few float32 ulps otherwise when it
+sits elsewhere in a row or on another CPU (``dmtl.data.photometric``); the tests compare the
+images within that tolerance:
 
 1. Parameters (``dmtl.data.augment_draws``): ``draw_params`` makes the random draws that
    ``A.Compose.__call__`` and every ``BasicTransform.__call__`` make, from the same generators and
@@ -21,10 +24,10 @@ with less work:
    ``map[rows][:, cols]`` (``MapPicks``), without resizing the map.
 3. Pixels: the photometric steps and the normalisation depend on each pixel alone, so they run
    on the window's rows only (padding is 0 in the image and each task's invalid value in the
-   maps afterwards anyway), in place, with the exact functions of ``dmtl.data.exact_photometric``.
+   maps afterwards anyway), in place, with the functions of ``dmtl.data.photometric``.
    The rows keep the output's full width: OpenCV's colour conversions compute the last pixels of
-   a row with other instructions than the rest, to other bits, so a narrower array would change
-   some pixels' bits.
+   a row with other instructions than the rest, so on rows as wide as the plain path's most
+   pixels get the plain path's bits (not all, on every CPU: the tests allow a few ulps).
 4. Compact samples (``from_compact``): the reader's conversion of its uint8 fields to a sample
    (``dmtl.data.readers.predecoded.expand``) also works pixel by pixel, so the maps are moved as
    uint8 first and converted after, on the output's pixels only; the image is converted first,
@@ -43,7 +46,7 @@ import cv2
 import numpy as np
 import torch
 
-from dmtl.data import exact_photometric as photo
+from dmtl.data import photometric as photo
 from dmtl.data.augment_draws import GEOMETRY, Geometry, draw_params
 from dmtl.data.transforms import Sample, SampleTransform, _prepare_inputs
 from dmtl.tasks import TASKS
@@ -202,8 +205,8 @@ def _augmented_image(
     """The normalised image (3, Ho, Wo): the photometric steps and the normalisation on the window.
 
     They run on the window's rows at the full output width, because OpenCV's colour conversions
-    compute the last pixels of a row with other instructions than the rest, to other bits: on rows
-    as wide as those of the plain path, every pixel gets the bits it gets there.
+    compute the last pixels of a row with other instructions than the rest: on rows as wide as
+    those of the plain path, the pixels take the same instructions as there.
     """
     window = geometry.window
     out = np.zeros((3, window.height, window.width), dtype=np.float32)

@@ -127,7 +127,7 @@ def _photometric() -> list[A.BasicTransform]:
     """The ATRC/mmseg photometric distortion, each part with probability 0.5.
 
     ``FastBrightnessContrast`` is albumentations' ``RandomBrightnessContrast`` with its float32
-    arithmetic done faster to the same bits (``dmtl.data.fast_augment``).
+    arithmetic done without constant images (``dmtl.data.fast_augment``).
     """
     keep = (1.0, 1.0)
     return [
@@ -166,8 +166,9 @@ def build_pascal_train_transform(
 ) -> Callable[[Sample], Sample]:
     """PASCAL-Context training augmentation: scale, pad, crop, flip, photometric, normalise.
 
-    Runs fused (``dmtl.data.fused_augment``): the output of the albumentations steps, bit for bit,
-    in about half the CPU time (measured: experiments/RESULTS.md).
+    Runs fused (``dmtl.data.fused_augment``): the output of the step-by-step path (the task maps
+    bit for bit, the image within a few float32 ulps) in about half the CPU time (measured:
+    experiments/RESULTS.md).
 
     Args:
         height: crop height (512 in the protocol).

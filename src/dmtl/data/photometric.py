@@ -1,25 +1,30 @@
-"""Albumentations' float32 photometric steps and normalisation, in place, to the same bits.
+"""The float32 photometric steps and the normalisation, in place: what is exact and what is not.
 
-Each function here changes a contiguous float32 (H, W, 3) RGB image in place and gives exactly the
-bits of the albumentations 2.0.8 function it names (``tests/data/test_fused_augment.py`` compares
-them bit for bit). Why each is exact:
+Each function changes a contiguous float32 (H, W, 3) RGB image in place. The fused PASCAL-Context
+augmentation calls them; its step-by-step path computes the same expressions through
+``dmtl.data.fast_augment`` (brightness/contrast by this very function) and albumentations' own
+steps (OpenCV). What each equals:
 
-* ``brightness_contrast`` (``RandomBrightnessContrast``: ``clip(x * a + b, 0, 1)`` in float64,
-  rounded to float32): with b = 0 the float64 product of two float32 numbers is exact, so rounding
-  it to float32 is IEEE float32 multiplication, and clipping to [0, 1] commutes with the rounding;
-  so float32 arithmetic gives the same bits. With b != 0 the float64 sum is kept (a float32 sum
-  would round b first), a block of rows at a time so that the float64 copy stays in the cache.
-* ``saturation`` (``adjust_saturation_torchvision``, which clips even when the factor is 1): the
-  same OpenCV calls (grey, grey to RGB, ``addWeighted``) with the output written in place.
-* ``hue`` (``adjust_hue_torchvision``: RGB to HSV, ``mod(h + 360 f, 360)``, back): the same OpenCV
-  conversions, in place; ``np.mod`` (fmod, then + 360 for a negative remainder) is replaced by one
-  masked subtraction or addition of 360, the same operations on the values that can occur: h lies
-  in [0, 360) and |360 f| < 360, so h + 360 f lies in (-360, 720).
-* ``normalise_into`` (``A.Normalize``: OpenCV subtracts a constant image of the mean and
-  multiplies by one of 1/std, both float32 in albumentations 2.0.8): numpy does the same two
-  float32 operations, a channel at a time, into a channel-first output. The constants are those
-  albumentations builds (``normalisation_constants``); were 1/std float64, numpy would multiply in
-  float64 and round to float32, as OpenCV then does.
+* ``brightness_contrast`` (``RandomBrightnessContrast``): ``clip(x * a + b, 0, 1)`` with ``a``
+  rounded to float32 (albumentations' factor image is float32), computed in float64 and rounded
+  once to float32. numpy's float64 multiply and add are IEEE operations, so the result is the
+  same bits on every CPU: the correctly rounded value of the float64 expression. With b = 0 the
+  float64 product of two float32 numbers is exact, so float32 multiplication gives those bits
+  directly; with b != 0 the float64 sum is kept, a block of rows at a time (cache-sized).
+* ``normalise_into`` (``A.Normalize``): ``(x - mean) * (1 / std)``, the subtraction in float32
+  and the product in the dtype of albumentations' 1/std constants (float64), rounded once.
+* ``saturation`` and ``hue`` (``adjust_saturation_torchvision``, ``adjust_hue_torchvision``): the
+  same OpenCV calls albumentations makes (grey, ``addWeighted``; RGB to HSV and back), in place.
+  OpenCV's float kernels are not part of its contract: their bits may differ by a few float32
+  ulps between OpenCV releases, between CPUs (the SIMD width decides which pixels of a row a
+  vector instruction computes), and between an in-place and a separate output (OpenCV 5.1).
+
+albumentations 2.0.8 itself computes brightness/contrast through ``cv2.multiply(..., CV_64F)``,
+whose product OpenCV 5.0 forms in float64 and OpenCV 5.1 in float32: so these functions equal
+albumentations' output bit for bit with OpenCV 5.0 and within a few float32 ulps of the value
+range with OpenCV 5.1 (``tests/data/test_fast_augment.py`` checks both bounds). Nothing here
+promises albumentations' bits; ``docs/datasets.md`` ("Augmentation arithmetic") says what is
+compared exactly and what within a tolerance.
 """
 
 from __future__ import annotations
