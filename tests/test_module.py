@@ -250,3 +250,28 @@ def test_unreadable_checkpoint_is_one_config_error(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=f"cannot read checkpoint {path}"):
         DiffusionMTLModule.load_from_checkpoint(path)
+
+
+def test_training_noise_follows_the_run_seed_unless_a_noise_seed_is_given(monkeypatch):
+    import lightning.pytorch as pl
+
+    from dmtl.module import MAX_RANKS, NOISE_SEED_STRIDE
+
+    monkeypatch.setenv("PL_GLOBAL_SEED", "0")  # restored after the test
+    image = torch.zeros(1)
+
+    def draws(module, seed):
+        pl.seed_everything(seed, verbose=False)
+        return torch.randn(8, generator=module._step_generator(image))
+
+    following = DiffusionMTLModule(network=TINY)
+    assert following.diffusion.noise_seed is None
+    seed0, seed1 = draws(following, 0), draws(following, 1)
+    assert not torch.equal(seed0, seed1)  # paired runs of two seeds differ in their noise
+    assert torch.equal(draws(following, 0), seed0)  # and a run repeats its own
+    # seed 0 draws what noise_seed=0 drew before the noise followed the seed (step 0, rank 0)
+    old = torch.Generator().manual_seed((0 * NOISE_SEED_STRIDE + 0) * MAX_RANKS + 0)
+    assert torch.equal(seed0, torch.randn(8, generator=old))
+    fixed = DiffusionMTLModule(network=TINY, diffusion=DiffusionConfig(noise_seed=5))
+    assert torch.equal(draws(fixed, 0), draws(fixed, 1))  # a given noise_seed wins
+    assert not torch.equal(draws(fixed, 0), seed0)

@@ -83,8 +83,9 @@ class DiffusionConfig:
         prediction_scale: prediction diffusion runs on this multiple of the encoded maps.
         feature_scale: feature diffusion runs on this multiple of the task features (the heads
             read x̂₀ / feature_scale); below 1 the schedule's noise is a larger share of the signal.
-        noise_seed: seed of the training noise (a function of seed, step and rank); ``None``: the
-            global generator.
+        noise_seed: seed of the training noise (each step's noise a function of this seed, the
+            step and the rank); ``None``: the run's seed (``seed_everything``), so runs of
+            different seeds draw different noise.
         inference_seed: seed of the evaluation noise (each image's noise a function of this seed,
             the image's name, the task and the step); ``None``: the global generator.
         inference_noise: ``False`` runs the evaluation chain with zero noise.
@@ -100,7 +101,7 @@ class DiffusionConfig:
     depth_scale: float = DEFAULT_DEPTH_SCALE
     prediction_scale: float = 1.0
     feature_scale: float = 1.0
-    noise_seed: int | None = 0
+    noise_seed: int | None = None
     inference_seed: int | None = 0
     inference_noise: bool = True
 

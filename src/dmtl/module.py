@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,20 @@ from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
 
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
+MAX_RANKS = 1024  # processes of one step with streams of their own
+NOISE_SEED_MODULUS = 1 << 63  # torch seeds are 64-bit; a large run seed wraps
+
+
+def run_noise_seed(configured: int | None) -> int:
+    """The training noise's seed: ``configured``, else the run's seed.
+
+    The run's seed is ``seed_everything``'s (Lightning keeps it in ``PL_GLOBAL_SEED`` and hands it
+    to DDP workers and restarts), else torch's initial seed: so runs of different seeds train on
+    different noise, and a resumed run draws the noise the uninterrupted run drew.
+    """
+    if configured is not None:
+        return configured
+    return int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed()))
 
 
 def build_network(
@@ -245,13 +260,11 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         """A generator for this step's diffusion noise (``None`` for the plain baseline)."""
         return None if self.net.mtd is None else self._step_generator(image)
 
-    def _step_generator(self, image: torch.Tensor) -> torch.Generator | None:
-        """A generator for this step's training noise: a function of (seed, step, rank)."""
-        noise_seed = self.diffusion.noise_seed
-        if noise_seed is None:
-            return None
-        seed = (noise_seed * NOISE_SEED_STRIDE + self.global_step) * 1024
-        return torch.Generator(device=image.device).manual_seed(seed + self.global_rank)
+    def _step_generator(self, image: torch.Tensor) -> torch.Generator:
+        """A generator for this step's training noise: a function of (noise seed, step, rank)."""
+        noise_seed = run_noise_seed(self.diffusion.noise_seed)
+        seed = (noise_seed * NOISE_SEED_STRIDE + self.global_step) * MAX_RANKS + self.global_rank
+        return torch.Generator(device=image.device).manual_seed(seed % NOISE_SEED_MODULUS)
 
     def _log_results(
         self, stage: str, metrics: MultiTaskMetrics
