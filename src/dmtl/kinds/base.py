@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
+from dmtl.label_values import DECODE_EPS as DECODE_EPS  # re-exported for the kinds
+from dmtl.label_values import IGNORE_INDEX as IGNORE_INDEX
+
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
     from dmtl.tasks import TaskSpec
-
-IGNORE_INDEX = 255  # target value of unlabelled pixels in class-id and boundary maps
-DECODE_EPS = 1e-4  # probabilities are clamped to [eps, 1 - eps] before a log or logit
 
 
 def ignore_index_of(spec: TaskSpec) -> int:

@@ -24,8 +24,8 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError
+from dmtl.label_values import IGNORE_INDEX
 from dmtl.metrics.depth import _check_dense_pair
-from dmtl.tasks import IGNORE_INDEX
 
 # 0.05, 0.10, ..., 0.95: the 19 probability thresholds searched for the optimal dataset scale.
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))

@@ -38,6 +38,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError
+from dmtl.label_values import IGNORE_INDEX
 from dmtl.metrics.boundary import (
     EDGE_LABEL_CUT,
     _boundary_compute,
@@ -45,7 +46,6 @@ from dmtl.metrics.boundary import (
 )
 from dmtl.metrics.depth import _check_dense_pair
 from dmtl.metrics.thinning import thin
-from dmtl.tasks import IGNORE_INDEX
 
 # Maximum match distance as a fraction of the image diagonal (BSDS "maxDist").
 MAX_DIST_PASCAL = 0.0075

@@ -23,13 +23,13 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError, DataError
+from dmtl.label_values import IGNORE_INDEX
 from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, check_thresholds, count_at_or_above
 from dmtl.metrics.segmentation import (
     _check_segmentation_inputs,
     _segmentation_compute,
     _segmentation_update,
 )
-from dmtl.tasks import IGNORE_INDEX
 
 BETA_SQUARED = 0.3  # weights precision over recall, the saliency literature's choice
 NUM_CLASSES = 2  # background, salient

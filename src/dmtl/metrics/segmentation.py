@@ -9,7 +9,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError, DataError
-from dmtl.tasks import IGNORE_INDEX
+from dmtl.label_values import IGNORE_INDEX
 
 # Results are reported in percent, as the literature does.
 PERCENT = 100.0
