@@ -4,7 +4,7 @@ Usage::
 
     dmtl bench run SPEC --out DIR [--methods M ..] [--settings S ..] [--seeds K ..]
         [--jobs N --threads T] [--cell INDEX] [--dry-run] [-- EXTRA CLI ARGS]
-    dmtl bench slurm SPEC --out DIR [same selection] [--dry-run] [--sbatch-args ..] [-- EXTRA]
+    dmtl bench slurm SPEC --out DIR [same selection] [--dry-run] [--sbatch=OPTION ..] [-- EXTRA]
     dmtl bench report DIR [--spec SPEC]
 
 ``run`` trains and tests every cell of the grid spec (``dmtl.bench.spec``, docs/bench.md) that
@@ -52,7 +52,14 @@ def main(argv: Sequence[str]) -> None:
     if args.action == "slurm":
         from dmtl.bench.slurm import submit
 
-        submit(spec, cells, out, argv, extra, args.sbatch_args, args.dry_run)
+        selection = [
+            *(["--methods", *args.methods] if args.methods else []),
+            *(["--settings", *args.settings] if args.settings else []),
+            *(["--seeds", *map(str, args.seeds)] if args.seeds else []),
+        ]
+        if not args.dry_run:
+            _keep_spec(spec, out)
+        submit(spec, cells, out, selection, extra, args.threads, args.sbatch, args.dry_run)
         return
     if args.cell is not None:
         if not 0 <= args.cell < len(cells):
@@ -105,7 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="cells run at once")
     run.add_argument("--cell", type=int, help="run only this cell of the selection (0-based)")
     slurm.add_argument(
-        "--sbatch-args", nargs="+", default=[], help="more #SBATCH options, e.g. --time=2:00:00"
+        "--sbatch",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an #SBATCH option of the array job, e.g. --sbatch=--time=4:00:00 (repeatable)",
     )
     report = actions.add_parser("report", help="tables and plots of the finished cells")
     report.add_argument("dir", help="the grid's output folder")
