@@ -1,11 +1,21 @@
 """dmtl.bench.commands and dmtl.bench.cell: a cell's commands, folders and resume rules."""
 
+import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
-from dmtl.bench.cell import CELL_FILE, FIT_FILE, CellFailed, final_checkpoint, plan
+from dmtl.bench.cell import (
+    CELL_FILE,
+    FIT_FILE,
+    LOCK_FILE,
+    CellBusy,
+    CellFailed,
+    final_checkpoint,
+    plan,
+    run_cell,
+)
 from dmtl.bench.commands import cell_environment, evaluation_command, fit_command
 from dmtl.bench.spec import Cell, load_spec
 from support import REPO
@@ -83,3 +93,16 @@ def test_the_test_scores_last_ckpt_else_the_newest(tmp_path):
     assert final_checkpoint(folder) == new
     os.symlink(old.name, folder / "checkpoints" / "last.ckpt")
     assert final_checkpoint(folder) == folder / "checkpoints" / "last.ckpt"
+
+
+def test_a_cell_that_another_process_runs_is_passed_over(tmp_path):
+    spec = load_spec(SPEC)
+    folder = CELL.folder(tmp_path)
+    folder.mkdir(parents=True)
+    with (folder / LOCK_FILE).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running bench holds it
+        with pytest.raises(CellBusy, match="another process"):
+            run_cell(spec, CELL, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE]  # nothing run or written
+    (folder / CELL_FILE).write_text("{}")
+    assert run_cell(spec, CELL, tmp_path) is None  # finished: never run again

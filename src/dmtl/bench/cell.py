@@ -7,7 +7,9 @@ Files of bench's own there:
 - ``commands.jsonl``: every command started for the cell, one JSON line each, in order;
 - ``fit.log``, ``test.log``: their output (appended to on a restart);
 - ``fit.json``: the fit finished (its command and wall time): a restart goes on with the test;
-- ``cell.json``: the cell is finished and is never run again (``CELL_FILE``, keys below).
+- ``cell.json``: the cell is finished and is never run again (``CELL_FILE``, keys below);
+- ``bench.lock``: locked (``flock``) while a process runs the cell, so that a second runner on the
+  same folder passes it over (``CellBusy``); the kernel drops the lock when the process dies.
 
 A cell without ``fit.json`` starts its fit again, from ``checkpoints/last.ckpt`` when that
 exists (``--ckpt_path``). Model selection is the last epoch: the test scores ``last.ckpt`` (or,
@@ -16,6 +18,7 @@ without one, the newest checkpoint).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import socket
 import subprocess
@@ -29,6 +32,7 @@ from dmtl.bench.spec import Cell, Spec
 from dmtl.errors import DMTLError
 
 CELL_FILE = "cell.json"
+LOCK_FILE = "bench.lock"
 FIT_FILE = "fit.json"
 COMMANDS_FILE = "commands.jsonl"
 LAST = "last.ckpt"
@@ -36,6 +40,10 @@ LAST = "last.ckpt"
 
 class CellFailed(DMTLError):
     """A command of a cell exited with an error (the message names its log)."""
+
+
+class CellBusy(DMTLError):
+    """Another process runs the cell now."""
 
 
 def is_finished(cell: Cell, out: Path) -> bool:
@@ -84,20 +92,35 @@ def run_cell(
 
     Raises:
         CellFailed: its fit or test exited with an error, or wrote no results.
+        CellBusy: another process runs it now.
     """
     folder = cell.folder(out)
     if (folder / CELL_FILE).is_file():
         return None
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise CellBusy(f"cell {cell.name} is run by another process now") from err
+        except OSError:  # a file system without locks: run it unlocked
+            pass
+        if (folder / CELL_FILE).is_file():  # finished by the process that held the lock
+            return None
+        return _run_unlocked(spec, cell, out, list(extra), threads)
+
+
+def _run_unlocked(spec: Spec, cell: Cell, out: Path, extra: list[str], threads: int | None) -> dict:
+    folder = cell.folder(out)
     env = cell_environment(threads)
     commit, dirty = source_commit()  # the code of this cell, read before it runs
     if not (folder / FIT_FILE).is_file():
-        command = fit_command(spec, cell, out, list(extra), threads, resume_checkpoint(folder))
+        command = fit_command(spec, cell, out, extra, threads, resume_checkpoint(folder))
         wall = _run(command, env, folder, "fit")
         _write_json(folder / FIT_FILE, {"command": command, "wall_s": wall})
     fit = json.loads((folder / FIT_FILE).read_text())
     checkpoint = final_checkpoint(folder)
-    command = evaluation_command(spec, cell, out, checkpoint, list(extra), threads)
+    command = evaluation_command(spec, cell, out, checkpoint, extra, threads)
     wall = _run(command, env, folder, "test")
     test_file = folder / TEST_FOLDER / "test_metrics.json"
     if not test_file.is_file():

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dmtl.bench.cell import plan, resume_checkpoint, run_cell
+from dmtl.bench.cell import CellBusy, plan, resume_checkpoint, run_cell
 from dmtl.bench.commands import fit_command
 from dmtl.bench.spec import Cell, Spec
 
@@ -48,6 +48,9 @@ def run_grid(
         report(f"{cell.name}: {plans[cell]}")
         try:
             record = run_cell(spec, cell, out, extra, threads)
+        except CellBusy as busy:
+            report(f"{cell.name}: passed over: {busy}")
+            return None
         except Exception as err:  # noqa: BLE001 - one cell's failure must not stop the others
             report(f"{cell.name}: failed: {err}")
             return f"{cell.name}: {err}"
