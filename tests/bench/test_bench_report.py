@@ -125,6 +125,24 @@ def test_best_epoch_delta_m_from_the_curves_and_the_plots(grid):
     assert (out / REPORT).is_file()
 
 
+def test_what_the_denoising_stage_changes(grid):
+    spec, out = grid
+    for seed, gain in ((0, 1.0), (1, 3.0)):
+        _cell(out, "feature", seed, 50.0 + gain, 0.40, 20.0)
+        path = out / "onelabel" / "feature" / f"seed{seed}" / CELL_FILE
+        record = json.loads(path.read_text())
+        record["val"] = json.loads(json.dumps(record["test"]))
+        record["val_initial"] = json.loads(json.dumps(record["test"]))
+        record["val_initial"]["semseg"]["miou"] = 50.0
+        record["val_initial"]["depth"]["abs_err"] = 0.45
+        path.write_text(json.dumps(record))
+    _cell(out, "mtl", 0, 50.0, 0.40, 20.0)  # no initial predictions: no row
+    text = write_report(spec, out).read_text()
+    assert "| method | seeds | semseg miou | depth abs_err | normals mean |" in text
+    assert "| feature | 0,1 | 2.00 ± 1.41 | -0.0500 ± 0.0000 | 0.00 ± 0.00 |" in text
+    assert "| mtl | 0 | " not in text.split("Final minus initial")[1]
+
+
 def test_a_reference_file_instead_of_single_task_cells(tmp_path):
     (tmp_path / "base.yaml").write_text("seed_everything: 0\n")
     (tmp_path / "ref.yaml").write_text("semseg: {miou: 40.0}\ndepth: {abs_err: 0.5}\n")

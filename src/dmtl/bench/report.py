@@ -19,6 +19,7 @@ from dmtl.bench.results import (
     digits_of,
     fmt,
     load_cells,
+    load_records,
     paired,
     seed_deltas,
     signs,
@@ -65,12 +66,12 @@ def shown_metrics(spec: Spec, cells: Cells) -> dict[str, tuple[str, ...]]:
         for task in metrics
         if task in TASKS
     }
-    return {task: (TASKS[task].primary_metric,) for task in sorted(tasks)}
+    return {task: (TASKS[task].primary_metric,) for task in TASKS if task in tasks}
 
 
 def write_report(spec: Spec, out: Path, split: str = "test") -> Path:
     """Write ``out/report.md`` and its plots (``out/plots/*.png``); the report's path."""
-    cells = load_cells(out, split)
+    cells, records = load_cells(out, split), load_records(out)
     shown = shown_metrics(spec, cells)
     lines = [f"# dmtl bench: {spec.path.name}", ""]
     for setting in spec.settings:
@@ -81,6 +82,7 @@ def write_report(spec: Spec, out: Path, split: str = "test") -> Path:
         lines += _metrics_table(spec, out, setting, cells[setting], shown, reference, deltas)
         pairs = _pairs(spec, deltas)
         lines += _paired_table(pairs)
+        lines += _denoising_table(spec, records.get(setting, {}))
         lines += [NOTES.format(split=split, reference=described), ""]
         figures = [
             plots.paired_differences(pairs, setting, out / "plots" / f"paired_{setting}.png"),
@@ -93,7 +95,7 @@ def write_report(spec: Spec, out: Path, split: str = "test") -> Path:
         ]
         lines += [f"![{path.stem}](plots/{path.name})" for path in figures if path] + [""]
     path = out / REPORT
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -153,6 +155,33 @@ def _paired_table(pairs: list) -> list[str]:
             f"| {signs(differences) or '–'} |"
         )
     return lines + [""]
+
+
+def _denoising_table(spec: Spec, records: dict) -> list[str]:
+    """What the denoising stage changes: each task's primary metric of the final validation
+    minus that of the initial predictions, of the methods that score both (DiffusionMTL)."""
+    rows = []
+    for method in spec.methods:
+        pairs = [r for r in records.get(method, {}).values() if r.get("val_initial") and r["val"]]
+        if not pairs:
+            continue
+        tasks = [t for t in TASKS if t in pairs[0]["val_initial"]]
+        values = [
+            fmt([r["val"][t][key] - r["val_initial"][t][key] for r in pairs], digits_of(t))
+            for t in tasks
+            for key in [TASKS[t].primary_metric]
+        ]
+        heads = " | ".join(f"{t} {TASKS[t].primary_metric}" for t in tasks)
+        seeds = _seeds(r["seed"] for r in pairs)
+        rows.append((heads, f"| {method} | {seeds} | " + " | ".join(values) + " |"))
+    if not rows:
+        return []
+    lines = [
+        "Final minus initial predictions (final validation; the denoising stage's change):",
+        "",
+    ]
+    lines += [f"| method | seeds | {rows[0][0]} |", "|---" * (rows[0][0].count("|") + 3) + "|"]
+    return lines + [row for _, row in rows] + [""]
 
 
 def _seeds(seeds) -> str:

@@ -23,16 +23,26 @@ Cells = dict[str, dict[str, dict[int, dict]]]  # setting -> method -> seed -> me
 MINUS = "−"  # the sign of a negative paired difference in the per-seed signs
 
 
+def load_records(out: Path) -> Cells:
+    """setting -> method -> seed -> the ``cell.json`` record of every finished cell under a
+    grid's folder ``out``."""
+    records: Cells = {}
+    for path in sorted(Path(out).glob(f"*/*/seed*/{CELL_FILE}")):
+        record = json.loads(path.read_text())
+        by_method = records.setdefault(record["setting"], {})
+        by_method.setdefault(record["method"], {})[int(record["seed"])] = record
+    return records
+
+
 def load_cells(out: Path, split: str = "test") -> Cells:
     """The ``split`` metrics (``test``: the last epoch's checkpoint; ``val``: the fit's final
     validation) of every finished cell under a grid's folder ``out``."""
     cells: Cells = {}
-    for path in sorted(Path(out).glob(f"*/*/seed*/{CELL_FILE}")):
-        record = json.loads(path.read_text())
-        metrics = record.get(split)
-        if metrics is not None:
-            by_method = cells.setdefault(record["setting"], {})
-            by_method.setdefault(record["method"], {})[int(record["seed"])] = metrics
+    for setting, by_method in load_records(out).items():
+        for method, by_seed in by_method.items():
+            for seed, record in by_seed.items():
+                if record.get(split) is not None:
+                    cells.setdefault(setting, {}).setdefault(method, {})[seed] = record[split]
     return cells
 
 
