@@ -90,7 +90,9 @@ def test_the_test_scores_last_ckpt_else_the_newest(tmp_path):
     old.write_bytes(b"0")
     new.write_bytes(b"1")
     os.utime(old, ns=(1_000_000_000, 1_000_000_000))
+    os.symlink("epoch=9.ckpt", folder / "checkpoints" / "last.ckpt")  # dangling: passed over
     assert final_checkpoint(folder) == new
+    (folder / "checkpoints" / "last.ckpt").unlink()
     os.symlink(old.name, folder / "checkpoints" / "last.ckpt")
     assert final_checkpoint(folder) == folder / "checkpoints" / "last.ckpt"
 

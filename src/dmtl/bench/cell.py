@@ -69,7 +69,8 @@ def final_checkpoint(folder: Path) -> Path:
     last = resume_checkpoint(folder)
     if last is not None:
         return last
-    found = sorted((folder / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime_ns)
+    found = [p for p in (folder / "checkpoints").glob("*.ckpt") if p.exists()]  # no dangling
+    found.sort(key=lambda p: p.stat().st_mtime_ns)
     if not found:
         raise CellFailed(f"{folder}: the fit left no checkpoint in checkpoints/ to test")
     return found[-1]

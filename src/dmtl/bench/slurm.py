@@ -63,7 +63,7 @@ def array_script(
         "#SBATCH --job-name=dmtl-bench",
         f"#SBATCH --array={_ranges(todo)}",
         f"#SBATCH --output={logs}/%A_%a.out",
-        f"#SBATCH --cpus-per-task={threads or 1}",
+        *([f"#SBATCH --cpus-per-task={threads}"] if threads else []),
         *(f"#SBATCH {option}" for option in sbatch),
         "",
         "set -euo pipefail",
