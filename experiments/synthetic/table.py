@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from dmtl.bench import results
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 SETTINGS = ["onelabel", "randomlabels"]
@@ -268,22 +270,11 @@ def load(setting: str, method: str, grid: Grid = DEFAULT_GRID) -> dict[int, dict
 
 
 def delta_m(metrics: dict, reference: dict, tasks: dict = TASKS) -> float:
-    """Mean over tasks of ±(M - M_ref) / M_ref x 100 on the primary metrics."""
-    terms = []
-    for task, (metric, higher, _) in tasks.items():
-        sign = 1.0 if higher else -1.0
-        m, r = metrics[task][metric], reference[task][metric]
-        terms.append(sign * (m - r) / r * 100.0)
-    return sum(terms) / len(terms)
+    """Mean over tasks of ±(M - M_ref) / M_ref x 100 on the primary metrics (dmtl bench's Δm)."""
+    return results.delta_m_of(metrics, {task: reference[task] for task in tasks})
 
 
-def fmt(values: list[float], digits: int) -> str:
-    if not values:
-        return "–"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f} (1 seed)"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+fmt = results.fmt  # mean ± std over seeds, as dmtl bench report writes it
 
 
 def single_task_reference(setting: str, grid: Grid = DEFAULT_GRID) -> tuple[dict, list[int]]:
@@ -294,21 +285,10 @@ def single_task_reference(setting: str, grid: Grid = DEFAULT_GRID) -> tuple[dict
     its own takes the ``full`` grid's: the same job, and no single-task run has a chain.
     """
     scene = SCENES[grid.scene]
-    per_task = {task: load(setting, method, grid) for method, task in scene.stl.items()}
-    if not all(per_task.values()) and grid.protocol == "confirm":
+    cells = {method: load(setting, method, grid) for method in scene.stl}
+    if not all(cells.values()) and grid.protocol == "confirm":
         return single_task_reference(setting, Grid("full", grid.scene))
-    if not all(per_task.values()):
-        return {}, []
-    reference = {
-        task: {
-            metric: statistics.fmean(c[task][metric] for c in cells.values())
-            for metric in next(iter(cells.values()))[task]
-            if isinstance(next(iter(cells.values()))[task][metric], (int, float))
-        }
-        for task, cells in per_task.items()
-    }
-    seeds = sorted(set.intersection(*(set(cells) for cells in per_task.values())))
-    return reference, seeds
+    return results.single_task_reference(cells, scene.stl)
 
 
 def seed_deltas(setting: str, method: str, reference: dict, grid: Grid) -> dict[int, float]:
@@ -321,7 +301,7 @@ def seed_deltas(setting: str, method: str, reference: dict, grid: Grid) -> dict[
 
 def paired(deltas: dict[int, float], against: dict[int, float]) -> list[float]:
     """Δm minus the other method's Δm at the same seed, over the seeds both have."""
-    return [d - against[s] for s, d in sorted(deltas.items()) if s in against]
+    return list(results.paired(deltas, against).values())
 
 
 def settings_of(grid: Grid) -> list[str]:

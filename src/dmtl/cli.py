@@ -12,6 +12,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dmtl import __version__
+from dmtl.bench import command as bench
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
@@ -57,6 +58,7 @@ PARSER_KWARGS = {
 OWN_COMMANDS = {
     convert.COMMAND: "Convert a released DiffusionMTL checkpoint into a dmtl checkpoint.",
     prepare.COMMAND: "Download, verify, extract and check a real dataset.",
+    bench.COMMAND: "Run and report a grid of methods x label settings x seeds (docs/bench.md).",
 }
 LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 
@@ -208,6 +210,8 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             return None
         if argv and argv[0] == prepare.COMMAND:  # dmtl prepare <dataset> --root DIR
             return prepare.main(argv[1:])
+        if argv and argv[0] == bench.COMMAND:  # dmtl bench run|slurm|report ...
+            return bench.main(argv[1:])
         resolved = resolve_config_args(argv)
         if resolved != argv and args is None:
             sys.argv[1:] = resolved  # LightningCLI reads sys.argv; args would make it warn
