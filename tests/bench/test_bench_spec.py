@@ -24,9 +24,12 @@ def test_regime_spec_is_the_issue_grid():
     randomlabels = {c.method for c in cells if c.setting == "randomlabels"}
     mtl = {"mtl", "feature", "refine_only", "prediction", "prediction_refine_only", "xtc"}
     stl = {"stl_semseg", "stl_depth", "stl_normals"}
-    assert onelabel == mtl | stl
+    noise = {"feature_s0.423", "feature_s0.211", "feature_noskip"}  # where the noise goes
+    assert onelabel == mtl | stl | noise
     assert randomlabels == {"mtl", "feature", "refine_only"} | stl
-    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * (9 + 6)
+    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * (12 + 6)
+    for method in noise:
+        assert spec.baselines[method] == ("feature", "refine_only")
     assert spec.baselines["feature"] == ("mtl", "refine_only")
     assert spec.baselines["prediction"] == ("mtl", "prediction_refine_only")
     configs = [p.rsplit("/", 2)[-2:] for p in spec.configs(Cell("randomlabels", "feature", 1))]
