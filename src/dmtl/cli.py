@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +27,13 @@ from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
 from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
+from dmtl.packaged_configs import (  # noqa: F401 (re-exported)
+    PACKAGED_CONFIGS,
+    packaged_config,
+    resolve_config_args,
+)
+from dmtl.parse_errors import OneLineParser
+from dmtl.preflight import check_accelerator, check_logger_extras
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
 
@@ -36,12 +42,6 @@ OOM_HINT = (
     "--trainer.accumulate_grad_batches), train in mixed precision (--trainer.precision=bf16-mixed "
     "or 16-mixed), or lower --data.eval_batch_size if it happened during validation"
 )
-
-# ``--config dmtl://nyuv2/base.yaml`` names a config shipped with the package: the repository's
-# experiments/ folder, which src/dmtl/configs links to and the wheel holds as dmtl/configs.
-CONFIG_SCHEME = "dmtl://"
-PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-CONFIG_FLAGS = ("--config", "-c")
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -62,7 +62,13 @@ LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 
 
 class DMTLCLI(LightningCLI):
-    """LightningCLI whose model takes its dataset and task list from the data module."""
+    """LightningCLI whose model takes its dataset and task list from the data module.
+
+    Its parsers print a parse error as one line (``dmtl.parse_errors.OneLineParser``).
+    """
+
+    def __init__(self, *args: Any, parser_class: type = OneLineParser, **kwargs: Any) -> None:
+        super().__init__(*args, parser_class=parser_class, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.dataset", "model.dataset")
@@ -87,7 +93,7 @@ class DMTLCLI(LightningCLI):
         """LightningCLI's subcommands, then dmtl's own (run by ``main``), in ``dmtl --help``."""
         super()._add_subcommands(parser, **kwargs)
         for name, help_text in OWN_COMMANDS.items():
-            own = LightningArgumentParser(prog=f"dmtl {name}", description=help_text)
+            own = OneLineParser(prog=f"dmtl {name}", description=help_text)
             parser._subcommands_action.add_subcommand(name, own, help=help_text)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
@@ -101,8 +107,12 @@ class DMTLCLI(LightningCLI):
         """Refuse LightningCLI's ``--optimizer``/``--lr_scheduler``: they would replace the module's
         optimiser and drop its poly schedule.
 
+        Then the machine is checked against the options (``dmtl.preflight``): a GPU accelerator
+        without a visible GPU, a logger whose package is not installed.
+
         Raises:
-            ConfigError: either is set (on the command line or in a config file).
+            ConfigError: either is set (on the command line or in a config file), or a check
+                of ``dmtl.preflight`` fails.
         """
         for key in LIGHTNING_OPTIMISER_KEYS:
             if self._get(self.config, key) is not None:
@@ -112,6 +122,8 @@ class DMTLCLI(LightningCLI):
                     "--model.optim.lr, --model.optim.weight_decay, --model.optim.poly_power "
                     "(docs/options.md)"
                 )
+        check_accelerator(self._get(self.config, "trainer.accelerator"))
+        check_logger_extras(self._get(self.config, "trainer.logger"))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """LightningCLI's parsing; the argument list is kept for ``_parse_ckpt_path``."""
@@ -229,40 +241,6 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
-
-
-def packaged_config(name: str) -> Path:
-    """The file of a packaged config ``dmtl://<folder>/<file>.yaml`` (``<folder>/<file>.yaml``).
-
-    Raises:
-        ConfigError: no such packaged config (the message lists the folders there are).
-    """
-    relative = name.removeprefix(CONFIG_SCHEME)
-    path = (PACKAGED_CONFIGS / relative).resolve()
-    root = PACKAGED_CONFIGS.resolve()
-    if root not in path.parents or not path.is_file():
-        folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        raise ConfigError(
-            f"no packaged config {CONFIG_SCHEME}{relative}; packaged folders: "
-            f"{', '.join(folders) or 'none (the package ships no configs)'}"
-        )
-    return path
-
-
-def resolve_config_args(argv: list[str]) -> list[str]:
-    """``argv`` with every ``--config dmtl://...`` (or ``-c``, ``--config=``) turned into a path.
-
-    Raises:
-        ConfigError: a ``dmtl://`` name that no packaged config has.
-    """
-    out = list(argv)
-    for i, token in enumerate(out):
-        flag, eq, value = token.partition("=")
-        if eq and flag in CONFIG_FLAGS and value.startswith(CONFIG_SCHEME):
-            out[i] = f"{flag}={packaged_config(value)}"
-        elif token.startswith(CONFIG_SCHEME) and i > 0 and out[i - 1] in CONFIG_FLAGS:
-            out[i] = str(packaged_config(token))
-    return out
 
 
 def console() -> int:
