@@ -22,6 +22,7 @@ from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
+from dmtl.checkpoint_run import log_into_checkpoint_run
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
@@ -36,6 +37,7 @@ from dmtl.parse_errors import OneLineParser
 from dmtl.preflight import check_accelerator, check_logger_extras
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
+from dmtl.run_summary import print_summary
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -97,9 +99,10 @@ class DMTLCLI(LightningCLI):
             parser._subcommands_action.add_subcommand(name, own, help=help_text)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
-        """``test`` prints dmtl's table of metrics (``--results``) only, not Lightning's too."""
+        """``test`` and ``validate`` print dmtl's table of metrics (``--results``) only, not
+        Lightning's too."""
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "test":
+        if subcommand in ("test", "validate"):
             parser.set_defaults(verbose=False)
         return parser
 
@@ -107,8 +110,10 @@ class DMTLCLI(LightningCLI):
         """Refuse LightningCLI's ``--optimizer``/``--lr_scheduler``: they would replace the module's
         optimiser and drop its poly schedule.
 
-        Then the machine is checked against the options (``dmtl.preflight``): a GPU accelerator
-        without a visible GPU, a logger whose package is not installed.
+        ``validate``, ``test`` and ``predict`` of a run's checkpoint log into that run's folder
+        (``dmtl.checkpoint_run``). Then the machine is checked against the options
+        (``dmtl.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
+        not installed.
 
         Raises:
             ConfigError: either is set (on the command line or in a config file), or a check
@@ -122,6 +127,10 @@ class DMTLCLI(LightningCLI):
                     "--model.optim.lr, --model.optim.weight_decay, --model.optim.poly_power "
                     "(docs/options.md)"
                 )
+        if self.subcommand in ("validate", "test", "predict"):
+            log_into_checkpoint_run(
+                self._get(self.config, "trainer"), self._get(self.config, "ckpt_path")
+            )
         check_accelerator(self._get(self.config, "trainer.accelerator"))
         check_logger_extras(self._get(self.config, "trainer.logger"))
 
@@ -182,12 +191,14 @@ class DMTLCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
 
-        A stop signal ends it with 128 + signal, never with Lightning's status 0.
+        A stop signal ends it with 128 + signal, never with Lightning's status 0. A command that
+        ends prints where its results are (``dmtl.run_summary``).
         """
         guard = self._fault_tolerance()
         keep_run_files(self.trainer)  # before Lightning's setup opens the logger
         try:
             super()._run_subcommand(subcommand)
+            print_summary(self.trainer, subcommand)
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
             raise SIGTERMException(code) from None
