@@ -21,6 +21,7 @@ from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
+from dmtl.checkpoint_data import take_data_from_checkpoint
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
 from dmtl.checkpoint_run import log_into_checkpoint_run
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -146,6 +147,7 @@ class DMTLCLI(LightningCLI):
         LightningCLI lets a checkpoint's hyper-parameters override the config's model section;
         a checkpoint of the earlier flat layout has them mapped onto the groups first
         (``dmtl.checkpoint_compat``), where LightningCLI's own reading would fail to parse them.
+        ``predict`` takes the data options the checkpoint saved (``dmtl.checkpoint_data``).
         The command line's evaluation, loss, optimiser, speed and noise options then win over the
         saved ones, and any other option that differs from the checkpoint's is refused
         (``dmtl.checkpoint_overrides``).
@@ -156,6 +158,8 @@ class DMTLCLI(LightningCLI):
         if path is None:
             return
         data = self.config[subcommand]["data"]
+        if subcommand == "predict":  # the checkpoint's dataset, tasks and classes, unless given
+            take_data_from_checkpoint(data, path, getattr(self, "command_line", []))
         hparams = read_checked(path, data["dataset"], data["tasks"], data.get("num_classes"))
         if hparams:
             keys = command_line_keys(getattr(self, "command_line", []))
