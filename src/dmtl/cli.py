@@ -19,7 +19,7 @@ from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
-from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
+from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login, wandb_loggers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_data import take_data_from_checkpoint
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
@@ -36,6 +36,7 @@ from dmtl.packaged_configs import (  # noqa: F401 (re-exported)
 )
 from dmtl.parse_errors import OneLineParser
 from dmtl.preflight import check_accelerator, check_logger_extras
+from dmtl.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
 from dmtl.run_summary import print_summary
@@ -169,6 +170,8 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+        for logger in wandb_loggers(self.trainer):
+            quiet_wandb_init(logger._wandb_init)  # before W&B starts: no warnings of its own
         # A writer given with --trainer.callbacks replaces the always-on one.
         own = self._get(self.config_init, "predictions")
         writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]
@@ -229,6 +232,7 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
     """
     argv = sys.argv[1:] if args is None else list(args)
     configure_logging()  # the dmtl loggers' INFO lines on stderr
+    quiet_third_party()  # tips and warnings a user cannot act on
     try:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])
