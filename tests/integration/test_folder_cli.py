@@ -101,8 +101,14 @@ def test_predict_needs_only_the_checkpoint_and_a_folder_of_images(fitted, tmp_pa
         Image.fromarray(pixels).save(images / f"{name}.png")
     monkeypatch.chdir(tmp_path)  # no config, no data.root: the checkpoint says the rest
     output = tmp_path / "predicted"
-    main(["predict", f"--ckpt_path={ckpt}", f"--data.predict_dir={images}",
-          f"--predictions.output_dir={output}"])  # fmt: skip
+    main(
+        [
+            "predict",
+            f"--ckpt_path={ckpt}",
+            f"--data.predict_dir={images}",
+            f"--predictions.output_dir={output}",
+        ]
+    )
     semseg = np.load(output / "semseg" / "b.npy")
     assert semseg.shape == (30, 44) and semseg.max() < NUM_CLASSES
     assert {p.name for p in output.iterdir()} >= {"semseg", "depth", "normals", "edge", "legend"}

@@ -14,8 +14,12 @@ import pytest
 from dmtl.cli import main
 from support.cli import TINY_DATA
 
-ONE_EPOCH = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
-             "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0"]  # fmt: skip
+ONE_EPOCH = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",
+    "--trainer.num_sanity_val_steps=0",
+]
 
 
 def named(printed: str) -> dict[str, Path]:
@@ -64,8 +68,16 @@ def test_an_evaluation_of_a_run_checkpoint_writes_beside_it(
     checkpoint = named(printed)["checkpoint"]  # as printed: relative to the folder of the fit
     monkeypatch.chdir(folder)
     capsys.readouterr()
-    main([command, f"--data.root={folder / 'cache'}", *TINY_DATA, f"--ckpt_path={checkpoint}",
-          "--trainer.limit_test_batches=1", "--trainer.limit_val_batches=1"])  # fmt: skip
+    main(
+        [
+            command,
+            f"--data.root={folder / 'cache'}",
+            *TINY_DATA,
+            f"--ckpt_path={checkpoint}",
+            "--trainer.limit_test_batches=1",
+            "--trainer.limit_val_batches=1",
+        ]
+    )
     captured = capsys.readouterr()
     paths = named(captured.out)
     assert paths["run folder"].resolve() == run
@@ -88,8 +100,15 @@ def test_predict_from_a_run_checkpoint_names_its_predictions(fitted, monkeypatch
     checkpoint = named(printed)["checkpoint"]
     monkeypatch.chdir(folder)
     capsys.readouterr()
-    main(["predict", f"--data.root={folder / 'cache'}", *TINY_DATA, f"--ckpt_path={checkpoint}",
-          "--trainer.limit_predict_batches=1"])  # fmt: skip
+    main(
+        [
+            "predict",
+            f"--data.root={folder / 'cache'}",
+            *TINY_DATA,
+            f"--ckpt_path={checkpoint}",
+            "--trainer.limit_predict_batches=1",
+        ]
+    )
     paths = named(capsys.readouterr().out)
     assert paths["predictions"] == paths["run folder"] / "predictions"
     assert len(list((folder / paths["predictions"] / "semseg" / "val").glob("*.npy"))) == 4
