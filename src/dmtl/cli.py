@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl import __version__
+from dmtl import __version__, plot_command
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
@@ -39,7 +39,7 @@ from dmtl.preflight import check_accelerator, check_logger_extras
 from dmtl.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
-from dmtl.run_summary import print_summary
+from dmtl.run_summary import draw_training_curves, print_summary
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -61,6 +61,7 @@ PARSER_KWARGS = {
 OWN_COMMANDS = {
     convert.COMMAND: "Convert a released DiffusionMTL checkpoint into a dmtl checkpoint.",
     prepare.COMMAND: "Download, verify, extract and check a real dataset.",
+    plot_command.COMMAND: plot_command.HELP,
 }
 LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 
@@ -205,6 +206,8 @@ class DMTLCLI(LightningCLI):
         keep_run_files(self.trainer)  # before Lightning's setup opens the logger
         try:
             super()._run_subcommand(subcommand)
+            if subcommand == "fit":
+                draw_training_curves(self.trainer)
             print_summary(self.trainer, subcommand)
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
@@ -221,7 +224,8 @@ class DMTLCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
     """Run the CLI: ``dmtl fit|validate|test|predict ...``, ``dmtl convert-checkpoint SRC DST``,
-    ``dmtl prepare DATASET --root DIR``; ``dmtl --help`` lists them, ``dmtl --version``.
+    ``dmtl prepare DATASET --root DIR``, ``dmtl plot RUN``; ``dmtl --help`` lists them,
+    ``dmtl --version``.
 
     Bad input (unknown task, label setting, missing or mismatched files) and a run that cannot
     go on (non-finite loss) end with a one-line ``dmtl: error: ...`` message and exit status 2
@@ -239,6 +243,9 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             return None
         if argv and argv[0] == prepare.COMMAND:  # dmtl prepare <dataset> --root DIR
             return prepare.main(argv[1:])
+        if argv and argv[0] == plot_command.COMMAND:  # dmtl plot RUN
+            plot_command.main(argv[1:])
+            return None
         resolved = resolve_config_args(argv)
         if resolved != argv and args is None:
             sys.argv[1:] = resolved  # LightningCLI reads sys.argv; args would make it warn

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 
+from dmtl.curves import CURVES_FILE, METRICS_FILE, write_curves
 from dmtl.report import run_dir
 
 # command -> the metrics files it writes into the run folder (dmtl.callbacks.results)
@@ -22,7 +23,7 @@ METRICS_FILES = {
     "test": ("test_metrics.json",),
     "predict": (),
 }
-PICTURES = (("panels", "panels"), ("training curves", "curves.png"))
+PICTURES = (("panels", "panels"), ("training curves", CURVES_FILE))
 
 
 def result_paths(trainer: pl.Trainer, subcommand: str) -> list[tuple[str, Path]]:
@@ -32,7 +33,7 @@ def result_paths(trainer: pl.Trainer, subcommand: str) -> list[tuple[str, Path]]
     found += _checkpoints(trainer, subcommand)
     found += [("metrics", folder / name) for name in METRICS_FILES.get(subcommand, ())]
     if subcommand in ("fit", "validate", "test"):
-        found.append(("metrics log", folder / "metrics.csv"))
+        found.append(("metrics log", folder / METRICS_FILE))
     if subcommand in ("fit", "validate"):
         found += [(what, folder / name) for what, name in PICTURES]
     for callback in trainer.callbacks:
@@ -56,6 +57,17 @@ def _checkpoints(trainer: pl.Trainer, subcommand: str) -> list[tuple[str, Path]]
         if last and Path(last) != Path(callback.best_model_path or ""):
             found.append(("last checkpoint", Path(last)))
     return found
+
+
+def draw_training_curves(trainer: pl.Trainer) -> Path | None:
+    """Write the run's ``curves.png`` from its ``metrics.csv`` at the end of fit (rank zero; not
+    for a ``fast_dev_run`` or a run without ``metrics.csv``, as with the W&B logger)."""
+    folder = run_dir(trainer)
+    if not trainer.is_global_zero or trainer.fast_dev_run:
+        return None
+    if not (folder / METRICS_FILE).is_file():
+        return None
+    return write_curves(folder)
 
 
 def print_summary(trainer: pl.Trainer, subcommand: str) -> None:

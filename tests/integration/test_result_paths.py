@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from dmtl.cli import main
 from support.cli import TINY_DATA
@@ -53,6 +54,9 @@ def test_fit_names_its_run_folder_checkpoint_metrics_and_panels(fitted):
     assert (folder / paths["metrics"]).name == "val_metrics.json"
     assert "semseg" in json.loads((folder / paths["metrics"]).read_text())
     assert (folder / paths["panels"]).is_dir()
+    assert paths["training curves"] == paths["run folder"] / "curves.png"
+    with Image.open(folder / paths["training curves"]) as curves:
+        assert curves.format == "PNG" and min(curves.size) > 100
     assert printed.rstrip().splitlines()[-1].startswith("dmtl: ")  # the paths come last
 
 
