@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from PIL import Image
 
 from dmtl.cli import main
 from dmtl.curves import COLUMNS, DPI, PLOT_SIZE, plot_groups, read_series
+from dmtl.run_summary import draw_training_curves
 
 HEADER = "epoch,lr-Adam,step,train/loss,train/loss/depth,val/depth/abs_err,"
 HEADER += "val_initial/depth/abs_err,val/semseg/miou\n"
@@ -61,3 +64,13 @@ def test_dmtl_plot_of_a_folder_without_metrics_is_one_line(tmp_path, capsys):
         f"dmtl: error: {tmp_path / 'metrics.csv'} does not exist: a run folder of the "
         "CSV logger holds it"
     ]
+
+
+def test_a_fit_with_nothing_to_draw_says_so_and_does_not_fail(tmp_path, capsys):
+    (tmp_path / "metrics.csv").write_text("epoch,step\n0,0\n")
+    trainer = SimpleNamespace(
+        loggers=[], default_root_dir=str(tmp_path), is_global_zero=True, fast_dev_run=False
+    )
+    assert draw_training_curves(trainer) is None
+    assert capsys.readouterr().err.startswith("dmtl: no training curves: ")
+    assert not (tmp_path / "curves.png").exists()

@@ -8,12 +8,14 @@ what exists is named; a ``fast_dev_run`` writes nothing and says so.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 
 from dmtl.curves import CURVES_FILE, METRICS_FILE, write_curves
+from dmtl.errors import DataError
 from dmtl.report import run_dir
 
 # command -> the metrics files it writes into the run folder (dmtl.callbacks.results)
@@ -61,13 +63,18 @@ def _checkpoints(trainer: pl.Trainer, subcommand: str) -> list[tuple[str, Path]]
 
 def draw_training_curves(trainer: pl.Trainer) -> Path | None:
     """Write the run's ``curves.png`` from its ``metrics.csv`` at the end of fit (rank zero; not
-    for a ``fast_dev_run`` or a run without ``metrics.csv``, as with the W&B logger)."""
+    for a ``fast_dev_run`` or a run without ``metrics.csv``, as with the W&B logger). A
+    ``metrics.csv`` with nothing to draw is said on one line: the run itself succeeded."""
     folder = run_dir(trainer)
     if not trainer.is_global_zero or trainer.fast_dev_run:
         return None
     if not (folder / METRICS_FILE).is_file():
         return None
-    return write_curves(folder)
+    try:
+        return write_curves(folder)
+    except DataError as err:
+        print(f"dmtl: no training curves: {err}", file=sys.stderr, flush=True)
+        return None
 
 
 def print_summary(trainer: pl.Trainer, subcommand: str) -> None:
