@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from dmtl.errors import ConfigError
 
 CONFIG_SCHEME = "dmtl://"
@@ -51,19 +53,38 @@ def packaged_twin(value: str) -> str | None:
 
 
 def config_file(value: str) -> str:
-    """A ``--config`` value: a ``dmtl://`` name turned into its file, a path checked to exist.
+    """A ``--config`` value: a ``dmtl://`` name turned into its file, a path checked to exist and
+    to parse as YAML.
 
     Raises:
-        ConfigError: an unknown ``dmtl://`` name, or a config file that does not exist (with the
-            packaged config of the same relative path as "did you mean").
+        ConfigError: an unknown ``dmtl://`` name, a config file that does not exist (with the
+            packaged config of the same relative path as "did you mean"), or one that does not
+            parse.
     """
+    path = value
     if value.startswith(CONFIG_SCHEME):
-        return str(packaged_config(value))
-    if value.endswith(CONFIG_SUFFIXES) and not Path(value).is_file():
+        path = str(packaged_config(value))
+    elif value.endswith(CONFIG_SUFFIXES) and not Path(value).is_file():
         twin = packaged_twin(value)
         hint = f"did you mean {twin}?" if twin else "give the path of a YAML file"
         raise ConfigError(f"no such config {value}: {hint}")
-    return value
+    if Path(path).is_file():
+        check_yaml(path)
+    return path
+
+
+def check_yaml(path: str) -> None:
+    """Parse the config file ``path`` as YAML (jsonargparse's error would not name the file).
+
+    Raises:
+        ConfigError: it does not parse; ``dmtl.errors.one_line`` adds the line and column.
+    """
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} does not parse:\n{err}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config {path} cannot be read: {err}") from err
 
 
 def resolve_config_args(argv: list[str]) -> list[str]:

@@ -94,3 +94,11 @@ def test_the_wandb_logger_without_wandb_names_the_extra(cache, tmp_path, monkeyp
         "needs the wandb package, which is not installed: pip install 'dmtl[wandb]'"
     )
     assert "lightning.pytorch.loggers.WandbLogger" in line
+
+
+def test_a_malformed_config_names_the_file_line_and_column(tmp_path, capsys):
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  optim: {lr: [0.01\n")
+    line = one_error_line(["fit", f"--config={config}"], capsys)
+    assert line.startswith(f"dmtl: error: config {config} does not parse: ")
+    assert "line 3, column 1" in line
