@@ -21,3 +21,17 @@ torch.set_num_threads(int(os.environ.get("DMTL_TEST_THREADS", max(1, min(2, os.c
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+# Folders a run writes when started in the current folder; a test must write into tmp_path.
+RUN_OUTPUTS = ("runs", "lightning_logs", "wandb")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_run_outputs_in_the_checkout():
+    """Fail the session if a test left run folders (``runs/``, ...) in the repository."""
+    repo = Path(__file__).resolve().parents[1]
+    before = {name for name in RUN_OUTPUTS if (repo / name).exists()}
+    yield
+    added = sorted(name for name in RUN_OUTPUTS if (repo / name).exists() and name not in before)
+    assert not added, f"tests wrote {added} into {repo}: chdir to tmp_path or pass a save_dir"

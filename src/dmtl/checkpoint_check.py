@@ -70,8 +70,8 @@ def read_checked(
         )
     saved = hparams.get("dataset")
     if trained is not None and saved is not None:
-        saved_classes = _saved_classes(hparams)
-        theirs = {s.name: s.channels for s in resolve_tasks(saved, trained, saved_classes)}
+        classes = saved_classes(hparams)
+        theirs = {s.name: s.channels for s in resolve_tasks(saved, trained, classes)}
         ours = {s.name: s.channels for s in specs}
         if theirs != ours:
             raise ConfigError(
@@ -94,7 +94,7 @@ def trained_tasks(path: Path, hparams: Mapping[str, Any], state_dict: Any) -> li
     if "dataset" in hparams or hparams.get("tasks") is not None:
         try:
             dataset, names = hparams.get("dataset", "synthetic"), hparams.get("tasks")
-            specs = resolve_tasks(dataset, names, _saved_classes(hparams))
+            specs = resolve_tasks(dataset, names, saved_classes(hparams))
         except DMTLError as err:
             raise ConfigError(f"checkpoint {path}: its saved task set is unknown: {err}") from err
         return [spec.name for spec in specs]
@@ -109,7 +109,7 @@ def trained_tasks(path: Path, hparams: Mapping[str, Any], state_dict: Any) -> li
     return names or None
 
 
-def _saved_classes(hparams: Mapping[str, Any]) -> Mapping[str, int] | None:
+def saved_classes(hparams: Mapping[str, Any]) -> Mapping[str, int] | None:
     """The class counts a checkpoint saved with its network options (the folder dataset)."""
     network = hparams.get("network")
     return network.get("num_classes") if isinstance(network, Mapping) else None

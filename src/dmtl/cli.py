@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,7 +10,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl import __version__
+from dmtl import __version__, plot_command
 from dmtl.bench import command as bench
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
@@ -21,28 +20,33 @@ from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
-from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
+from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login, wandb_loggers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
+from dmtl.checkpoint_data import take_data_from_checkpoint
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
+from dmtl.checkpoint_run import log_into_checkpoint_run
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
 from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
+from dmtl.packaged_configs import (  # noqa: F401 (re-exported)
+    PACKAGED_CONFIGS,
+    packaged_config,
+    resolve_config_args,
+)
+from dmtl.parse_errors import OneLineParser
+from dmtl.preflight import check_accelerator, check_logger_extras
+from dmtl.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.released import convert
 from dmtl.run_folders import place_runs
+from dmtl.run_summary import draw_training_curves, print_summary
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
     "--trainer.accumulate_grad_batches), train in mixed precision (--trainer.precision=bf16-mixed "
     "or 16-mixed), or lower --data.eval_batch_size if it happened during validation"
 )
-
-# ``--config dmtl://nyuv2/base.yaml`` names a config shipped with the package: the repository's
-# experiments/ folder, which src/dmtl/configs links to and the wheel holds as dmtl/configs.
-CONFIG_SCHEME = "dmtl://"
-PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-CONFIG_FLAGS = ("--config", "-c")
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -59,12 +63,19 @@ OWN_COMMANDS = {
     convert.COMMAND: "Convert a released DiffusionMTL checkpoint into a dmtl checkpoint.",
     prepare.COMMAND: "Download, verify, extract and check a real dataset.",
     bench.COMMAND: "Run and report a grid of methods x label settings x seeds (docs/bench.md).",
+    plot_command.COMMAND: plot_command.HELP,
 }
 LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 
 
 class DMTLCLI(LightningCLI):
-    """LightningCLI whose model takes its dataset and task list from the data module."""
+    """LightningCLI whose model takes its dataset and task list from the data module.
+
+    Its parsers print a parse error as one line (``dmtl.parse_errors.OneLineParser``).
+    """
+
+    def __init__(self, *args: Any, parser_class: type = OneLineParser, **kwargs: Any) -> None:
+        super().__init__(*args, parser_class=parser_class, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.dataset", "model.dataset")
@@ -89,13 +100,14 @@ class DMTLCLI(LightningCLI):
         """LightningCLI's subcommands, then dmtl's own (run by ``main``), in ``dmtl --help``."""
         super()._add_subcommands(parser, **kwargs)
         for name, help_text in OWN_COMMANDS.items():
-            own = LightningArgumentParser(prog=f"dmtl {name}", description=help_text)
+            own = OneLineParser(prog=f"dmtl {name}", description=help_text)
             parser._subcommands_action.add_subcommand(name, own, help=help_text)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs):
-        """``test`` prints dmtl's table of metrics (``--results``) only, not Lightning's too."""
+        """``test`` and ``validate`` print dmtl's table of metrics (``--results``) only, not
+        Lightning's too."""
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "test":
+        if subcommand in ("test", "validate"):
             parser.set_defaults(verbose=False)
         return parser
 
@@ -103,8 +115,14 @@ class DMTLCLI(LightningCLI):
         """Refuse LightningCLI's ``--optimizer``/``--lr_scheduler``: they would replace the module's
         optimiser and drop its poly schedule.
 
+        ``validate``, ``test`` and ``predict`` of a run's checkpoint log into that run's folder
+        (``dmtl.checkpoint_run``). Then the machine is checked against the options
+        (``dmtl.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
+        not installed.
+
         Raises:
-            ConfigError: either is set (on the command line or in a config file).
+            ConfigError: either is set (on the command line or in a config file), or a check
+                of ``dmtl.preflight`` fails.
         """
         for key in LIGHTNING_OPTIMISER_KEYS:
             if self._get(self.config, key) is not None:
@@ -114,6 +132,12 @@ class DMTLCLI(LightningCLI):
                     "--model.optim.lr, --model.optim.weight_decay, --model.optim.poly_power "
                     "(docs/options.md)"
                 )
+        if self.subcommand in ("validate", "test", "predict"):
+            log_into_checkpoint_run(
+                self._get(self.config, "trainer"), self._get(self.config, "ckpt_path")
+            )
+        check_accelerator(self._get(self.config, "trainer.accelerator"))
+        check_logger_extras(self._get(self.config, "trainer.logger"))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """LightningCLI's parsing; the argument list is kept for ``_parse_ckpt_path``."""
@@ -127,6 +151,7 @@ class DMTLCLI(LightningCLI):
         LightningCLI lets a checkpoint's hyper-parameters override the config's model section;
         a checkpoint of the earlier flat layout has them mapped onto the groups first
         (``dmtl.checkpoint_compat``), where LightningCLI's own reading would fail to parse them.
+        ``predict`` takes the data options the checkpoint saved (``dmtl.checkpoint_data``).
         The command line's evaluation, loss, optimiser, speed and noise options then win over the
         saved ones, and any other option that differs from the checkpoint's is refused
         (``dmtl.checkpoint_overrides``).
@@ -137,6 +162,8 @@ class DMTLCLI(LightningCLI):
         if path is None:
             return
         data = self.config[subcommand]["data"]
+        if subcommand == "predict":  # the checkpoint's dataset, tasks and classes, unless given
+            take_data_from_checkpoint(data, path, getattr(self, "command_line", []))
         hparams = read_checked(path, data["dataset"], data["tasks"], data.get("num_classes"))
         if hparams:
             keys = command_line_keys(getattr(self, "command_line", []))
@@ -146,6 +173,8 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+        for logger in wandb_loggers(self.trainer):
+            quiet_wandb_init(logger._wandb_init)  # before W&B starts: no warnings of its own
         # A writer given with --trainer.callbacks replaces the always-on one.
         own = self._get(self.config_init, "predictions")
         writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]
@@ -172,12 +201,16 @@ class DMTLCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
 
-        A stop signal ends it with 128 + signal, never with Lightning's status 0.
+        A stop signal ends it with 128 + signal, never with Lightning's status 0. A command that
+        ends prints where its results are (``dmtl.run_summary``).
         """
         guard = self._fault_tolerance()
         keep_run_files(self.trainer)  # before Lightning's setup opens the logger
         try:
             super()._run_subcommand(subcommand)
+            if subcommand == "fit":
+                draw_training_curves(self.trainer)
+            print_summary(self.trainer, subcommand)
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
             raise SIGTERMException(code) from None
@@ -193,7 +226,8 @@ class DMTLCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> DMTLCLI | None:
     """Run the CLI: ``dmtl fit|validate|test|predict ...``, ``dmtl convert-checkpoint SRC DST``,
-    ``dmtl prepare DATASET --root DIR``; ``dmtl --help`` lists them, ``dmtl --version``.
+    ``dmtl prepare DATASET --root DIR``, ``dmtl plot RUN``; ``dmtl --help`` lists them,
+    ``dmtl --version``.
 
     Bad input (unknown task, label setting, missing or mismatched files) and a run that cannot
     go on (non-finite loss) end with a one-line ``dmtl: error: ...`` message and exit status 2
@@ -204,6 +238,7 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
     """
     argv = sys.argv[1:] if args is None else list(args)
     configure_logging()  # the dmtl loggers' INFO lines on stderr
+    quiet_third_party()  # tips and warnings a user cannot act on
     try:
         if argv and argv[0] == convert.COMMAND:
             convert.main(argv[1:])
@@ -212,6 +247,9 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
             return prepare.main(argv[1:])
         if argv and argv[0] == bench.COMMAND:  # dmtl bench run|slurm|report ...
             return bench.main(argv[1:])
+        if argv and argv[0] == plot_command.COMMAND:  # dmtl plot RUN
+            plot_command.main(argv[1:])
+            return None
         resolved = resolve_config_args(argv)
         if resolved != argv and args is None:
             sys.argv[1:] = resolved  # LightningCLI reads sys.argv; args would make it warn
@@ -233,40 +271,6 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
-
-
-def packaged_config(name: str) -> Path:
-    """The file of a packaged config ``dmtl://<folder>/<file>.yaml`` (``<folder>/<file>.yaml``).
-
-    Raises:
-        ConfigError: no such packaged config (the message lists the folders there are).
-    """
-    relative = name.removeprefix(CONFIG_SCHEME)
-    path = (PACKAGED_CONFIGS / relative).resolve()
-    root = PACKAGED_CONFIGS.resolve()
-    if root not in path.parents or not path.is_file():
-        folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        raise ConfigError(
-            f"no packaged config {CONFIG_SCHEME}{relative}; packaged folders: "
-            f"{', '.join(folders) or 'none (the package ships no configs)'}"
-        )
-    return path
-
-
-def resolve_config_args(argv: list[str]) -> list[str]:
-    """``argv`` with every ``--config dmtl://...`` (or ``-c``, ``--config=``) turned into a path.
-
-    Raises:
-        ConfigError: a ``dmtl://`` name that no packaged config has.
-    """
-    out = list(argv)
-    for i, token in enumerate(out):
-        flag, eq, value = token.partition("=")
-        if eq and flag in CONFIG_FLAGS and value.startswith(CONFIG_SCHEME):
-            out[i] = f"{flag}={packaged_config(value)}"
-        elif token.startswith(CONFIG_SCHEME) and i > 0 and out[i - 1] in CONFIG_FLAGS:
-            out[i] = str(packaged_config(token))
-    return out
 
 
 def console() -> int:

@@ -134,8 +134,9 @@ def resolve_tasks(
             )
         if available[name] < 1:
             raise ConfigError(
-                f"dataset {dataset!r}: task {name!r} needs its class count, e.g. "
-                f"data.num_classes: {{{name}: N}}"
+                f"dataset {dataset!r}: task {name!r} needs its class count: give "
+                f"--data.num_classes='{{{name}: N}}' (class ids 0 .. N-1; "
+                f"`num_classes: {{{name}: N}}` under data: in a config)"
             )
         specs.append(replace(TASKS[name], channels=available[name]))
     return specs

@@ -21,6 +21,7 @@ BACKGROUND = 255  # grey level of gaps, title rows and legends
 LEGEND_SWATCH = 16  # pixels of a legend's colour square
 LEGEND_SCALE = 0.45
 ROBUST_PERCENTILES = (2.0, 98.0)  # the per-image depth range of predict PNGs
+BAR_WIDTH, BAR_HEIGHT = 20, 200  # pixels of a depth colour bar's strip
 
 
 def colourise(spec: TaskSpec, value: torch.Tensor, depth_range: tuple[float, float]) -> np.ndarray:
@@ -109,6 +110,36 @@ def make_legend(names: Sequence[str], colours: np.ndarray) -> np.ndarray:
         cv2.putText(legend, label, (pad * 2 + LEGEND_SWATCH, baseline), FONT, LEGEND_SCALE,
                     TEXT_COLOUR, 1, cv2.LINE_AA)  # fmt: skip
     return legend
+
+
+def make_colour_bar(
+    spec: TaskSpec, depth_range: tuple[float, float], unit: str, height: int = BAR_HEIGHT
+) -> np.ndarray:
+    """A vertical colour bar of ``spec``'s depth colours over ``depth_range``, labelled.
+
+    The largest value on top; the top, middle and bottom values written beside it with ``unit``
+    (``m``; empty for inverse depth), the task's name and unit above. RGB uint8.
+    """
+    lo, hi = depth_range
+    values = np.linspace(hi, lo, height, dtype=np.float32)
+    values = np.maximum(values, np.float32(max(hi, 1e-6) * 1e-6))  # > 0: not drawn as invalid
+    column = torch.from_numpy(values).view(1, height, 1).expand(1, height, BAR_WIDTH)
+    strip = colourise(spec, column.contiguous(), (lo, hi))
+    labels = [(0, hi), (height // 2, (lo + hi) / 2), (height - 1, lo)]
+    texts = [f"{value:.3g}{' ' + unit if unit else ''}" for _, value in labels]
+    title = f"{spec.name} ({unit})" if unit else f"{spec.name} (inverse depth)"
+    (_, text_h), _ = cv2.getTextSize("Ag", FONT, LEGEND_SCALE, 1)
+    text_w = max(cv2.getTextSize(t, FONT, LEGEND_SCALE, 1)[0][0] for t in [*texts, title])
+    pad, top = 6, 6 + text_h * 2
+    shape = (top + height + pad + text_h, pad * 3 + BAR_WIDTH + text_w, 3)
+    bar = np.full(shape, BACKGROUND, np.uint8)
+    cv2.putText(bar, title, (pad, pad + text_h), FONT, LEGEND_SCALE, TEXT_COLOUR, 1, cv2.LINE_AA)
+    bar[top : top + height, pad : pad + BAR_WIDTH] = strip
+    for (row, _), text in zip(labels, texts):
+        baseline = min(top + row + text_h // 2, bar.shape[0] - 2)
+        origin = (pad * 2 + BAR_WIDTH, baseline)
+        cv2.putText(bar, text, origin, FONT, LEGEND_SCALE, TEXT_COLOUR, 1, cv2.LINE_AA)
+    return bar
 
 
 def overlay(image: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:

@@ -111,9 +111,11 @@ def test_cityscapes_colours_are_those_of_its_label_definition():
     assert CITYSCAPES_7_COLOURS[6] == CITYSCAPES_19_COLOURS[13]  # vehicle: car's colour
 
 
-def test_depth_uses_a_robust_range_per_image_written_in_the_png(tmp_path):
+def test_depth_of_image_range_uses_a_robust_range_per_image_written_in_the_png(tmp_path):
     module = Stub("nyuv2")
-    prediction, _ = _predict(PredictionWriter(str(tmp_path)), module, tmp_path)
+    writer = PredictionWriter(str(tmp_path), depth_range="image")
+    prediction, _ = _predict(writer, module, tmp_path)
+    assert not (tmp_path / "legend" / "depth.png").exists()  # no range shared by the files
     for i in range(2):
         depth = prediction["predictions"]["depth"][i].numpy()
         text = Image.open(tmp_path / "depth" / "val" / f"{i}.png").text
@@ -137,6 +139,16 @@ def test_dataset_and_fixed_depth_ranges_and_inverse_depth(tmp_path):
     _predict(PredictionWriter(str(tmp_path / "b"), depth_range=(1, 4)), Stub("nyuv2"), tmp_path)
     text = Image.open(tmp_path / "b" / "depth" / "val" / "0.png").text
     assert (text["depth_min"], text["depth_max"], text["depth_range"]) == ("1", "4", "fixed")
+    for folder in ("a", "b"):  # a shared range: its colour bar beside the class legends
+        bar = np.asarray(Image.open(tmp_path / folder / "legend" / "depth.png"))
+        assert bar.ndim == 3 and bar.shape[0] > 200
+
+
+def test_the_default_depth_range_is_the_datasets(tmp_path):
+    _predict(PredictionWriter(str(tmp_path)), Stub("nyuv2"), tmp_path)
+    text = Image.open(tmp_path / "depth" / "val" / "1.png").text
+    assert (text["depth_min"], text["depth_max"]) == ("0", "10")
+    assert text["depth_range"].startswith("dataset")
 
 
 def test_normals_are_rgb_of_n_plus_one_over_two(tmp_path):

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader
 
 from dmtl.callbacks.results import ResultsReport
@@ -119,9 +120,12 @@ def test_test_writes_and_prints_test_metrics(tmp_path, capsys):
     assert not (run / "val_metrics.json").exists()
 
 
-def test_validate_alone_writes_no_result_file(tmp_path):
+def test_validate_alone_writes_its_own_file_not_the_fits(tmp_path, capsys):
     _trainer(tmp_path).validate(Scored(), _loader(), verbose=False)
-    assert not list((tmp_path / "run" / "v").glob("*.json"))
+    files = sorted(p.name for p in (tmp_path / "run" / "v").glob("*.json"))
+    assert files == ["validate_metrics.json"]  # a fit's val_metrics.json beside it stays
+    assert "semseg" in json.loads((tmp_path / "run" / "v" / files[0]).read_text())
+    assert capsys.readouterr().out.count("validation metrics (per task)") == 1
 
 
 def test_other_ranks_print_and_write_nothing(tmp_path, capsys):
@@ -129,7 +133,11 @@ def test_other_ranks_print_and_write_nothing(tmp_path, capsys):
     module.on_validation_epoch_end()
     module.on_test_epoch_end()
     trainer = SimpleNamespace(
-        sanity_checking=False, is_global_zero=False, loggers=[], default_root_dir=str(tmp_path)
+        sanity_checking=False,
+        is_global_zero=False,
+        loggers=[],
+        default_root_dir=str(tmp_path),
+        state=SimpleNamespace(fn=TrainerFn.FITTING),
     )
     report.on_validation_end(trainer, module)
     report.on_fit_end(trainer, module)

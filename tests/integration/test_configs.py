@@ -33,6 +33,12 @@ METHOD_MEANS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Parsing places the run folders (``runs/...``, relative): in tmp_path, not the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _parse(*configs: Path) -> DMTLCLI:
     args = [a for c in configs for a in ("--config", str(c))]
     return DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)

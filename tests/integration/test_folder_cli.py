@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dmtl.cli import main
 from dmtl.module import DiffusionMTLModule
@@ -81,8 +83,33 @@ def test_a_folder_without_a_class_count_stops_before_training(tmp_path, capsys):
     write_folder(tmp_path / "own", num_train=2, num_val=1)
     args = [a for a in _args("fit", tmp_path / "own", tmp_path) if "num_classes" not in a]
     with pytest.raises(SystemExit) as exit_info:
-        main([*args, "--data.num_classes=null"])
+        main(args)  # the example config gives no class count: no silent default
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("dmtl: error: dataset 'folder': task 'semseg' needs its class count")
+    assert "--data.num_classes='{semseg: N}'" in err[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_predict_needs_only_the_checkpoint_and_a_folder_of_images(fitted, tmp_path, monkeypatch):
+    _, out = fitted
+    ckpt = next((out / "run" / "fit" / "checkpoints").glob("*.ckpt"))
+    images = tmp_path / "photos"
+    images.mkdir()
+    for name, (height, width) in {"a": (32, 40), "b": (30, 44)}.items():
+        pixels = np.random.default_rng(len(name)).integers(0, 255, (height, width, 3), np.uint8)
+        Image.fromarray(pixels).save(images / f"{name}.png")
+    monkeypatch.chdir(tmp_path)  # no config, no data.root: the checkpoint says the rest
+    output = tmp_path / "predicted"
+    main(
+        [
+            "predict",
+            f"--ckpt_path={ckpt}",
+            f"--data.predict_dir={images}",
+            f"--predictions.output_dir={output}",
+        ]
+    )
+    semseg = np.load(output / "semseg" / "b.npy")
+    assert semseg.shape == (30, 44) and semseg.max() < NUM_CLASSES
+    assert {p.name for p in output.iterdir()} >= {"semseg", "depth", "normals", "edge", "legend"}
+    assert np.load(output / "normals" / "a.npy").shape == (3, 32, 40)

@@ -57,7 +57,7 @@ def test_two_csv_runs_in_one_save_dir_keep_all_their_files_apart(tmp_path):
     second = save_dir / "exp" / "version_1"
     assert _names(save_dir) == {"exp"} and _names(save_dir / "exp") == {"version_0", "version_1"}
     for folder in (first, second):
-        assert _names(folder) == RUN_FILES | {"metrics.csv", "hparams.yaml"}
+        assert _names(folder) == RUN_FILES | {"metrics.csv", "hparams.yaml", "curves.png"}
         assert list((folder / "panels").glob("val_epoch000.png"))
         assert list((folder / "checkpoints").glob("*.ckpt"))
     assert _run_files(first) == before  # the second run changed nothing of the first

@@ -88,7 +88,10 @@ def test_bad_values_stop_at_construction():
         ("nyud", MTPSL_CLAMP_MIN, "zero", SEISM_THRESHOLDS),
     ],
 )
-def test_each_benchmark_config_sets_its_reference_protocol(folder, clamp, absent, grid, tmp_path):
+def test_each_benchmark_config_sets_its_reference_protocol(
+    folder, clamp, absent, grid, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # parsing places the run folder (runs/...): not in the checkout
     config = REPO / "experiments" / folder / "base.yaml"
     args = ["--config", str(config), f"--data.root={tmp_path}", "--model.network.pretrained=false"]
     cli = DMTLCLI(DiffusionMTLModule, MultiTaskDataModule, args=args, run=False)

@@ -18,9 +18,10 @@ from dmtl.data.datamodule import INVERSE_DEPTH
 from dmtl.data.transforms import denormalize
 from dmtl.errors import ConfigError
 from dmtl.kinds.colours import class_palette, indexed_palette
+from dmtl.kinds.depth import DepthKind
 from dmtl.report import run_dir
 from dmtl.tasks import TaskSpec
-from dmtl.viz import colourise, make_legend, overlay, robust_range
+from dmtl.viz import colourise, make_colour_bar, make_legend, overlay, robust_range
 
 DepthRange = Literal["image", "dataset"] | tuple[float, float]
 FOLDER = "predictions"  # the default folder, inside the run's folder
@@ -36,11 +37,13 @@ class PredictionWriter(BasePredictionWriter):
       ids, depth in the dataset's unit, unit normals (3, H, W), edge probabilities);
     - ``<task>/<sample name>.png``: class ids as a palette-indexed PNG (mode "P", the pixel
       value is the class id) in the dataset's standard colours (``dmtl.kinds.colours``); depth
-      in viridis over a per-image robust range (2nd–98th percentile), the range written in the
-      PNG's text chunks ``depth_min``, ``depth_max``, ``depth_unit``, ``depth_range``; normals as
-      RGB (n + 1) / 2; edge probabilities as grey;
+      in viridis over one range for every image (``depth_range``), also written in the PNG's text
+      chunks ``depth_min``, ``depth_max``, ``depth_unit``, ``depth_range``; normals as RGB
+      (n + 1) / 2; edge probabilities as grey;
     - ``overlay/<task>/<sample name>.png`` (with ``overlay``): the class colours over the image;
-    - ``legend/<task>.png``: each class's colour, id and name (``dmtl.data.classes``).
+    - ``legend/<task>.png``: each class's colour, id and name (``dmtl.data.classes``, or
+      ``class_names``); for depth, the colour bar of the range, in metres (one range for all the
+      images; none with ``depth_range=image``, where each PNG's own range is in its text chunks).
 
     Maps of a folder of images (``--data.predict_dir``) are cropped back to each image's size,
     ``meta["height"]`` and ``meta["width"]``.
@@ -50,12 +53,17 @@ class PredictionWriter(BasePredictionWriter):
             ``None``: ``<run dir>/predictions``.
         png: also write the PNGs and legends.
         overlay: also write the class colours over the image.
-        depth_range: the depth mapped onto the colour map: ``image`` (each image's 2nd–98th
-            percentile), ``dataset`` (0 to ``model.diffusion.depth_scale``, the depth range the
-            run's config gives the dataset) or a fixed ``[min, max]``.
+        depth_range: the depth mapped onto the colour map: ``dataset`` (0 to
+            ``model.diffusion.depth_scale``, the depth range the run's config gives the dataset:
+            a colour means the same depth in every file), a fixed ``[min, max]``, or ``image``
+            (each image's 2nd–98th percentile: more contrast, no shared scale).
+        class_names: task -> the names of its classes, in id order (a folder dataset's
+            ``{semseg: [road, car, ...]}``), for the legends; default: the dataset's names, or
+            ``class 0 …``.
 
     Raises:
-        ConfigError: ``output_dir`` is a file, or a bad ``depth_range``.
+        ConfigError: ``output_dir`` is a file, or a bad ``depth_range``; (at predict) a
+            ``class_names`` entry of a task without classes or of another length.
     """
 
     def __init__(
@@ -63,7 +71,8 @@ class PredictionWriter(BasePredictionWriter):
         output_dir: str | None = None,
         png: bool = True,
         overlay: bool = False,
-        depth_range: DepthRange = "image",
+        depth_range: DepthRange = "dataset",
+        class_names: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__(write_interval="batch")
         if output_dir is not None and Path(output_dir).exists() and not Path(output_dir).is_dir():
@@ -81,11 +90,13 @@ class PredictionWriter(BasePredictionWriter):
         self.png = png
         self.overlay = overlay
         self.depth_range = depth_range
+        self.class_names = dict(class_names or {})
         self.written = 0  # samples written by this process in the last predict
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
+        check_class_names(self.class_names, pl_module.task_specs)
         if self.output_dir is None:
             self.output_dir = run_dir(trainer) / FOLDER
         self.written = 0
@@ -94,11 +105,9 @@ class PredictionWriter(BasePredictionWriter):
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.png:
-            dataset = _dataset(pl_module)
-            for spec in pl_module.task_specs:
-                if spec.behaviour.class_ids and trainer.is_global_zero:
-                    names = class_names(dataset, spec.name, spec.channels)
-                    legend = make_legend(names, class_palette(dataset, spec.name, spec.channels))
+            for spec in pl_module.task_specs if trainer.is_global_zero else ():
+                legend = self._legend(pl_module, spec)
+                if legend is not None:
                     _save(legend, self.output_dir / "legend" / f"{spec.name}.png")
         if trainer.is_global_zero:
             share = (
@@ -160,17 +169,30 @@ class PredictionWriter(BasePredictionWriter):
             indexed = Image.fromarray(value.numpy().astype(np.uint8))  # mode "L" ...
             indexed.putpalette(indexed_palette(class_palette(dataset, spec.name, spec.channels)))
             indexed.save(path)  # ... made "P" by its palette
-        elif spec.kind == "depth":
+        elif isinstance(spec.behaviour, DepthKind):
             lo, hi = self._range(pl_module, value)
             info = PngInfo()
             info.add_text("depth_min", f"{lo:.6g}")
             info.add_text("depth_max", f"{hi:.6g}")
-            info.add_text("depth_unit", "inverse depth" if dataset in INVERSE_DEPTH else "m")
+            info.add_text("depth_unit", _depth_unit(dataset) or "inverse depth")
             info.add_text("depth_range", self._range_source())
             info.add_text("colour_map", "viridis")
             Image.fromarray(colourise(spec, value, (lo, hi))).save(path, pnginfo=info)
         else:
             Image.fromarray(colourise(spec, value, (0.0, 1.0))).save(path)
+
+    def _legend(self, pl_module: pl.LightningModule, spec: TaskSpec) -> np.ndarray | None:
+        """The legend of one task: class colours and names, or depth's colour bar (or none)."""
+        dataset = _dataset(pl_module)
+        if spec.behaviour.class_ids:
+            names = self.class_names.get(spec.name) or class_names(
+                dataset, spec.name, spec.channels
+            )
+            return make_legend(names, class_palette(dataset, spec.name, spec.channels))
+        if isinstance(spec.behaviour, DepthKind) and self.depth_range != "image":
+            lo, hi = self._range(pl_module, torch.zeros(1))
+            return make_colour_bar(spec, (lo, hi), _depth_unit(dataset))
+        return None
 
     def _range(self, pl_module: pl.LightningModule, value: torch.Tensor) -> tuple[float, float]:
         if self.depth_range == "image":
@@ -185,6 +207,31 @@ class PredictionWriter(BasePredictionWriter):
         if self.depth_range == "dataset":
             return "dataset (model.diffusion.depth_scale)"
         return "fixed"
+
+
+def _depth_unit(dataset: str | None) -> str:
+    """``m``, or ``""`` for the inverse depth of the Cityscapes datasets."""
+    return "" if dataset in INVERSE_DEPTH else "m"
+
+
+def check_class_names(names: dict[str, list[str]], specs: Sequence[TaskSpec]) -> None:
+    """Each ``predictions.class_names`` entry names a class task and one name per class.
+
+    Raises:
+        ConfigError: naming the task and what is wrong.
+    """
+    channels = {spec.name: spec.channels for spec in specs if spec.behaviour.class_ids}
+    for task, given in names.items():
+        if task not in channels:
+            raise ConfigError(
+                f"predictions.class_names.{task}: {task!r} is not a class task of this model "
+                f"(class tasks: {', '.join(channels) or 'none'})"
+            )
+        if len(given) != channels[task]:
+            raise ConfigError(
+                f"predictions.class_names.{task} has {len(given)} names, the model has "
+                f"{channels[task]} classes: give one name per class id, in id order"
+            )
 
 
 def _dataset(pl_module: pl.LightningModule) -> str | None:

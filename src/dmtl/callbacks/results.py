@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 from dmtl.report import Results, format_table, run_dir, write_results
 
@@ -22,6 +23,8 @@ FIT_REPORTS = (
     ),
 )
 TEST_REPORT = ("test", "test metrics (per task)", "test_metrics.json")
+# ``dmtl validate``: its own file, so that one beside a fit's run keeps the fit's val_metrics.json
+VALIDATE_REPORT = ("val", "validation metrics (per task)", "validate_metrics.json")
 
 
 class ResultsReport(Callback):
@@ -34,7 +37,8 @@ class ResultsReport(Callback):
     - at the end of fit, the last validation of the fit (never the sanity check's):
       ``val_metrics.json`` and, when the module scored its initial predictions,
       ``val_initial_metrics.json``;
-    - at the end of test: ``test_metrics.json``.
+    - at the end of test: ``test_metrics.json``;
+    - at the end of ``dmtl validate``: ``validate_metrics.json``.
 
     Each file is ``{task: {metric: value}, ...extra}`` in the run directory
     (``dmtl.report.run_dir``), and its table is printed first. When the module evaluated over
@@ -57,6 +61,12 @@ class ResultsReport(Callback):
         if trainer.sanity_checking:
             return
         results = _stage_results(pl_module)
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            stage, title, filename = VALIDATE_REPORT
+            if stage in results:
+                spread = _stage_spread(pl_module).get(stage)
+                _report(trainer, results[stage], title, filename, pl_module, spread)
+            return
         self._final_val = {stage: results[stage] for stage, _, _ in FIT_REPORTS if stage in results}
         spread = _stage_spread(pl_module)
         self._final_spread = {s: spread[s] for s, _, _ in FIT_REPORTS if s in spread}

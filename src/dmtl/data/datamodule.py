@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from dmtl.data.compact import widen_batch
 from dmtl.data.labelled import LabelledDataset
 from dmtl.data.labels import check_label_mask, make_label_mask
-from dmtl.data.option_checks import check_geometry, check_loader_options, check_sources
+from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
 from dmtl.data.pipelines import (
     PASCAL_CROP,
     PASCAL_SCALE_RANGE,
@@ -290,6 +290,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def _dataset_root(self) -> Path:
         if self.dataset in SYNTHETIC:
             return self._render(workers=1)
+        check_root(self.dataset, self.root)  # not checked at init when predict_dir was given
         return Path(self.root)
 
     def _render(self, workers: int) -> Path:

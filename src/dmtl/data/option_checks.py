@@ -78,7 +78,19 @@ def check_sources(
         )
     if split_file is not None and not Path(split_file).is_file():
         raise MissingDataError(f"split file {split_file} does not exist")
-    if dataset not in synthetic and (root is None or not Path(root).is_dir()):
-        raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")
+    if dataset not in synthetic and (root is not None or predict_dir is None):
+        check_root(dataset, root)
     if predict_dir is not None and not Path(predict_dir).is_dir():
         raise MissingDataError(f"predict folder {predict_dir} does not exist")
+
+
+def check_root(dataset: str, root: str | None) -> None:
+    """The root of a dataset that is not rendered exists.
+
+    Raises:
+        MissingDataError: no root given, or no such folder.
+    """
+    if root is None:
+        raise MissingDataError(f"dataset {dataset!r} needs its folder: give --data.root=DIR")
+    if not Path(root).is_dir():
+        raise MissingDataError(f"dataset root {root} of dataset {dataset!r} does not exist")

@@ -88,7 +88,7 @@ def test_class_counts_come_from_the_config():
     specs = resolve_tasks("folder", ["semseg", "sal", "edge"], {"semseg": 7})
     assert [s.channels for s in specs] == [7, 2, 1]
     assert resolve_tasks("nyuv2", None, {"semseg": 13})[0].channels == 13  # its own count is fine
-    with pytest.raises(ConfigError, match=r"needs its class count, e\.g\. data\.num_classes"):
+    with pytest.raises(ConfigError, match=r"needs its class count: give --data\.num_classes="):
         resolve_tasks("folder", ["semseg"])
     with pytest.raises(ConfigError, match="no standard task list"):
         resolve_tasks("folder", None, {"semseg": 7})

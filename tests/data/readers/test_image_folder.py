@@ -36,6 +36,17 @@ def test_folder_samples_keep_size_and_pixels(folder):
     np.testing.assert_allclose(restored, original, atol=1e-5)
 
 
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    stored = np.zeros((20, 30, 3), np.uint8)  # landscape as stored, H 20 W 30
+    stored[:, :5] = 255  # a white band on the stored left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    image = denormalize(ImageFolderDataset(tmp_path)[0]["image"]).permute(1, 2, 0).numpy()
+    assert image.shape == (30, 20, 3)  # portrait, as a viewer shows it
+    assert image[:3].mean() > 0.9 and image[-3:].mean() < 0.1  # the band is now on top
+
+
 def test_collate_pads_to_the_stride_and_records_sizes(folder):
     data = ImageFolderDataset(folder)
     batch = pad_collate([data[0], data[2]], multiple=32)

@@ -8,6 +8,8 @@ Usage::
     dmtl prepare nyud --root data/NYUDv2             # ATRC's NYUD-v2 (40 classes, 4 tasks)
     dmtl prepare nyuv2 --root data/nyuv2 --archive ~/Downloads/nyuv2.zip   # a copy you have
     dmtl prepare nyuv2 --root data/nyuv2 --url https://mirror.example/nyuv2.zip
+    dmtl prepare nyuv2 --root data/nyuv2 --mirror file:///shared/dmtl-mirror   # every file
+    dmtl prepare nyuv2 --root data/nyuv2 --sha256 <64 hex digits>   # pin the archive
 
 Datasets, with their sources in ``dmtl.data.prepare.sources`` (docs/datasets.md lists them):
 ``nyuv2`` (MTPSL .npy layout), ``cityscapes`` (MTPSL .npy layout, read as ``cityscapes`` and
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import sys
 import urllib.parse
@@ -52,6 +55,7 @@ from dmtl.data.prepare import tree
 from dmtl.data.prepare.download import DownloadError, fetch, rejected_path, sha256_of
 from dmtl.data.prepare.extract import extract
 from dmtl.data.prepare.layout import check_layout, check_split_file, layout_root
+from dmtl.data.prepare.mirror import MIRROR_VARIABLE, checked_sha256, mirrored
 from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.prepare.progress import PREFIX, Progress
 from dmtl.data.prepare.sources import SOURCES, Remote, Source, get_source
@@ -116,17 +120,26 @@ def prepare(
     splits: bool = True,
     keep_download: bool = False,
     predecode: bool = True,
+    mirror: str | None = None,
+    sha256: str | None = None,
 ) -> Path:
     """Prepare ``dataset`` under ``root`` (see the module's docstring); return the root.
 
+    ``mirror`` takes every file from a mirror (``dmtl.data.prepare.mirror``); ``sha256`` pins the
+    archive (downloaded, from ``url`` or ``archive``), which is refused when it differs.
+
     Raises:
-        ConfigError: unknown dataset, a root that holds other files, a bad ``--url``.
+        ConfigError: unknown dataset, a root that holds other files, a bad ``--url``,
+            ``--mirror`` or ``--sha256``.
         MissingDataError: ``archive`` does not exist.
         DownloadError: a file cannot be downloaded.
         DataError: a checksum mismatch, a corrupt archive, a layout or split file that does not
             check out.
     """
     source = get_source(dataset)
+    if mirror:
+        source = mirrored(source, mirror)
+    sha256 = checked_sha256(sha256)
     root = Path(root).expanduser().absolute()
     marker = tree.read_marker(root)
     if marker is not None and not force:
@@ -151,6 +164,11 @@ def prepare(
         origin = url or remote.url
         named = dataclasses.replace(remote, filename=archive_name(remote, url))
         archive_path, archive_sha = get_file(source, named, downloads, url, archive=True)
+    if sha256 is not None and archive_sha != sha256:
+        raise DataError(
+            f"archive {archive_path.name} has sha256 {archive_sha}, but --sha256 pins {sha256}; "
+            f"{_after_bad_archive(archive_path, archive is None)}"
+        )
     split_files = [(r, *get_file(source, r, downloads)) for r in source.splits] if splits else []
     with tree.staging(root) as work:
         extracted = work / "archive"
@@ -168,7 +186,7 @@ def prepare(
         predecoded = predecode and dataset in PREDECODED
         if predecoded:
             predecode_tree(built, say=lambda text: say(text.replace(str(built), str(root))))
-        pinned = archive is None and url is None and remote.pinned
+        pinned = sha256 is not None or (archive is None and url is None and remote.pinned)
         tree.write_marker(built, {
             "dataset": dataset,
             "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -226,6 +244,15 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--root", required=True, help="the folder to prepare (--data.root)")
     parser.add_argument("--url", help="download the archive from this URL (http(s):// or file://)")
     parser.add_argument("--archive", help="use this archive file instead of downloading one")
+    parser.add_argument(
+        "--mirror",
+        default=os.environ.get(MIRROR_VARIABLE) or None,
+        help="download the archive and the split files from MIRROR/<dataset>/<file name> "
+        f"(http(s):// or file://; default: ${MIRROR_VARIABLE})",
+    )
+    parser.add_argument(
+        "--sha256", help="the archive's sha256: refuse an archive with another checksum"
+    )
     parser.add_argument("--force", action="store_true", help="prepare again, replacing --root")
     parser.add_argument("--no-splits", action="store_true", help="skip the split files")
     parser.add_argument(
@@ -249,5 +276,15 @@ def main(argv: Sequence[str]) -> None:
             raise ConfigError(f"--predecode-only: {args.dataset} has no pre-decoded form")
         predecode_tree(args.root, say=say)
         return
-    prepare(args.dataset, args.root, args.url, args.archive, args.force,
-            not args.no_splits, args.keep_download, not args.no_predecode)  # fmt: skip
+    prepare(
+        args.dataset,
+        args.root,
+        args.url,
+        args.archive,
+        args.force,
+        not args.no_splits,
+        args.keep_download,
+        not args.no_predecode,
+        mirror=args.mirror,
+        sha256=args.sha256,
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from dmtl.data.pipelines import build_eval_transform
@@ -26,7 +26,8 @@ class ImageFolderDataset(Dataset):
     """The images under ``root`` (recursively, sorted), as unlabelled samples.
 
     Samples are ``{"image": float (3, H, W) normalised, "name": "<relative path without
-    suffix>"}`` at the original size; ``pad_collate`` pads a batch to a common size.
+    suffix>"}`` at the original size, turned upright by the EXIF orientation (as a photo viewer
+    shows a phone's JPEG); ``pad_collate`` pads a batch to a common size.
 
     Args:
         root: folder of images (PNG, JPEG, BMP, TIFF, WebP).
@@ -56,8 +57,9 @@ class ImageFolderDataset(Dataset):
         path = self.files[index]
         try:
             with Image.open(path) as img:
-                rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-        except (UnidentifiedImageError, OSError) as err:
+                upright = ImageOps.exif_transpose(img)  # a phone's EXIF orientation, applied
+                rgb = np.asarray(upright.convert("RGB"), dtype=np.float32) / 255.0
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise DataError(f"cannot read image {path}: {err}") from err
         name = path.relative_to(self.root).with_suffix("").as_posix()
         out = self.transform({"image": rgb, "name": name})
