@@ -1,7 +1,8 @@
 """No import circle among dmtl's modules, function-level imports included.
 
 An import of ``dmtl.a.b`` runs ``dmtl/a/__init__.py`` too, so it counts as an edge to the package
-``dmtl.a`` as well; imports under ``if TYPE_CHECKING:`` never run and do not count.
+``dmtl.a`` as well, unless the importing module lies inside ``dmtl.a`` (its packages are initialised
+before it); imports under ``if TYPE_CHECKING:`` never run and do not count.
 """
 
 from __future__ import annotations
@@ -56,11 +57,14 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for name, path in files.items():
         edges = set()
+        ancestors = {".".join(name.split(".")[:end]) for end in range(1, name.count(".") + 1)}
         for target in _imported(ast.parse(path.read_text()), name, path.name == "__init__.py"):
             parts = target.split(".")
             for end in range(2, len(parts) + 1):  # the target and every package above it
-                if ".".join(parts[:end]) in files:
-                    edges.add(".".join(parts[:end]))
+                module = ".".join(parts[:end])
+                # a module's own packages are initialised before it: importing them runs nothing
+                if module in files and (module == target or module not in ancestors):
+                    edges.add(module)
         graph[name] = edges - {name}
     return graph
 
@@ -105,6 +109,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     found.append(sorted(component))
     return found
+
+
+def test_a_module_importing_a_sibling_has_no_edge_to_its_own_package() -> None:
+    graph = import_graph()
+    assert "dmtl.metrics" not in graph["dmtl.metrics.boundary_ods"]
+    assert "dmtl.metrics.boundary" in graph["dmtl.metrics.boundary_ods"]
 
 
 def test_cycle_finder_finds_a_circle_through_a_package() -> None:

@@ -16,8 +16,8 @@ from dmtl.metrics import (
     NormalMetrics,
     SaliencyMetrics,
     SegmentationMetrics,
-    build_metric,
 )
+from dmtl.metrics.multitask import build_metric
 from dmtl.tasks import IGNORE_INDEX, TASKS, TaskSpec, resolve_tasks
 from dmtl.viz import colourise, palette
 

@@ -18,7 +18,7 @@ import sys
 from dmtl.baselines import evaluate_constants
 from dmtl.cli import DMTLCLI
 from dmtl.data.datamodule import MultiTaskDataModule
-from dmtl.metrics import load_reference
+from dmtl.metrics.multitask import load_reference
 from dmtl.module import DiffusionMTLModule
 
 # task kind -> (metric, required ratio model/constant, "min" if the ratio must be at least it)

@@ -8,7 +8,7 @@ import torch
 
 from dmtl.data.compact import widen_targets
 from dmtl.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
-from dmtl.metrics import MultiTaskMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.tasks import TaskSpec
 
 

@@ -30,7 +30,7 @@ from dmtl.groups import as_group, group_dict
 from dmtl.losses import build_criterion
 from dmtl.losses.xtc import XTCOutput
 from dmtl.losses.xtc_term import build_xtc, xtc_term
-from dmtl.metrics import MultiTaskMetrics, delta_m, load_reference
+from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.optim import configure_optimization, fused_allowed

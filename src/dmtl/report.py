@@ -66,7 +66,7 @@ def _cell(name: str, value: float, higher_is_better: bool | None, unit: str) -> 
 @functools.cache
 def _directions(task: str) -> dict[str, bool]:
     """metric -> higher is better, of the metric that the task's kind builds."""
-    # dmtl.metrics imports dmtl.tasks, which imports the kinds: import them when first needed.
+    # dmtl.metrics.multitask imports dmtl.tasks, which imports the kinds: import when first needed.
     from dmtl.metrics.multitask import build_metric
     from dmtl.tasks import TASKS
 

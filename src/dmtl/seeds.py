@@ -15,7 +15,7 @@ import torch
 
 from dmtl.config import DiffusionConfig, EvaluationConfig
 from dmtl.hashed_noise import identity_seeds
-from dmtl.metrics import MultiTaskMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.models.output import MultiTaskOutput
 
 Results = dict[str, dict[str, float]]

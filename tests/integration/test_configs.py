@@ -101,7 +101,7 @@ def test_wandb_logger_overlay_parses():
     ids=lambda p: p.name,
 )
 def test_reference_files_hold_every_primary_metric(reference):
-    from dmtl.metrics import load_reference
+    from dmtl.metrics.multitask import load_reference
     from dmtl.tasks import resolve_tasks
 
     tasks = resolve_tasks("synthetic")

@@ -10,15 +10,9 @@ import torch
 from metric_references import np_thin
 
 from dmtl.errors import ConfigError
-from dmtl.metrics import (
-    DEFAULT_THRESHOLDS,
-    SEISM_THRESHOLDS,
-    BoundaryMetrics,
-    BoundaryODSMetrics,
-    MultiTaskMetrics,
-    build_metric,
-)
+from dmtl.metrics import DEFAULT_THRESHOLDS, SEISM_THRESHOLDS, BoundaryMetrics, BoundaryODSMetrics
 from dmtl.metrics.boundary_ods import count_matches, labelled_diagonals
+from dmtl.metrics.multitask import MultiTaskMetrics, build_metric
 from dmtl.tasks import TASKS
 
 SEED = 77

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from dmtl.metrics import MultiTaskMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.tasks import TASKS, resolve_tasks
 
 WORLD_SIZE = 2

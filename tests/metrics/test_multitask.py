@@ -24,15 +24,8 @@ from metric_cases import (
 from metric_references import np_depth, np_segmentation
 
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.metrics import (
-    BoundaryMetrics,
-    DepthMetrics,
-    MultiTaskMetrics,
-    NormalMetrics,
-    SegmentationMetrics,
-    delta_m,
-    load_reference,
-)
+from dmtl.metrics import BoundaryMetrics, DepthMetrics, NormalMetrics, SegmentationMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
 from dmtl.tasks import TASKS, TaskSpec, resolve_tasks
 
 # ----------------------------------------------------------------- multi-task

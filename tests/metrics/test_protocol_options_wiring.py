@@ -9,7 +9,8 @@ from dmtl.cli import DMTLCLI
 from dmtl.config import EvaluationConfig
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.errors import ConfigError
-from dmtl.metrics import DEFAULT_THRESHOLDS, MTPSL_CLAMP_MIN, SEISM_THRESHOLDS, MultiTaskMetrics
+from dmtl.metrics import DEFAULT_THRESHOLDS, MTPSL_CLAMP_MIN, SEISM_THRESHOLDS
+from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.module import DiffusionMTLModule
 from dmtl.tasks import resolve_tasks
 from support import REPO

@@ -11,7 +11,8 @@ from torchmetrics.classification import BinaryPrecisionRecallCurve
 
 from dmtl.errors import ConfigError, DataError
 from dmtl.losses.masked import per_sample_task_loss
-from dmtl.metrics import MultiTaskMetrics, SaliencyMetrics, build_metric
+from dmtl.metrics import SaliencyMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics, build_metric
 from dmtl.tasks import TASKS
 
 SEED = 4321

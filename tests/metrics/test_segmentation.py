@@ -23,7 +23,8 @@ from torchmetrics.classification import MulticlassJaccardIndex
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from dmtl.errors import ConfigError, DataError
-from dmtl.metrics import ABSENT_CLASS_RULES, SegmentationMetrics, build_metric
+from dmtl.metrics import ABSENT_CLASS_RULES, SegmentationMetrics
+from dmtl.metrics.multitask import build_metric
 from dmtl.tasks import TASKS
 
 

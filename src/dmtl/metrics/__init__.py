@@ -2,6 +2,9 @@
 
 Every metric keeps only sum states (``dist_reduce_fx="sum"``), so results are dataset-level
 values that sync across DDP processes exactly; ``compute()`` returns a dict of scalar tensors.
+The multi-task layer above them (``MultiTaskMetrics``, ``build_metric``, ``delta_m``,
+``load_reference``), which knows the tasks and their kinds, is ``dmtl.metrics.multitask``: this
+package does not import it, so a kind can import its metric without importing the kinds back.
 """
 
 from dmtl.metrics.boundary import (
@@ -12,7 +15,6 @@ from dmtl.metrics.boundary import (
 )
 from dmtl.metrics.boundary_ods import MAX_DIST_NYUD, MAX_DIST_PASCAL, BoundaryODSMetrics
 from dmtl.metrics.depth import MTPSL_CLAMP_MIN, DepthMetrics
-from dmtl.metrics.multitask import MultiTaskMetrics, build_metric, delta_m, load_reference
 from dmtl.metrics.normals import NormalMetrics, median_error_bound
 from dmtl.metrics.saliency import SaliencyMetrics
 from dmtl.metrics.segmentation import ABSENT_CLASS_RULES, SegmentationMetrics
@@ -28,12 +30,8 @@ __all__ = [
     "BoundaryMetrics",
     "BoundaryODSMetrics",
     "DepthMetrics",
-    "MultiTaskMetrics",
     "NormalMetrics",
     "SaliencyMetrics",
     "SegmentationMetrics",
-    "build_metric",
-    "delta_m",
-    "load_reference",
     "median_error_bound",
 ]
