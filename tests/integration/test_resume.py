@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -19,11 +18,15 @@ from lightning.pytorch.callbacks import Callback
 from dmtl.cli import main
 from support import REPO
 from support.cli import _args
+from support.hold import held_at, wait_for
 
 pytestmark = pytest.mark.slow
 
 EPOCHS, STEPS = 4, 4  # 4 steps an epoch on the tiny data
 SIGNAL_AT_STEP = 6  # in the middle of the second epoch
+# Runs in a subprocess are held at this step (``support.hold``) and stopped there: where they
+# stop depends neither on the machine's speed nor on its load.
+HOLD_AT_STEP = SIGNAL_AT_STEP
 RESUMABLE = [
     f"--trainer.max_epochs={EPOCHS}",
     "--model.network.backbone=mobilenetv3_small_050",  # a 3 MB checkpoint instead of 135 MB
@@ -79,26 +82,35 @@ def _compare(out, uninterrupted):
     assert (folder / "last.ckpt").resolve().name == f"epoch={EPOCHS - 1}-step={EPOCHS * STEPS}.ckpt"
 
 
-def _start(cache, out, env=None, *extra):
-    env = {
+def _env(extra=None) -> dict:
+    return {
         **os.environ,
-        "PYTHONPATH": str(REPO / "src"),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
         "OMP_NUM_THREADS": str(torch.get_num_threads()),  # the same kernels as this process
-        **(env or {}),
+        **(extra or {}),
     }
+
+
+def _start(cache, out, env=None, *extra):
     cmd = [sys.executable, "-m", "dmtl", *_args("fit", cache, out, *RESUMABLE, *extra)]
     return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+        cmd, env=_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
 
 
-def _signal_group_after_first_checkpoint(proc, out, signum):
-    last = out / "run" / "fit" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + WAIT_S
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be signalled"
-    os.killpg(proc.pid, signum)  # every process of the group: main and DataLoader workers
+def _held(out):
+    """A run's arguments that hold it at ``HOLD_AT_STEP`` until ``_signal_group_when_held``."""
+    return held_at(HOLD_AT_STEP, out / "held", out / "release")
+
+
+def _signal_group_when_held(proc, out, signum):
+    """Signal a run held by ``_held`` (after its first epoch's checkpoint), then let it go on."""
+    try:
+        wait_for(out / "held", proc, WAIT_S)
+        os.killpg(proc.pid, signum)  # every process of the group: main and DataLoader workers
+    finally:
+        (out / "release").touch()  # the signal is pending or handled before the run reads this
     _, err = proc.communicate(timeout=WAIT_S)
     return proc.returncode, err.decode()
 
@@ -127,30 +139,26 @@ def test_stop_signal_writes_a_checkpoint_that_resumes_exactly(
 
 
 def test_killed_run_resumes_from_the_last_epoch_checkpoint_exactly(cache, tmp_path, uninterrupted):
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO / "src"),
-        "OMP_NUM_THREADS": str(torch.get_num_threads()),  # the same kernels as this process
-    }
     last = tmp_path / "run" / "fit" / "checkpoints" / "last.ckpt"
-    cmd = [sys.executable, "-m", "dmtl", *_args("fit", cache, tmp_path, *RESUMABLE)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + WAIT_S
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.kill()  # SIGKILL: no handler runs, nothing is written on the way out
+    held = tmp_path / "held"
+    extra = held_at(HOLD_AT_STEP, held)  # held in the second epoch until killed
+    cmd = [sys.executable, "-m", "dmtl", *_args("fit", cache, tmp_path, *RESUMABLE, *extra)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(held, proc, WAIT_S)
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, nothing is written on the way out
     assert proc.wait(timeout=WAIT_S) == -signal.SIGKILL
     killed_at = torch.load(last, weights_only=False)["global_step"]
-    assert 0 < killed_at < EPOCHS * STEPS and killed_at % STEPS == 0
+    assert killed_at == STEPS  # the first epoch's checkpoint
     _resume_and_compare(cache, tmp_path, uninterrupted)
 
 
 def test_signal_to_the_process_group_with_workers_then_a_plain_restart_resumes(
     cache, tmp_path, capsys, uninterrupted
 ):
-    proc = _start(cache, tmp_path, None, "--data.num_workers=2")
-    code, err = _signal_group_after_first_checkpoint(proc, tmp_path, signal.SIGTERM)
+    proc = _start(cache, tmp_path, None, "--data.num_workers=2", *_held(tmp_path))
+    code, err = _signal_group_when_held(proc, tmp_path, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, err
     assert "dmtl: stopped by SIGTERM" in err and "killed by signal" not in err
     run = tmp_path / "run" / "fit"
@@ -179,8 +187,8 @@ def test_slurm_requeue_signal_to_the_job_step_checkpoints_requeues_and_resumes(
         "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost",
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
     }  # fmt: skip
-    proc = _start(cache, tmp_path, slurm, "--data.num_workers=2")
-    code, err = _signal_group_after_first_checkpoint(proc, tmp_path, signal.SIGUSR1)
+    proc = _start(cache, tmp_path, slurm, "--data.num_workers=2", *_held(tmp_path))
+    code, err = _signal_group_when_held(proc, tmp_path, signal.SIGUSR1)
     assert code == 128 + signal.SIGUSR1, err
     assert "dmtl: stopped by SIGUSR1" in err and "job 4242 requeued" in err
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]

@@ -5,6 +5,8 @@ second module that takes the fast path, and compares predictions, the loss and t
 same random batch and the same diffusion noise.
 """
 
+import math
+
 import pytest
 import torch
 
@@ -67,6 +69,24 @@ def _assert_close_rel(actual: torch.Tensor, expected: torch.Tensor, rel: float) 
     assert (actual - expected).abs().max() <= rel * scale, (actual - expected).abs().max() / scale
 
 
+def _assert_gradients_close(got: dict, expected: dict) -> None:
+    """Every parameter's gradient within rtol 1e-3 and atol 16·√N·eps·G of the reference.
+
+    The fast path reduces the same products in another order (another memory layout, another
+    traced graph): a weight's gradient sums N = B·H·W (4·32·40 = 5120 at full resolution)
+    products over the batch and the pixels, whose float32 rounding error grows typically like
+    √N ulps of the terms' scale, G = the reference's largest gradient entry. atol = 16·√N·eps·G,
+    about 1150 ulps of G (1.4e-4·G), is 7 times the most measured between channels-last and
+    contiguous (155 ulps of G: weight seeds 0-7, 1 or 2 threads, AVX-512 or AVX2 kernels; the
+    former atol=1e-5 failed one seed in 8) and far below what a wrong layout or graph changes.
+    """
+    scale = max(g.abs().max().item() for g in expected.values())
+    n = _batch()["image"][:, 0].numel()
+    atol = 16 * math.sqrt(n) * torch.finfo(torch.float32).eps * scale
+    for name, grad in expected.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-3, atol=atol, msg=name)
+
+
 def test_channels_last_equals_contiguous():
     ref, fast = _twin(channels_last=True)
     conv = fast.net.neck.proj[0].weight
@@ -78,8 +98,7 @@ def test_channels_last_equals_contiguous():
     loss_fast, grads_fast = _train_pass(fast, batch)
     torch.testing.assert_close(loss_fast, loss_ref, rtol=1e-5, atol=1e-6)
     assert grads_fast.keys() == grads_ref.keys()
-    for name, grad in grads_ref.items():
-        torch.testing.assert_close(grads_fast[name], grad, rtol=1e-3, atol=1e-5, msg=name)
+    _assert_gradients_close(grads_fast, grads_ref)
 
 
 def test_bf16_autocast_agrees_with_fp32():
@@ -124,8 +143,7 @@ def test_compiled_denoising_chain_equals_eager():
         loss_ref, grads_ref = _train_pass(ref, b)
         loss_fast, grads_fast = _train_pass(fast, b)
         torch.testing.assert_close(loss_fast, loss_ref, rtol=1e-4, atol=1e-6)
-        for name, grad in grads_ref.items():
-            torch.testing.assert_close(grads_fast[name], grad, rtol=1e-3, atol=1e-5, msg=name)
+        _assert_gradients_close(grads_fast, grads_ref)
 
 
 def test_compile_network_keeps_parameter_names():

@@ -42,6 +42,14 @@ def test_mapper_output_has_the_feature_width_and_stride():
 
 
 def test_rows_are_independent_and_the_pair_conditions_them():
+    """A row's trunk output alone equals its row in the batch, up to float32 rounding.
+
+    Batched and one-row convolutions may take other kernels, which add the same products in
+    another order: the outputs differ by a few ulps of their range (up to 5 measured over 40
+    weight seeds, 1 or 2 threads, AVX-512 or AVX2 kernels; atol=1e-6, about 1 ulp of the range
+    9, failed 4 of those seeds). atol = 16·eps·max|value| keeps a margin of 3; a row that saw its
+    neighbours would differ by far more.
+    """
     mapper = _mapper()
     with torch.no_grad():
         for level in mapper.levels:
@@ -50,7 +58,8 @@ def test_rows_are_independent_and_the_pair_conditions_them():
     pairs = torch.tensor([0, 3, 5, 2])
     together = mapper.trunk(x, pairs)
     alone = torch.cat([mapper.trunk(x[i : i + 1], pairs[i : i + 1]) for i in range(4)])
-    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+    atol = 16 * torch.finfo(torch.float32).eps * alone.abs().max().item()
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=atol)
     other = mapper.trunk(x, torch.tensor([1, 3, 5, 2]))
     assert not torch.allclose(other[0], together[0]) and torch.allclose(other[1:], together[1:])
 
