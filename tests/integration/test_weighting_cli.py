@@ -1,12 +1,13 @@
 """The loss weightings in the Lightning system and through ``dmtl fit``: optimiser, logs, state."""
 
 import csv
+import math
 
 import pytest
 import torch
 
 from dmtl.cli import main
-from dmtl.config import LossConfig, NetworkConfig
+from dmtl.config import DiffusionConfig, LossConfig, NetworkConfig, XTCConfig
 from dmtl.module import DiffusionMTLModule
 from support import REPO
 from support.cli import _args
@@ -82,11 +83,49 @@ def test_fit_with_each_weighting_logs_the_task_weights(tmp_path, weighting):
         assert weights[0] == weights[3] == [1.0, 1.0, 1.0]
         assert sum(weights[4]) == pytest.approx(3.0) and weights[4] != [1.0, 1.0, 1.0]
     elif weighting == "uncertainty":  # s_t starts at -0.5 and moves with the optimiser
-        assert weights[0] == pytest.approx([0.5 * 2.718281828**0.5] * 3)
+        assert weights[0] == pytest.approx([0.5 * math.exp(0.5)] * 3)
         assert weights[-1] != weights[0]
     ckpt = torch.load(next((run / "checkpoints").glob("*.ckpt")), weights_only=True)
     assert ckpt["hyper_parameters"]["loss"]["weighting"] == weighting
     assert any(k.startswith("weighting.") for k in ckpt["state_dict"])
+
+
+def _batch(b=4, h=32, w=40):
+    g = torch.Generator().manual_seed(0)
+    targets = {
+        "semseg": torch.randint(0, 13, (b, h, w), generator=g),
+        "depth": torch.rand(b, 1, h, w, generator=g) * 3 + 0.5,
+        "normals": torch.nn.functional.normalize(torch.randn(b, 3, h, w, generator=g), dim=1),
+    }
+    labelled = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    return {"image": torch.randn(b, 3, h, w, generator=g), "targets": targets, "labelled": labelled}
+
+
+@pytest.mark.parametrize(
+    ("space", "xtc"), [("none", False), ("none", True), ("prediction", False), ("feature", False)]
+)
+def test_the_weighting_applies_to_the_supervised_loss_of_every_method(space, xtc):
+    module = DiffusionMTLModule(
+        network=TINY,
+        diffusion=DiffusionConfig(space=space, steps=2),
+        loss=LossConfig(weighting="uncertainty"),
+        xtc=XTCConfig(enabled=xtc),
+    )
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
+    batch = _batch()
+    total = module.training_step(batch, 0)
+    image, labelled = batch["image"], batch["labelled"]
+    out = module(image, labelled, module._training_noise(image))
+    loss = module.criterion(out, batch["targets"], labelled)
+    expected = module.weighting(loss, module.criterion.weights).total
+    assert expected.item() != pytest.approx(loss.total.item())  # the weighting took effect
+    if xtc:  # XTC*'s term is added after the weighting, with its own weight
+        expected = expected + module.xtc.weight * module._xtc_term(out, batch).total
+    torch.testing.assert_close(total, expected)
+    assert logged["train/weight/normals"].item() == pytest.approx(0.5 * math.exp(0.5))
+    total.backward()
+    assert module.weighting.log_var.grad[2].item() == 0.0  # normals: labelled by no sample
 
 
 def _weighting_state(run):
