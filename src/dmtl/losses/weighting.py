@@ -1,14 +1,14 @@
 """Loss weightings of the per-task batch losses, masked for partial labels (docs/weighting.md).
 
-A weighting combines the tasks' batch losses L_t (T,) into the total to minimise. L_t is the
+A weighting combines the tasks' batch losses L_t (K,) into the total to minimise. L_t is the
 task's fixed weight times the mean of its loss over the batch's samples labelled for it
-(``MultiTaskLoss`` with ``task`` normalisation), and n_t (T,) counts those samples. A task with
+(``MultiTaskLoss`` with ``task`` normalisation), and n_t (K,) counts those samples. A task with
 n_t = 0 is absent from the batch: its L_t is 0 and carries no information, so every weighting
 leaves it out of its terms and of its state updates (each class says how).
 
 - ``equal``: the multi-task loss's own total, unchanged (Σ_t L_t).
 - ``uncertainty`` (Kendall et al.): Σ_{t present} [L_t / (2 e^{s_t}) + s_t / 2], s_t learnable.
-- ``dwa`` (Liu et al.): Σ_t λ_t L_t, λ = T · softmax(r / τ) of the last two epochs' loss ratios.
+- ``dwa`` (Liu et al.): Σ_t λ_t L_t, λ = K · softmax(r / τ) of the last two epochs' loss ratios.
 - ``famo`` (Liu et al., 2023): Σ_{t present} z_t log(L_t + ε) / Σ_{t present} z_t / (L_t + ε)
   (the denominator detached), z = softmax of learnt logits over the present tasks, the logits
   stepped from the change of the log losses between consecutive steps.
@@ -39,7 +39,7 @@ class WeightedLoss:
 
     Attributes:
         total: the scalar to minimise.
-        weights: (T,) the task weights, detached (logged as ``train/weight/<task>``); ``None``
+        weights: (K,) the task weights, detached (logged as ``train/weight/<task>``); ``None``
             for ``equal`` (nothing learnt, nothing logged).
     """
 
@@ -71,7 +71,7 @@ class LossWeighting(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def combine(self, losses: torch.Tensor, counts: torch.Tensor) -> WeightedLoss:
-        """The total of the batch losses ``losses`` (T,) with labelled counts ``counts`` (T,).
+        """The total of the batch losses ``losses`` (K,) with labelled counts ``counts`` (K,).
 
         A task is present in the batch where ``counts > 0``.
         """
@@ -117,7 +117,7 @@ class DWAWeighting(LossWeighting):
     L̄_t(e) = Σ_batches n_t L_t / Σ_batches n_t: the mean over the epoch's samples labelled for t
     (a plain mean of batch losses would count a batch that does not label t as a zero loss).
     In epoch e ≥ 2, r_t = L̄_t(e−1) / L̄_t(e−2), or 1 where t had no label in either epoch;
-    λ = T · softmax(r / τ); λ = 1 in epochs 0 and 1. The sums, the two epoch means and the epoch
+    λ = K · softmax(r / τ); λ = 1 in epochs 0 and 1. The sums, the two epoch means and the epoch
     being summed are buffers, so a checkpoint resumes the same weights.
 
     Args:
