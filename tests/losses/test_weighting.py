@@ -321,3 +321,16 @@ def test_weighting_options_are_checked_and_sample_normalisation_refused():
     assert config.weighting_options == WeightingOptions(famo_lr=0.5)
     assert build_weighting(NAMES, config).lr == 0.5
     assert LossConfig(weighting="uncertainty", recipe="released", normalization="task")
+
+
+@pytest.mark.parametrize("cls", [DWAWeighting, FAMOWeighting])
+def test_a_non_finite_loss_leaves_the_state_finite(cls):
+    w = cls(NAMES)
+    w.start_epoch(0)
+    for step in range(4):
+        losses = torch.tensor([1.0 / (step + 1), 2.0, 0.5 + step])
+        if step == 1:
+            losses[0] = float("nan")  # a step the loss guard would skip
+        w.combine(losses, torch.tensor([1.0, 2.0, 1.0]))
+    w.start_epoch(1)
+    assert all(torch.isfinite(v.float()).all() for v in w.state_dict().values())

@@ -164,9 +164,10 @@ class DWAWeighting(LossWeighting):
         return n * torch.softmax(ratio / self.temperature, dim=0)
 
     def combine(self, losses: torch.Tensor, counts: torch.Tensor) -> WeightedLoss:
-        if self.training:
-            self.sums += losses.detach() * counts
-            self.counts += counts
+        if self.training:  # a non-finite loss (a step the loss guard skips) is not summed
+            finite = torch.isfinite(losses.detach())
+            self.sums += torch.where(finite, losses.detach() * counts, 0.0)
+            self.counts += torch.where(finite, counts, 0)
         terms = self.lambdas * losses
         total = torch.where(counts > 0, terms, torch.zeros_like(terms)).sum()
         return WeightedLoss(total, self.lambdas.clone())
@@ -205,11 +206,12 @@ class FAMOWeighting(LossWeighting):
 
     def combine(self, losses: torch.Tensor, counts: torch.Tensor) -> WeightedLoss:
         present = counts > 0
-        if self.training:
+        if self.training:  # a non-finite loss (a step the loss guard skips) counts as absent
+            measured = present & torch.isfinite(losses.detach())
             now = torch.log(losses.detach().clamp(min=0) + self.eps)
-            self._step(now, present & self.previous_present)
-            self.previous.copy_(torch.where(present, now, torch.zeros_like(now)))
-            self.previous_present.copy_(present)
+            self._step(now, measured & self.previous_present)
+            self.previous.copy_(torch.where(measured, now, torch.zeros_like(now)))
+            self.previous_present.copy_(measured)
         weights = torch.softmax(self.logits, dim=0)
         z = torch.softmax(self.logits.masked_fill(~present, float("-inf")), dim=0)
         z = torch.where(present, z, torch.zeros_like(z))  # no present task: all zero, not NaN
