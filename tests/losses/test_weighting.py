@@ -18,28 +18,7 @@ from dmtl.losses.weighting import (
 from dmtl.models.network import MultiTaskOutput
 from dmtl.optim import build_optimizer
 from dmtl.tasks import resolve_tasks
-
-NAMES = ["a", "b", "c"]
-
-
-def _batch_losses(per_sample, labelled):
-    """L_t = Σ_{i labelled for t} ℓ_it / n_t by loops, and n_t (tensors for the weighting)."""
-    losses, counts = [], []
-    for t in range(len(per_sample[0])):
-        values = [per_sample[i][t] for i in range(len(per_sample)) if labelled[i][t]]
-        losses.append(sum(values) / max(len(values), 1))
-        counts.append(len(values))
-    return torch.tensor(losses), torch.tensor(counts, dtype=torch.float)
-
-
-def _random_batch(g, b=4, absent=()):
-    per_sample = (torch.rand(b, len(NAMES), generator=g) * 3 + 0.1).tolist()
-    labelled = (torch.rand(b, len(NAMES), generator=g) < 0.5).tolist()
-    for i in range(b):
-        labelled[i][i % len(NAMES)] = True  # every sample labels at least one task
-        for t in absent:
-            labelled[i][t] = False
-    return per_sample, labelled
+from support.weighting import NAMES, batch_losses, loss_steps, random_batch
 
 
 # ---------------------------------------------------------------- uncertainty
@@ -47,8 +26,8 @@ def test_uncertainty_equals_the_loop_oracle_and_skips_absent_tasks():
     w = UncertaintyWeighting(NAMES, init=-0.5)
     with torch.no_grad():
         w.log_var.copy_(torch.tensor([-0.5, 0.3, 1.2]))
-    per_sample, labelled = _random_batch(torch.Generator().manual_seed(0), absent=(1,))
-    losses, counts = _batch_losses(per_sample, labelled)
+    per_sample, labelled = random_batch(torch.Generator().manual_seed(0), absent=(1,))
+    losses, counts = batch_losses(per_sample, labelled)
     out = w.combine(losses, counts)
     s = [-0.5, 0.3, 1.2]
     expected = sum(
@@ -95,7 +74,7 @@ def _dwa_oracle(epochs, temperature=2.0):
             ex = [math.exp(r / temperature) for r in ratios]
             lambdas = [len(NAMES) * x / sum(ex) for x in ex]
         for per_sample, labelled in batches:
-            losses, counts = _batch_losses(per_sample, labelled)
+            losses, counts = batch_losses(per_sample, labelled)
             totals.append(sum(lambdas[t] * float(losses[t]) for t in range(len(NAMES))))
         epoch_mean = []
         for t in range(len(NAMES)):
@@ -112,7 +91,7 @@ def _dwa_epochs(seed=1):
     epochs = []
     for e in range(4):
         absent = (2,) if e == 1 else ()  # task c has no label in epoch 1: ratio 1 after it
-        epochs.append([_random_batch(g, b=2 + k, absent=absent) for k in range(3)])
+        epochs.append([random_batch(g, b=2 + k, absent=absent) for k in range(3)])
     return epochs
 
 
@@ -123,7 +102,7 @@ def test_dwa_equals_the_loop_oracle_with_epoch_means_over_labelled_samples():
     for e, batches in enumerate(epochs):
         w.start_epoch(e)
         for per_sample, labelled in batches:
-            totals.append(w.combine(*_batch_losses(per_sample, labelled)).total.item())
+            totals.append(w.combine(*batch_losses(per_sample, labelled)).total.item())
     expected, lambdas = _dwa_oracle(epochs)
     assert totals == pytest.approx(expected, rel=1e-5)
     assert w.lambdas.tolist() == pytest.approx(lambdas, rel=1e-5)
@@ -143,7 +122,7 @@ def test_dwa_weights_are_one_for_two_epochs_and_ratio_one_without_labels():
         w.start_epoch(e)
         seen.append(w.lambdas.tolist())
         for per_sample, labelled in batches:
-            w.combine(*_batch_losses(per_sample, labelled))
+            w.combine(*batch_losses(per_sample, labelled))
     assert seen[0] == seen[1] == [1.0, 1.0, 1.0]
     # Epoch 2 compares epochs 1 and 0; task c had no label in epoch 1: its ratio is 1, so
     # τ · log(λ_t / λ_c) = r_t − 1 for the others.
@@ -160,81 +139,6 @@ def test_dwa_does_not_count_evaluation_batches():
     assert w.counts.sum().item() == 0.0
 
 
-# ----------------------------------------------------------------------- famo
-def _famo_oracle(steps, lr=0.025, wd=1e-3, eps=1e-8):
-    """FAMO's totals, d total / d L_t and logits by plain loops over tasks (per-task Adam)."""
-    n = len(NAMES)
-    xi, m, v, k = [0.0] * n, [0.0] * n, [0.0] * n, [0] * n
-    previous, totals, grads = [None] * n, [], []
-    for losses, counts in steps:
-        logs = [math.log(losses[t] + eps) if counts[t] > 0 else None for t in range(n)]
-        both = [t for t in range(n) if logs[t] is not None and previous[t] is not None]
-        if both:
-            ex = {t: math.exp(xi[t]) for t in both}
-            z = {t: ex[t] / sum(ex.values()) for t in both}
-            delta = {t: previous[t] - logs[t] for t in both}
-            mean = sum(z[t] * delta[t] for t in both)
-            for t in both:
-                g = z[t] * (delta[t] - mean) + wd * xi[t]
-                k[t] += 1
-                m[t] = 0.9 * m[t] + 0.1 * g
-                v[t] = 0.999 * v[t] + 0.001 * g * g
-                xi[t] -= (
-                    lr * (m[t] / (1 - 0.9 ** k[t])) / (math.sqrt(v[t] / (1 - 0.999 ** k[t])) + 1e-8)
-                )
-        previous = logs
-        present = [t for t in range(n) if counts[t] > 0]
-        ex = {t: math.exp(xi[t]) for t in present}
-        z = {t: ex[t] / sum(ex.values()) for t in present}
-        c = sum(z[t] / (losses[t] + eps) for t in present)
-        totals.append(sum(z[t] * math.log(losses[t] + eps) for t in present) / c)
-        grads.append([z[t] / (c * (losses[t] + eps)) if t in z else 0.0 for t in range(n)])
-    return totals, grads, xi
-
-
-def _famo_steps(seed=2, count=8):
-    g = torch.Generator().manual_seed(seed)
-    steps = []
-    for j in range(count):
-        per_sample, labelled = _random_batch(g, b=3, absent=(1,) if j % 3 == 1 else ())
-        losses, counts = _batch_losses(per_sample, labelled)
-        steps.append((losses.tolist(), counts.tolist()))
-    return steps
-
-
-def test_famo_equals_the_loop_oracle_with_absent_tasks():
-    steps = _famo_steps()
-    w = FAMOWeighting(NAMES)
-    totals, grads = [], []
-    for losses, counts in steps:
-        x = torch.tensor(losses, requires_grad=True)
-        out = w.combine(x, torch.tensor(counts))
-        out.total.backward()
-        totals.append(out.total.item())
-        grads.append(x.grad.tolist())
-    expected, expected_grads, xi = _famo_oracle(steps)
-    assert totals == pytest.approx(expected, rel=1e-4, abs=1e-6)
-    for got, want in zip(grads, expected_grads, strict=True):
-        assert got == pytest.approx(want, rel=1e-4, abs=1e-7)
-    assert w.logits.tolist() == pytest.approx(xi, rel=1e-4, abs=1e-7)
-    assert max(xi) != min(xi)  # the logits moved apart
-
-
-def test_famo_never_takes_the_log_of_a_missing_loss():
-    w = FAMOWeighting(NAMES)
-    counts = torch.tensor([2.0, 0.0, 1.0])
-    for step in range(6):
-        x = torch.tensor([1.0 / (step + 1), 0.0, 2.0 / (step + 2)], requires_grad=True)
-        out = w.combine(x, counts)
-        out.total.backward()
-        assert torch.isfinite(out.total) and torch.isfinite(x.grad).all()
-        assert x.grad[1].item() == 0.0
-    assert w.logits[1].item() == 0.0 and w.steps[1].item() == 0.0  # the absent task's logit
-    assert w.logits[0].item() != 0.0
-    nothing = w.combine(torch.zeros(3, requires_grad=True), torch.zeros(3))
-    assert nothing.total.item() == 0.0 and torch.isfinite(nothing.weights).all()
-
-
 # ----------------------------------------------------- state and the config
 def _run(w, steps):
     totals = []
@@ -245,7 +149,7 @@ def _run(w, steps):
 
 @pytest.mark.parametrize("cls", [DWAWeighting, FAMOWeighting, UncertaintyWeighting])
 def test_a_resumed_weighting_continues_as_the_uninterrupted_one(cls):
-    steps = _famo_steps(seed=3, count=12)
+    steps = loss_steps(seed=3, count=12)
     epochs = [steps[:4], steps[4:8], steps[8:]]
     whole, first = cls(NAMES), cls(NAMES)
     uninterrupted, resumed = [], []
