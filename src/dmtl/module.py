@@ -212,10 +212,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Hand the epoch to the loss weighting (``dwa`` records the finished epoch's means)."""
-        strategy = self.trainer.strategy
-        self.weighting.start_epoch(
-            self.current_epoch, lambda t: strategy.reduce(t, reduce_op="sum")
-        )
+        reduce = self.trainer.strategy.reduce  # sums over processes under DDP
+        self.weighting.start_epoch(self.current_epoch, lambda t: reduce(t, reduce_op="sum"))
 
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:

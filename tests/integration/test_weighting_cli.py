@@ -13,7 +13,7 @@ from support import REPO
 from support.cli import _args
 
 METHOD = REPO / "experiments" / "synthetic" / "method"
-TINY = NetworkConfig(backbone="resnet18", embed_dim=16)
+TINY = NetworkConfig(backbone="mobilenetv3_small_050", embed_dim=16)
 WEIGHTINGS = ["uncertainty", "dwa", "famo"]
 
 
