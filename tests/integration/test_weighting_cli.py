@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
+from dmtl.checkpoint_overrides import keep_command_line
 from dmtl.cli import main
 from dmtl.config import DiffusionConfig, LossConfig, NetworkConfig, XTCConfig
+from dmtl.errors import ConfigError
 from dmtl.module import DiffusionMTLModule
 from support import REPO
 from support.cli import _args
@@ -150,3 +152,14 @@ def test_a_resumed_fit_ends_with_the_weighting_state_of_the_uninterrupted_one(
     assert state.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(state[key], value), key
+
+
+def test_a_checkpoint_keeps_its_weighting_but_takes_new_options(tmp_path):
+    saved = {"loss": {"weighting": "dwa", "weighting_options": {"dwa_temperature": 2.0}}}
+    parsed = {"loss": {"weighting": "famo", "weighting_options": {"dwa_temperature": 3.0}}}
+    with pytest.raises(ConfigError, match="model.loss.weighting='famo' differs from the 'dwa'"):
+        keep_command_line(saved, ["loss.weighting"], parsed, tmp_path / "x.ckpt")
+    kept = keep_command_line(
+        saved, ["loss.weighting_options.dwa_temperature"], parsed, tmp_path / "x.ckpt"
+    )
+    assert kept["loss"] == {"weighting": "dwa", "weighting_options": {"dwa_temperature": 3.0}}
