@@ -11,6 +11,8 @@ Usage:
         --neck-stride 4 --denoiser-width 32                          # the default job until 11-30
     python experiments/benchmarks/step_cost.py --batch 8 --height 128 --width 160 --threads 2
     python experiments/benchmarks/step_cost.py --methods mtl --xtc   # XTC* against the baseline
+    python experiments/benchmarks/step_cost.py --methods mtl feature \
+        --weightings uncertainty dwa famo                   # each method with each weighting
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import warnings
 
 import torch
 
-from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, XTCConfig
+from dmtl.config import (
+    WEIGHTINGS,
+    DenoiserConfig,
+    DiffusionConfig,
+    LossConfig,
+    NetworkConfig,
+    XTCConfig,
+)
 from dmtl.module import DiffusionMTLModule
 from dmtl.optim import build_optimizer
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
@@ -45,6 +54,7 @@ METHODS = {  # method -> its model.diffusion options (prediction: as method/pred
     "prediction_refine_only": {"space": "prediction", "refine_only": True, "prediction_scale": 5.0},
 }
 XTC = "xtc"  # the MTL baseline plus XTC*'s consistency loss (--xtc)
+WEIGHTED = "+"  # "<method>+<weighting>": the method with a loss weighting (--weightings)
 
 
 def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
@@ -66,7 +76,8 @@ def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
     return {"image": image, "targets": targets, "labelled": labelled}
 
 
-def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
+def build(name: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torch.optim.Adam]:
+    method, _, weighting = name.partition(WEIGHTED)
     diffusion = DiffusionConfig(steps=args.steps, **METHODS.get(method, METHODS["mtl"]))
     module = DiffusionMTLModule(
         tasks=args.tasks,
@@ -84,9 +95,14 @@ def build(method: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, to
             skip=diffusion.space != "none" and args.denoiser_skip,
         ),
         xtc=XTCConfig(enabled=method == XTC),
+        loss=LossConfig(weighting=weighting or "equal"),
     )
     module.train()
-    return module, build_optimizer("adam", module.parameters(), lr=1e-4, weight_decay=1e-4)
+    learned = {id(p) for p in module.weighting.parameters()}
+    params = [p for p in module.parameters() if id(p) not in learned]
+    undecayed = list(module.weighting.parameters())
+    opt = build_optimizer("adam", params, lr=1e-4, weight_decay=1e-4, undecayed=undecayed)
+    return module, opt
 
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
@@ -94,7 +110,8 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     trace: dict = {}  # the chain's noise statistics, as training_step logs them
     generator = module._training_noise(batch["image"])
     out = module(batch["image"], batch["labelled"], generator, trace=trace)
-    loss = module.criterion(out, batch["targets"], batch["labelled"]).total
+    loss = module.criterion(out, batch["targets"], batch["labelled"])
+    loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
     if module.xtc_net is not None:  # as training_step adds it
         loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
     opt.zero_grad(set_to_none=True)
@@ -127,6 +144,13 @@ def main() -> None:
     parser.add_argument(
         "--xtc", action="store_true", help="also time XTC* (the MTL baseline plus its loss)"
     )
+    parser.add_argument(
+        "--weightings",
+        nargs="+",
+        default=[],
+        choices=[w for w in WEIGHTINGS if w != "equal"],
+        help="also time each method with these loss weightings (docs/weighting.md)",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per method")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
@@ -135,6 +159,7 @@ def main() -> None:
 
     if args.xtc and XTC not in args.methods:
         args.methods.append(XTC)
+    args.methods += [f"{m}{WEIGHTED}{w}" for m in list(args.methods) for w in args.weightings]
     warnings.filterwarnings("ignore", message=".*self.log.*")  # no trainer: nothing is logged
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

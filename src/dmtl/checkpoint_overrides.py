@@ -35,6 +35,8 @@ RUNTIME = (
     "diffusion.inference_seed",
     "diffusion.noise_seed",
 )
+# ... except these: a loss weighting's parameters and buffers are part of the checkpoint's state.
+STATEFUL = ("loss.weighting",)
 
 
 def command_line_keys(argv: Sequence[str]) -> list[str]:
@@ -55,6 +57,8 @@ def command_line_keys(argv: Sequence[str]) -> list[str]:
 
 def is_runtime(key: str) -> bool:
     """Whether option ``key`` (below ``model``) may differ from a checkpoint's saved value."""
+    if any(key == r or key.startswith(r + ".") for r in STATEFUL):
+        return False
     return any(key == r or key.startswith(r + ".") for r in RUNTIME)
 
 

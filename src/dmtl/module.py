@@ -28,6 +28,7 @@ from dmtl.config import (
 from dmtl.data.compact import check_widened
 from dmtl.groups import as_group, group_dict
 from dmtl.losses import build_criterion
+from dmtl.losses.weighting import build_weighting
 from dmtl.losses.xtc import XTCOutput
 from dmtl.losses.xtc_term import build_xtc, xtc_term
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
@@ -111,6 +112,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         if self.speed.compile:
             compile_network(self.net)
         self.criterion = build_criterion(self.task_specs, self.loss)
+        self.weighting = build_weighting([t.name for t in self.task_specs], self.loss)
         self.xtc_net, self._shared = (
             build_xtc(self.task_specs, self.network, self.diffusion, self.xtc, self.net.neck)
             if self.xtc.enabled
@@ -196,13 +198,22 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         for name, stats in trace.items():  # the chain's noise level and what each step did
             for stat, value in stats.items():
                 self.log(f"train/noise/{name}/{stat}", value, batch_size=bsz)
-        total = loss.total
+        weighted = self.weighting(loss, self.criterion.weights)
+        total = weighted.total
         if self.xtc_net is not None:
             total = total + self.xtc.weight * self._xtc_term(out, batch).total
         self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
+        if weighted.weights is not None:  # None: ``equal``, nothing learnt
+            for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
+                self.log(f"train/weight/{name}", value, batch_size=bsz)
         return total
+
+    def on_train_epoch_start(self) -> None:
+        """Hand the epoch to the loss weighting (``dwa`` records the finished epoch's means)."""
+        reduce = self.trainer.strategy.reduce  # sums over processes under DDP
+        self.weighting.start_epoch(self.current_epoch, lambda t: reduce(t, reduce_op="sum"))
 
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> MultiTaskOutput:
@@ -238,12 +249,15 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
     # -------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> dict[str, Any]:
         """The optimiser of ``optim`` and its poly decay over the trainer's steps or epochs."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        learned = {id(p) for p in self.weighting.parameters()}  # a loss weighting's: no decay
+        params = [p for p in self.parameters() if p.requires_grad and id(p) not in learned]
+        undecayed = [p for p in self.weighting.parameters() if p.requires_grad]
         trainer = self.trainer
         clip = getattr(trainer, "gradient_clip_val", None)  # absent on a test's stand-in trainer
         fused = fused_allowed(getattr(trainer, "precision", None), clip)
+        steps = trainer.estimated_stepping_batches
         return configure_optimization(
-            params, self.optim, trainer.max_epochs, trainer.estimated_stepping_batches, fused
+            params, self.optim, trainer.max_epochs, steps, fused, undecayed=undecayed
         )
 
     # ----------------------------------------------------------------- helpers

@@ -36,8 +36,9 @@ def build_optimizer(
     lr: float,
     weight_decay: float,
     fused: bool = True,
+    undecayed: Iterable[torch.nn.Parameter] = (),
 ) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (momentum 0.9) over ``params``.
+    """Adam, AdamW or SGD (momentum 0.9) over ``params``, and over ``undecayed`` without decay.
 
     Adam and AdamW use the fused kernel (one pass over all parameters instead of several per
     parameter) when ``fused`` allows it (``fused_allowed``) and every parameter is a float tensor on
@@ -48,19 +49,22 @@ def build_optimizer(
     Raises:
         ConfigError: an unknown optimiser name.
     """
-    params = list(params)
+    params, undecayed = list(params), list(undecayed)
+    groups: list = params
+    if undecayed:  # a learned loss weighting's parameters (dmtl.losses.weighting)
+        groups = [{"params": params}, {"params": undecayed, "weight_decay": 0.0}]
     if name in ("adam", "adamw"):
-        kinds = {p.device.type for p in params}
+        kinds = {p.device.type for p in params + undecayed}
         fused = (
             fused
             and len(kinds) == 1
             and kinds <= {"cpu", "cuda"}
-            and all(p.is_floating_point() for p in params)
+            and all(p.is_floating_point() for p in params + undecayed)
         )
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return cls(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+        return cls(groups, lr=lr, weight_decay=weight_decay, fused=fused or None)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=SGD_MOMENTUM)
+        return torch.optim.SGD(groups, lr=lr, weight_decay=weight_decay, momentum=SGD_MOMENTUM)
     raise ConfigError(f"unknown optim.name {name!r}; use 'adam', 'adamw' or 'sgd'")
 
 
@@ -99,6 +103,7 @@ def configure_optimization(
     max_epochs: int | None,
     steps: float,
     fused: bool = True,
+    undecayed: Iterable[torch.nn.Parameter] = (),
 ) -> dict[str, Any]:
     """Lightning's ``configure_optimizers`` answer: the optimiser of ``optim`` and its poly decay.
 
@@ -108,6 +113,7 @@ def configure_optimization(
         max_epochs: the trainer's epochs, the decay's length with ``poly_interval: epoch``.
         steps: the trainer's estimated optimiser steps, its length with ``poly_interval: step``.
         fused: allow the fused Adam kernel (``fused_allowed`` of the trainer's precision).
+        undecayed: trainable parameters without weight decay (a learned loss weighting's).
 
     Raises:
         ConfigError: an unknown optimiser or ``poly_interval``.
@@ -116,7 +122,9 @@ def configure_optimization(
         raise ConfigError(
             f"unknown optim.poly_interval {optim.poly_interval!r}; use 'step' or 'epoch'"
         )
-    opt = build_optimizer(optim.name, params, optim.lr, optim.weight_decay, fused=fused)
+    opt = build_optimizer(
+        optim.name, params, optim.lr, optim.weight_decay, fused=fused, undecayed=undecayed
+    )
     total = (max_epochs or 1) if optim.poly_interval == "epoch" else steps
     sched = build_poly_schedule(opt, total, optim.poly_power)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": optim.poly_interval}}

@@ -1,4 +1,4 @@
-"""The losses: masked per-task losses, the released recipe's task losses, and the criterion."""
+"""The losses: masked per-task losses, the released recipe's, the criterion and the weightings."""
 
 from dmtl.losses.criterion import build_criterion
 
