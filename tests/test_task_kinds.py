@@ -299,3 +299,34 @@ def test_compact_normals_widen_to_the_float_path_bit_for_bit():
     assert torch.equal(kind.widen(batch[0]), got[0])  # one sample (4, H, W) too
     floats = torch.randn(2, 3, 5, 7)
     assert kind.widen(floats) is floats  # float normals (other readers) pass through
+
+
+def test_no_module_compares_kind_names() -> None:
+    """A kind's behaviour lives on its class: no ``kind == "depth"`` anywhere in src."""
+    import re
+
+    from support import REPO
+
+    names = "|".join(sorted(KINDS))
+    pattern = re.compile(rf"""(\bkind\b|\.kind|kind\.name)\s*(==|!=)\s*["']({names})["']""")
+    hits = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted((REPO / "src" / "dmtl").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []
+    assert pattern.search('if spec.kind == "depth":')  # the pattern finds what it looks for
+
+
+def test_units_and_colour_range_come_from_the_kind() -> None:
+    depth, normals = KINDS["depth"], KINDS["normals"]
+    metrics = ["abs_err", "rel_err", "rmse", "delta1"]
+    assert depth.metric_units(metrics) == {"abs_err": "m", "rmse": "m", "delta1": "%"}
+    assert depth.metric_units(metrics, inverse_depth=True) == {"delta1": "%"}
+    assert normals.metric_units(["mean", "within_11.25"]) == {"mean": "°", "within_11.25": "%"}
+    assert KINDS["boundary"].metric_units(["f1", "ap"]) == {"f1": "%"}
+    target = torch.tensor([[[[0.0, 2.0], [5.0, -1.0]]]])
+    assert depth.value_range(target) == (2.0, 5.0)
+    assert depth.value_range(torch.zeros(1, 1, 2, 2)) is None
+    assert normals.value_range(target) is None

@@ -12,13 +12,6 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 Results = Mapping[str, Mapping[str, float]]
 # kind -> metric -> unit (normals' within_<t> shares are % too)
-UNITS: dict[str, dict[str, str]] = {
-    "segmentation": {"miou": "%", "pixel_acc": "%"},
-    "saliency": {"maxf": "%", "miou": "%"},
-    "boundary": {"f1": "%"},
-    "depth": {"abs_err": "m", "rmse": "m", "delta1": "%"},
-    "normals": {"mean": "°", "median": "°", "rmse": "°"},
-}
 
 
 def format_table(
@@ -81,13 +74,7 @@ def _units(task: str, dataset: str | None) -> dict[str, str]:
 
     if task not in TASKS:
         return {}
-    kind = TASKS[task].kind
-    units = dict(UNITS.get(kind, {}))
-    if kind == "depth" and dataset in INVERSE_DEPTH:
-        units = {name: unit for name, unit in units.items() if unit != "m"}
-    if kind == "normals":
-        units.update({name: "%" for name in _directions(task) if name.startswith("within_")})
-    return units
+    return TASKS[task].behaviour.metric_units(_directions(task), dataset in INVERSE_DEPTH)
 
 
 def write_results(

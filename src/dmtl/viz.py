@@ -191,11 +191,10 @@ def _put_centred(canvas: np.ndarray, text: str, left: int, width: int, top: int,
 def _depth_range(
     targets: Mapping[str, torch.Tensor], tasks: Sequence[TaskSpec]
 ) -> tuple[float, float]:
-    for spec in tasks:
-        if spec.kind == "depth":
-            valid = targets[spec.name][targets[spec.name] > 0]
-            if valid.numel():
-                return float(valid.min()), float(valid.max())
+    for spec in tasks:  # the first task whose kind colours over a range (depth)
+        span = spec.behaviour.value_range(targets[spec.name])
+        if span is not None:
+            return span
     return 0.0, 1.0
 
 

@@ -13,7 +13,7 @@ segmentation overrides them for class-id maps ((H, W) targets).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -80,6 +80,7 @@ class TaskKind(ABC):
     invalid_value: ClassVar[int] = 0
     loader_dtype: ClassVar[torch.dtype] = torch.float32
     target_dtype: ClassVar[torch.dtype] = torch.float32
+    units: ClassVar[Mapping[str, str]] = {}  # metric -> its unit in printed tables
 
     # ------------------------------------------------------------------ targets and losses
     @abstractmethod
@@ -169,6 +170,32 @@ class TaskKind(ABC):
         """``colourise`` of a float CPU tensor."""
 
     # ------------------------------------------------------------------ evaluation
+    def metric_units(self, metrics: Iterable[str], inverse_depth: bool = False) -> dict[str, str]:
+        """The units of the kind's ``metrics`` in printed tables (``units``; none if unlisted).
+
+        ``inverse_depth``: the dataset's depth is inverse depth (no metric unit).
+        """
+        return {name: self.units[name] for name in metrics if name in self.units}
+
+    def value_range(self, target: torch.Tensor) -> tuple[float, float] | None:
+        """The range a picture colours this kind's maps over, where it needs one (depth)."""
+        return None
+
+    def joint_prediction(
+        self, pred: torch.Tensor, gumbel: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """A raw prediction (B, C, H, W) as a cross-task mapping's input: the probability.
+
+        ``gumbel``: noise for class logits (their kinds' hard Gumbel-softmax); unused here.
+        """
+        return torch.sigmoid(pred)
+
+    def joint_label(
+        self, spec: TaskSpec, safe: torch.Tensor, valid: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """A label as a cross-task mapping's input, its invalid pixels already 0 in ``safe``."""
+        return safe.to(dtype)
+
     @abstractmethod
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """The torchmetrics ``Metric`` that evaluates the task."""

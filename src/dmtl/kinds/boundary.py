@@ -35,6 +35,7 @@ class BoundaryKind(TaskKind):
     """
 
     name = "boundary"
+    units = {"f1": "%"}
     invalid_value = IGNORE_INDEX
     loader_dtype = torch.uint8
     target_dtype = torch.float32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import cv2
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from dmtl.losses.masked import NormalsLoss
     from dmtl.tasks import TaskSpec
 
+JOINT_DEPTH_EPS = 1e-6  # a cross-task mapping's per-sample depth maximum is at least this
+
 
 class DepthKind(TaskKind):
     """Targets (1, H, W) float, valid where finite and positive; predictions in the same unit.
@@ -26,6 +29,7 @@ class DepthKind(TaskKind):
     """
 
     name = "depth"
+    units = {"abs_err": "m", "rmse": "m", "delta1": "%"}
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Finite, positive depths."""
@@ -55,6 +59,29 @@ class DepthKind(TaskKind):
         rgb = np.ascontiguousarray(rgb)
         rgb[value[0].numpy() <= 0] = IGNORE_COLOUR
         return rgb
+
+    def metric_units(self, metrics: Iterable[str], inverse_depth: bool = False) -> dict[str, str]:
+        """Metres for the errors, except of inverse depth (no unit)."""
+        units = super().metric_units(metrics)
+        return {n: u for n, u in units.items() if u != "m"} if inverse_depth else units
+
+    def value_range(self, target: torch.Tensor) -> tuple[float, float] | None:
+        """The smallest and largest positive depth of ``target`` (None if none)."""
+        valid = target[target > 0]
+        return (float(valid.min()), float(valid.max())) if valid.numel() else None
+
+    def joint_prediction(
+        self, pred: torch.Tensor, gumbel: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Depth over the sample's largest magnitude."""
+        return pred / pred.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=JOINT_DEPTH_EPS)
+
+    def joint_label(
+        self, spec: TaskSpec, safe: torch.Tensor, valid: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Depth over the sample's largest depth."""
+        safe = safe.to(dtype)
+        return safe / safe.amax(dim=(1, 2, 3), keepdim=True).clamp(min=JOINT_DEPTH_EPS)
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``DepthMetrics``."""

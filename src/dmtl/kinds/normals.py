@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,6 +57,7 @@ class NormalsKind(TaskKind):
     """
 
     name = "normals"
+    units = {"mean": "°", "median": "°", "rmse": "°"}
     loader_dtype = torch.uint8
     target_dtype = torch.float32
 
@@ -96,6 +98,25 @@ class NormalsKind(TaskKind):
         rgb = ((unit.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
         rgb[value.abs().sum(0).numpy() == 0] = IGNORE_COLOUR
         return rgb
+
+    def metric_units(self, metrics: Iterable[str], inverse_depth: bool = False) -> dict[str, str]:
+        """Degrees for the angular errors, % for the shares within t degrees."""
+        metrics = list(metrics)
+        units = super().metric_units(metrics)
+        units.update({name: "%" for name in metrics if name.startswith("within_")})
+        return units
+
+    def joint_prediction(
+        self, pred: torch.Tensor, gumbel: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The unit vector mapped to [0, 1]."""
+        return (F.normalize(pred, dim=1) + 1) / 2
+
+    def joint_label(
+        self, spec: TaskSpec, safe: torch.Tensor, valid: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Mapped to [0, 1] (an invalid vector, 0, maps to 0.5 as in MTPSL)."""
+        return (safe.to(dtype) + 1) / 2
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``NormalMetrics`` with the options' median resolution."""

@@ -28,6 +28,7 @@ class SaliencyKind(SegmentationKind):
     """
 
     name = "saliency"
+    units = {"maxf": "%", "miou": "%"}
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``SaliencyMetrics`` (maxF over thresholds of the salient probability)."""

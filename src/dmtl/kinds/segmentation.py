@@ -33,6 +33,7 @@ class SegmentationKind(TaskKind):
 
     name = "segmentation"
     class_ids = True
+    units = {"miou": "%", "pixel_acc": "%"}
     invalid_value = IGNORE_INDEX
     loader_dtype = torch.uint8
     target_dtype = torch.int64
@@ -69,6 +70,26 @@ class SegmentationKind(TaskKind):
         rgb = palette(spec.channels)[labels.clamp(0, spec.channels - 1).numpy()]
         rgb[ignore.numpy()] = IGNORE_COLOUR
         return rgb
+
+    def joint_prediction(
+        self, pred: torch.Tensor, gumbel: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The hard Gumbel-softmax one-hot (τ = 1) with the soft one's straight-through gradient.
+
+        ``gumbel`` None uses no noise (MTPSL).
+        """
+        logits = pred if gumbel is None else pred + gumbel
+        soft = logits.softmax(dim=1)
+        hard = F.one_hot(soft.argmax(dim=1), pred.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
+        return hard - soft.detach() + soft
+
+    def joint_label(
+        self, spec: TaskSpec, safe: torch.Tensor, valid: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """One-hot class ids (B, C, H, W), zero at ignored pixels."""
+        shape = (safe.shape[0], spec.channels, *safe.shape[1:])
+        hot = torch.zeros(shape, dtype=dtype, device=safe.device)
+        return hot.scatter_(1, safe.long().unsqueeze(1), valid.unsqueeze(1).to(dtype))
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``SegmentationMetrics``; background-only images skipped if the task is so named."""

@@ -29,7 +29,6 @@ from dmtl.tasks import TaskSpec
 
 JOINT_KINDS = ("segmentation", "saliency", "depth", "normals", "boundary")
 GUMBEL_EPS = 1e-10  # the uniform draws are clamped to [eps, 1 - eps] before the double log
-DEPTH_EPS = 1e-6  # the per-sample maximum of a depth map is clamped to at least this
 NORM_EPS = 1e-5  # eps of the instance norms (that of torch's norms)
 
 
@@ -73,21 +72,12 @@ def joint_prediction(
 ) -> torch.Tensor:
     """A raw prediction (B, C, H, W) as the mapping network's input (B, C_in, H, W).
 
-    Class logits: the hard Gumbel-softmax one-hot (τ = 1) with the straight-through gradient of
-    the soft one (MTPSL); ``gumbel`` None uses no noise. Depth: over the sample's largest
-    magnitude. Normals: unit vectors mapped to [0, 1]. Boundary: the edge probability.
+    The task's kind decides (``TaskKind.joint_prediction``): class logits give the hard
+    Gumbel-softmax one-hot (τ = 1) with the straight-through gradient of the soft one (MTPSL;
+    ``gumbel`` None uses no noise); depth is divided by the sample's largest magnitude; normals
+    are mapped to [0, 1]; boundaries give the edge probability.
     """
-    kind = spec.behaviour
-    if kind.class_ids:
-        logits = pred if gumbel is None else pred + gumbel
-        soft = logits.softmax(dim=1)
-        hard = F.one_hot(soft.argmax(dim=1), pred.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
-        return hard - soft.detach() + soft
-    if kind.name == "depth":
-        return pred / pred.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=DEPTH_EPS)
-    if kind.name == "normals":
-        return (F.normalize(pred, dim=1) + 1) / 2
-    return torch.sigmoid(pred)
+    return spec.behaviour.joint_prediction(pred, gumbel)
 
 
 def joint_label(spec: TaskSpec, target: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -95,20 +85,12 @@ def joint_label(spec: TaskSpec, target: torch.Tensor, dtype: torch.dtype) -> tor
 
     Class ids: one-hot (zero at ignored pixels). Depth: over the sample's largest depth.
     Normals: mapped to [0, 1] (an invalid vector, 0, maps to 0.5 as in MTPSL). Boundary: 0/1.
+    (``TaskKind.joint_label``.)
     """
     kind = spec.behaviour
     valid = kind.valid_pixels(spec, target)
     safe = torch.where(valid, target, torch.zeros((), dtype=target.dtype, device=target.device))
-    if kind.class_ids:
-        shape = (target.shape[0], spec.channels, *target.shape[1:])
-        hot = torch.zeros(shape, dtype=dtype, device=target.device)
-        return hot.scatter_(1, safe.long().unsqueeze(1), valid.unsqueeze(1).to(dtype))
-    safe = safe.to(dtype)
-    if kind.name == "depth":
-        return safe / safe.amax(dim=(1, 2, 3), keepdim=True).clamp(min=DEPTH_EPS)
-    if kind.name == "normals":
-        return (safe + 1) / 2
-    return safe
+    return kind.joint_label(spec, safe, valid, dtype)
 
 
 class PairFiLMConv(nn.Module):
