@@ -20,6 +20,7 @@ from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
+from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
@@ -182,6 +183,7 @@ class DMTLCLI(LightningCLI):
         finally:
             if guard is not None:
                 guard.release()  # after an exception Lightning leaves its handlers installed
+            shutdown_workers()  # left by an exception, they would hold the exit up for ever
 
     def _fault_tolerance(self) -> FaultTolerance | None:
         trainer = getattr(self, "trainer", None)
