@@ -20,8 +20,8 @@ from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
 from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
-from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
+from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
 from dmtl.data.datamodule import MultiTaskDataModule
