@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl import __version__
+from dmtl import __version__, environment_errors, resume_check
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
 from dmtl.callbacks.loss_guard import NonFiniteLossGuard
@@ -19,7 +19,7 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
-from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
+from dmtl.callbacks.resume import checkpoint_dir, keep_run_files, resume_candidates
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
@@ -30,7 +30,9 @@ from dmtl.errors import ConfigError, DMTLError, one_line
 from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
 from dmtl.released import convert
-from dmtl.run_folders import place_runs
+from dmtl.report import run_dir
+from dmtl.run_folders import discard_unused, place_runs, rank_zero
+from dmtl.run_lock import RunLock
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -153,29 +155,56 @@ class DMTLCLI(LightningCLI):
         place_runs(self.trainer)  # each run its own folder, before anything is written
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
-        """``fit`` without ``--ckpt_path`` resumes from the run folder's newest checkpoint.
+        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check``).
 
-        Only with ``--fault_tolerance.auto_resume`` (on by default) and a run folder that a new
-        start reuses (a fixed logger version, as the SLURM script sets); says so on one line.
+        Without ``--ckpt_path`` (with ``--fault_tolerance.auto_resume``, on by default, and a run
+        folder that a new start reuses: a fixed logger version, as the SLURM script sets) and with
+        ``--ckpt_path last`` alike, from the newest checkpoint of the run folder that loads; says
+        so on one line.
         """
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
-        guard = self._fault_tolerance()
-        if subcommand == "fit" and kwargs.get("ckpt_path") is None and guard and guard.auto_resume:
-            found = newest_checkpoint(self.trainer)
-            if found is not None:
-                if self.trainer.is_global_zero:
-                    print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
-                kwargs["ckpt_path"] = str(found)
+        if subcommand == "fit":
+            kwargs["ckpt_path"] = self._resume_from(kwargs.get("ckpt_path"))
         return kwargs
 
+    def _resume_from(self, given: str | None) -> str | None:
+        guard = self._fault_tolerance()
+        data = dict(self.datamodule.hparams)
+        say = self.trainer.is_global_zero
+        path = checkpoint_file(given)
+        if path is not None:  # an explicit file: its model section was read from it
+            raw = resume_check.check_loads(path, self.model, data)
+            resume_check.check_unchanged(raw, self.model, data, path)
+            return given
+        if given not in (None, "last") or (given is None and not (guard and guard.auto_resume)):
+            return given
+        folder = checkpoint_dir(self.trainer)
+        candidates = resume_candidates(self.trainer)
+        if not candidates:
+            if given == "last" and say:
+                print(
+                    f"dmtl: --ckpt_path last: no checkpoint in {folder}; starting from scratch",
+                    file=sys.stderr,
+                )
+            return None
+        found = resume_check.choose(candidates, self.model, data, folder, say)
+        if say:
+            print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
+        return str(found)
+
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
+        """Run it in a run folder of its own (``RunLock``) whose logs and config survive a restart
+        (``keep_run_files``).
 
         A stop signal ends it with 128 + signal, never with Lightning's status 0.
         """
         guard = self._fault_tolerance()
-        keep_run_files(self.trainer)  # before Lightning's setup opens the logger
+        lock = None
+        if not self.trainer.fast_dev_run and rank_zero():  # a smoke test writes no folder
+            lock = RunLock(run_dir(self.trainer))
+            lock.acquire()  # before anything in the folder is read or written
         try:
+            keep_run_files(self.trainer)  # before Lightning's setup opens the logger
             super()._run_subcommand(subcommand)
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
@@ -184,6 +213,8 @@ class DMTLCLI(LightningCLI):
             if guard is not None:
                 guard.release()  # after an exception Lightning leaves its handlers installed
             shutdown_workers()  # left by an exception, they would hold the exit up for ever
+            if lock is not None:
+                lock.release()
 
     def _fault_tolerance(self) -> FaultTolerance | None:
         trainer = getattr(self, "trainer", None)
@@ -231,6 +262,14 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
+    except (OSError, RuntimeError) as err:
+        line = environment_errors.describe(err)
+        if line is None:
+            raise
+        print(f"dmtl: error: {line}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        discard_unused()  # the empty version_N/ of a start that failed
 
 
 def packaged_config(name: str) -> Path:

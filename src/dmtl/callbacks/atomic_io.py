@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from dmtl.environment_errors import environment_cause
+
 TEMP_PREFIX = ".dmtl-partial-"  # no "last" in it: Lightning's ``--ckpt_path last`` matches names
 
 
@@ -39,6 +41,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())  # the rename must not overtake the data on disk
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as err:
             Path(tmp).unlink(missing_ok=True)
+            cause = environment_cause(err)
+            if cause is not None:  # name the checkpoint, not an anonymous file handle
+                raise OSError(cause.errno, cause.strerror, str(target)) from err
             raise

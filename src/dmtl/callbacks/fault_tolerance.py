@@ -59,7 +59,7 @@ class FaultTolerance(Callback):
         atomic: write checkpoints through ``AtomicCheckpointIO``.
         rng_states: save the RNG states into checkpoints and restore them on resume.
         auto_resume: ``fit`` without ``--ckpt_path`` in a run folder that has checkpoints
-            continues from the newest one (``dmtl.callbacks.resume.newest_checkpoint``).
+            continues from the newest one (``dmtl.callbacks.resume.resume_candidates``).
     """
 
     def __init__(

@@ -45,29 +45,28 @@ def checkpoint_dir(trainer: pl.Trainer) -> Path:
     return Path(save_dir) / str(logger.name) / version / "checkpoints"
 
 
-def newest_checkpoint(trainer: pl.Trainer) -> Path | None:
-    """The newest complete checkpoint of this run folder (and SLURM's ``hpc_ckpt_*``), or None.
+def resume_candidates(trainer: pl.Trainer) -> list[Path]:
+    """The checkpoints of this run folder (and SLURM's ``hpc_ckpt_*``), newest first.
 
-    Checkpoints are written to a temporary file and renamed (``AtomicCheckpointIO``), so every
-    ``*.ckpt`` is whole; a ``last.ckpt`` link whose target is gone (a kill between the two steps
-    of ``ModelCheckpoint``'s replacement) is passed over.
+    Dangling links (a kill between the two steps of ``ModelCheckpoint``'s replacement) are listed
+    by the link's own time, so that the resume can say it passed over them
+    (``dmtl.resume_check.choose``); of a link and its target (the same time) the target comes
+    first. Empty without a fixed run folder (``run_folder_is_fixed``).
     """
     if not run_folder_is_fixed(trainer):
-        return None
+        return []
     folder = checkpoint_dir(trainer)
-    candidates = list(folder.glob("*.ckpt")) if folder.is_dir() else []
+    found = list(folder.glob("*.ckpt")) if folder.is_dir() else []
     root = Path(trainer.default_root_dir)
-    candidates += list(root.glob(f"{HPC_PREFIX}*.ckpt")) if root.is_dir() else []
+    found += list(root.glob(f"{HPC_PREFIX}*.ckpt")) if root.is_dir() else []
     stamped = []
-    for path in candidates:
+    for path in found:
         try:
-            stat = path.stat()  # follows a link; a dangling one raises
+            stamp = path.stat().st_mtime_ns  # follows a link
         except OSError:
-            continue
-        if stat.st_size > 0:
-            stamped.append((stat.st_mtime_ns, path.is_symlink(), path))
-    # the newest; of a link and its target (same time) the target, a plain name
-    return max(stamped, key=lambda item: (item[0], not item[1]))[2] if stamped else None
+            stamp = path.lstat().st_mtime_ns  # a dangling link
+        stamped.append((stamp, not path.is_symlink(), path))
+    return [path for *_, path in sorted(stamped, key=lambda item: item[:2], reverse=True)]
 
 
 class AppendingCSVWriter(ExperimentWriter):

@@ -57,6 +57,11 @@ class ImageFolderDataset(Dataset):
         try:
             with Image.open(path) as img:
                 rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except Image.DecompressionBombError as err:
+            raise DataError(
+                f"image {path} is larger than {Image.MAX_IMAGE_PIXELS} pixels, Pillow's guard "
+                "against decompression bombs; resize it (or split it into tiles) to predict it"
+            ) from err
         except (UnidentifiedImageError, OSError) as err:
             raise DataError(f"cannot read image {path}: {err}") from err
         name = path.relative_to(self.root).with_suffix("").as_posix()
