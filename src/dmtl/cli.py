@@ -33,6 +33,7 @@ from dmtl.released import convert
 from dmtl.report import run_dir
 from dmtl.run_folders import discard_unused, place_runs, rank_zero
 from dmtl.run_lock import RunLock
+from dmtl.wandb_names import check_wandb_names
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -147,6 +148,8 @@ class DMTLCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         check_wandb_login(self.trainer)  # before any step, not at the first log call
+        # before place_runs makes folders of the project name
+        check_wandb_names((self._get(self.config, "trainer") or {}).get("logger"))
         # A writer given with --trainer.callbacks replaces the always-on one.
         own = self._get(self.config_init, "predictions")
         writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]

@@ -47,3 +47,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if cause is not None:  # name the checkpoint, not an anonymous file handle
                 raise OSError(cause.errno, cause.strerror, str(target)) from err
             raise
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Remove the temporary files that a kill during a checkpoint write left in ``folder``.
+
+    Only safe while no other process writes checkpoints there (the run folder's lock).
+    Returns the files removed.
+    """
+    partial = sorted(folder.glob(f"{TEMP_PREFIX}*.tmp")) if folder.is_dir() else []
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial

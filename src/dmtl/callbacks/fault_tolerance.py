@@ -5,14 +5,15 @@
 * every checkpoint (``ModelCheckpoint``'s and SLURM's ``hpc_ckpt_*`` included) is written to a
   temporary file in the same folder, given the mode the umask allows (not ``mkstemp``'s 0600) and
   renamed over the old one (``os.replace``), so a kill while writing leaves the previous
-  checkpoint intact, never a truncated one;
+  checkpoint intact, never a truncated one; the temporary file of such a kill is removed when
+  ``fit`` starts again in the run folder;
 * on SIGUSR1, SIGTERM or SIGINT (Ctrl-C; pressed twice it interrupts at once) the run finishes
-  the current step; in ``fit`` (training or validation) it writes ``<checkpoint dir>/last.ckpt``,
-  in every stage it prints one line, shuts the DataLoader workers down and exits with status
-  128 + signal number, never 0. DataLoader workers ignore these signals (a signal to the whole
-  process group, as SLURM, ``timeout`` and a terminal's Ctrl-C send, reaches them too). Under
-  SLURM with auto-requeue the requeue signal (SIGUSR1) also requeues the job (``scontrol
-  requeue``);
+  the current step; in ``fit`` (training or validation) it writes ``<checkpoint dir>/last.ckpt``;
+  in every stage it flushes the loggers (``metrics.csv``), prints one line, shuts the DataLoader
+  workers down and exits with status 128 + signal number, never 0. DataLoader workers ignore
+  these signals (a signal to the whole process group, as SLURM, ``timeout`` and a terminal's
+  Ctrl-C send, reaches them too). Under SLURM with auto-requeue the requeue signal (SIGUSR1)
+  also requeues the job (``scontrol requeue``);
 * ``fit`` started again in the same run folder continues from its newest checkpoint by itself
   (``auto_resume``; the command line finds it and keeps ``metrics.csv`` and ``config.yaml``,
   ``dmtl.callbacks.resume``);
@@ -36,7 +37,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl.callbacks.atomic_io import AtomicCheckpointIO
+from dmtl.callbacks.atomic_io import AtomicCheckpointIO, remove_partial_files
 from dmtl.callbacks.resume import adopt_last_checkpoint
 from dmtl.callbacks.rng_states import collect_rng_states, restore_rng_states
 from dmtl.callbacks.slurm_requeue import requeue_slurm_job
@@ -88,6 +89,9 @@ class FaultTolerance(Callback):
         # Only the stock writer is swapped: a user's own CheckpointIO plugin stays in charge.
         if self.atomic and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if stage == "fit" and trainer.is_global_zero:
+            # left by a kill during a write; the run lock makes this run the folder's one writer
+            remove_partial_files(self._checkpoint_dir(trainer))
         if trainer.datamodule is not None:
             guard_datamodule(trainer.datamodule, self._stop_signals(trainer))
         self._install(trainer)
@@ -199,6 +203,8 @@ class FaultTolerance(Callback):
             what = (
                 f"resumable checkpoint {path} (`dmtl fit` again with the same run folder resumes)"
             )
+        for logger in trainer.loggers:  # the rows since the last flush (every 100 steps)
+            logger.save()
         env = self._slurm(trainer)
         requeued = ""
         if env is not None and signum == env.requeue_signal and trainer.is_global_zero:
