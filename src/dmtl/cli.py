@@ -19,7 +19,7 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
-from dmtl.callbacks.resume import checkpoint_dir, keep_run_files, resume_candidates
+from dmtl.callbacks.resume import keep_run_files, remove_files_of_a_failed_start
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login
 from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
@@ -167,33 +167,12 @@ class DMTLCLI(LightningCLI):
         """
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if subcommand == "fit":
-            kwargs["ckpt_path"] = self._resume_from(kwargs.get("ckpt_path"))
+            guard = self._fault_tolerance()
+            auto = guard is not None and guard.auto_resume
+            kwargs["ckpt_path"] = resume_check.resume_from(
+                self.trainer, self.model, self.datamodule, kwargs.get("ckpt_path"), auto
+            )
         return kwargs
-
-    def _resume_from(self, given: str | None) -> str | None:
-        guard = self._fault_tolerance()
-        data = dict(self.datamodule.hparams)
-        say = self.trainer.is_global_zero
-        path = checkpoint_file(given)
-        if path is not None:  # an explicit file: its model section was read from it
-            raw = resume_check.check_loads(path, self.model, data)
-            resume_check.check_unchanged(raw, self.model, data, path)
-            return given
-        if given not in (None, "last") or (given is None and not (guard and guard.auto_resume)):
-            return given
-        folder = checkpoint_dir(self.trainer)
-        candidates = resume_candidates(self.trainer)
-        if not candidates:
-            if given == "last" and say:
-                print(
-                    f"dmtl: --ckpt_path last: no checkpoint in {folder}; starting from scratch",
-                    file=sys.stderr,
-                )
-            return None
-        found = resume_check.choose(candidates, self.model, data, folder, say)
-        if say:
-            print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
-        return str(found)
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it in a run folder of its own (``RunLock``) whose logs and config survive a restart
@@ -206,12 +185,17 @@ class DMTLCLI(LightningCLI):
         if not self.trainer.fast_dev_run and rank_zero():  # a smoke test writes no folder
             lock = RunLock(run_dir(self.trainer))
             lock.acquire()  # before anything in the folder is read or written
+        added: list[Path] = []
         try:
-            keep_run_files(self.trainer)  # before Lightning's setup opens the logger
+            added = keep_run_files(self.trainer)  # before Lightning's setup opens the logger
             super()._run_subcommand(subcommand)
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
             raise SIGTERMException(code) from None
+        except BaseException:
+            if subcommand == "fit" and guard is not None and not guard.trained and lock:
+                remove_files_of_a_failed_start(added)  # the config of a run that never ran
+            raise
         finally:
             if guard is not None:
                 guard.release()  # after an exception Lightning leaves its handlers installed

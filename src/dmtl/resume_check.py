@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 
-from dmtl.checkpoint_check import read_checked
+from dmtl.callbacks.resume import checkpoint_dir, resume_candidates
+from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_compat import read_checkpoint
 from dmtl.checkpoint_overrides import is_runtime
 from dmtl.errors import ConfigError, DMTLError
@@ -164,3 +166,40 @@ def choose(
         f"no checkpoint in {where} can be resumed from ({'; '.join(reasons)}); fix or remove "
         "them, or start a new run folder (another --trainer.logger.init_args.version)"
     )
+
+
+def resume_from(
+    trainer: pl.Trainer,
+    model: torch.nn.Module,
+    datamodule: pl.LightningDataModule,
+    given: str | None,
+    auto_resume: bool,
+) -> str | None:
+    """The ``ckpt_path`` that ``fit`` is to load: ``given``, checked, or the run folder's choice.
+
+    An explicit file (its model section was already read from it) is checked to load and to keep
+    the fixed options; ``None`` (with ``auto_resume``) and ``last`` take the newest candidate of
+    the run folder that loads (``choose``); anything else (Lightning's ``hpc``, a URL) is left
+    to Lightning. Rank 0 says what it resumes from.
+    """
+    data = dict(datamodule.hparams)
+    say = trainer.is_global_zero
+    path = checkpoint_file(given)
+    if path is not None:
+        check_unchanged(check_loads(path, model, data), model, data, path)
+        return given
+    if given not in (None, "last") or (given is None and not auto_resume):
+        return given
+    folder = checkpoint_dir(trainer)
+    candidates = resume_candidates(trainer)
+    if not candidates:
+        if given == "last" and say:
+            print(
+                f"dmtl: --ckpt_path last: no checkpoint in {folder}; starting from scratch",
+                file=sys.stderr,
+            )
+        return None
+    found = choose(candidates, model, data, folder, say)
+    if say:
+        print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
+    return str(found)

@@ -6,8 +6,10 @@ import shutil
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from dmtl.cli import main
+from dmtl.errors import ConfigError
 from support.cli import _args
 
 BASE = [
@@ -19,6 +21,13 @@ BASE = [
     "--trainer.limit_val_batches=1",
 ]
 DONE = "epoch=1-step=8.ckpt"
+
+
+class FailBeforeTraining(Callback):
+    """Fails after the run's config and hyper-parameters were written, before any step."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        raise ConfigError("a failure before training")
 
 
 @pytest.fixture(scope="module")
@@ -109,18 +118,25 @@ def test_a_restart_with_another_network_or_task_set_is_one_line(
 def test_a_resume_refuses_options_the_checkpoint_would_overrule(
     cache, tmp_path, run, capsys, option, needle
 ):
-    for how in ([], [f"--ckpt_path={run / DONE}"]):
+    new_folder = [f"--ckpt_path={run / DONE}", "--trainer.logger.version=null"]
+    for how in ([], [f"--ckpt_path={run / DONE}"], new_folder):
         line = _one_line_exit(capsys, cache, tmp_path, "--trainer.max_epochs=3", option, *how)
         assert line.startswith(f"dmtl: error: a resumed fit continues checkpoint {run / DONE}")
         assert needle in line
     assert sorted(p.name for p in run.parent.glob("config*.yaml")) == ["config.yaml"]
+    assert not list(run.parent.parent.glob("version_*"))  # the refused start's folder is gone
 
 
-def test_a_resume_applies_a_new_max_epochs_and_loss_weights(cache, tmp_path, run, capsys):
+def test_a_resume_applies_a_new_max_epochs_and_loss_weights_and_removes_partial_files(
+    cache, tmp_path, run, capsys
+):
+    partial = run / ".dmtl-partial-abc.tmp"  # left by a kill during a checkpoint write
+    partial.write_bytes(b"\0" * 1024)
     _fit(cache, tmp_path, "--trainer.max_epochs=3", "--model.loss.weights={depth: 2.0}")
     final = torch.load(run / "last.ckpt", weights_only=True)
     assert final["global_step"] == 12
     assert final["hyper_parameters"]["loss"]["weights"] == {"depth": 2.0}
+    assert not partial.exists()
 
 
 def test_ckpt_path_last_without_checkpoints_says_it_starts_from_scratch(cache, tmp_path, capsys):
@@ -129,3 +145,21 @@ def test_ckpt_path_last_without_checkpoints_says_it_starts_from_scratch(cache, t
     assert f"dmtl: --ckpt_path last: no checkpoint in {folder}; starting from scratch" in (
         capsys.readouterr().err
     )
+
+
+def test_a_start_that_fails_before_training_leaves_no_config_or_folder(
+    cache, tmp_path, run, capsys
+):
+    failing = [
+        "--trainer.max_epochs=3",
+        "--trainer.callbacks+=test_resume_checks.FailBeforeTraining",
+    ]
+    before = sorted(p.name for p in run.parent.iterdir())
+    assert (
+        _one_line_exit(capsys, cache, tmp_path, *failing)
+        == "dmtl: error: a failure before training"
+    )
+    assert sorted(p.name for p in run.parent.iterdir()) == before  # no config.1.yaml
+    new = _one_line_exit(capsys, cache, tmp_path, *failing, "--trainer.logger.version=null")
+    assert new == "dmtl: error: a failure before training"
+    assert not list(run.parent.parent.glob("version_*"))

@@ -1,10 +1,12 @@
 """A stop signal while ``fit`` validates with DataLoader workers ends the process within seconds,
-with its checkpoint and 128 + signal; Ctrl-C (SIGINT) stops the same way, twice at once.
+with its checkpoint, the logged rows and 128 + signal; Ctrl-C (SIGINT) stops the same way, and
+pressed twice it interrupts at once.
 
 Real processes and real signals: the workers' signal handling and the interpreter's exit, which
 waits for every child process, are what an in-process run cannot see.
 """
 
+import csv
 import signal
 import time
 
@@ -48,6 +50,8 @@ def test_stop_signal_in_validation_with_workers_ends_within_seconds(
     assert f"dmtl: stopped by {signum.name} at epoch 0, step 4; resumable checkpoint {ckpt}" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert torch.load(ckpt, weights_only=False)["global_step"] == 4
+    rows = csv.DictReader((tmp_path / "run" / "fit" / "metrics.csv").open())
+    assert {int(row["step"]) for row in rows} >= {0, 1, 2, 3}  # flushed on the way out
 
 
 def test_sigint_pressed_twice_interrupts_at_once(cache, tmp_path):

@@ -79,6 +79,7 @@ class FaultTolerance(Callback):
         self.rng_states = rng_states
         self.auto_resume = auto_resume
         self.exit_code: int | None = None  # 128 + signal once the run was stopped by one
+        self.trained = False  # whether training started (a failed start before it wrote nothing)
         self._received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self._pending_rng: dict[str, Any] | None = None
@@ -100,6 +101,7 @@ class FaultTolerance(Callback):
         self.release()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.trained = True
         if self._pending_rng is not None:
             # Applied here, after the sanity check and before the first batch is drawn, where
             # the uninterrupted run stood when it saved them.

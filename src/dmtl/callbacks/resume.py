@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 HPC_PREFIX = "hpc_ckpt_"
+HPARAMS_NAME = "hparams.yaml"  # written by the CSV and TensorBoard loggers
 
 
 def run_folder_is_fixed(trainer: pl.Trainer) -> bool:
@@ -81,18 +82,24 @@ class AppendingCSVWriter(ExperimentWriter):
         self.metrics_keys = sorted(set(header))
 
 
-def keep_run_files(trainer: pl.Trainer) -> None:
+def keep_run_files(trainer: pl.Trainer) -> list[Path]:
     """Make a start in an existing run folder keep its ``metrics.csv`` and ``config.yaml``.
 
     ``metrics.csv`` is appended to; the first ``config.yaml`` stays and a later start's resolved
     config goes to the next free ``config.<k>.yaml``. Call before the logger writes anything.
+
+    Returns:
+        The files of the run folder that this start adds before its first step (its config and,
+        in a new folder, ``hparams.yaml``): a start that fails before training removes them
+        (``remove_files_of_a_failed_start``).
     """
     for logger in trainer.loggers:
         if isinstance(logger, CSVLogger) and logger._experiment is None and trainer.is_global_zero:
             logger._experiment = AppendingCSVWriter(logger.log_dir)
     log_dir = trainer.log_dir
     if log_dir is None:
-        return
+        return []
+    added = [Path(log_dir) / HPARAMS_NAME] if not (Path(log_dir) / HPARAMS_NAME).exists() else []
     for callback in trainer.callbacks:
         if isinstance(callback, SaveConfigCallback) and not callback.already_saved:
             name = Path(callback.config_filename)
@@ -101,6 +108,14 @@ def keep_run_files(trainer: pl.Trainer) -> None:
                 k += 1
                 target = Path(log_dir) / f"{name.stem}.{k}{name.suffix}"
             callback.config_filename = target.name
+            added.append(target)
+    return added
+
+
+def remove_files_of_a_failed_start(added: list[Path]) -> None:
+    """Remove what ``keep_run_files`` says a start adds, for a start that never trained."""
+    for path in added:
+        path.unlink(missing_ok=True)
 
 
 def adopt_last_checkpoint(trainer: pl.Trainer) -> None:
