@@ -169,9 +169,15 @@ class DMTLCLI(LightningCLI):
         if subcommand == "fit":
             guard = self._fault_tolerance()
             auto = guard is not None and guard.auto_resume
-            kwargs["ckpt_path"] = resume_check.resume_from(
-                self.trainer, self.model, self.datamodule, kwargs.get("ckpt_path"), auto
-            )
+            try:
+                kwargs["ckpt_path"] = resume_check.resume_from(
+                    self.trainer, self.model, self.datamodule, kwargs.get("ckpt_path"), auto
+                )
+            except DMTLError as refused:
+                if guard is None:
+                    raise
+                guard.deferred_error = refused  # raised at setup: bad data is named first
+                kwargs["ckpt_path"] = None
         return kwargs
 
     def _run_subcommand(self, subcommand: str) -> None:

@@ -61,7 +61,7 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def check_loads(path: Path, model: torch.nn.Module, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw checkpoint ``path`` after checking that ``model`` can resume from it.
+    """The checkpoint ``path`` (options grouped), once checked to be one ``model`` resumes from.
 
     Args:
         path: the candidate (a link is followed).
@@ -75,11 +75,11 @@ def check_loads(path: Path, model: torch.nn.Module, data: Mapping[str, Any]) -> 
     if path.is_symlink() and not path.exists():
         raise Unloadable(f"a link to {os.readlink(path)}, which does not exist")
     try:
-        read_checked(path, data["dataset"], data.get("tasks"), data.get("num_classes"))
-        raw = read_checkpoint(path)
+        grouped = read_checked(path, data["dataset"], data.get("tasks"), data.get("num_classes"))
+        raw = {**read_checkpoint(path), "hyper_parameters": grouped}  # either layout of options
     except ConfigError as err:
         raise Unloadable(str(err).replace(f"checkpoint {path}", "it")) from err
-    saved = flatten(raw.get("hyper_parameters") or {})
+    saved = flatten(grouped)
     ours = flatten(getattr(model, "hparams", {}))
     shaped = [
         key

@@ -80,6 +80,7 @@ class FaultTolerance(Callback):
         self.auto_resume = auto_resume
         self.exit_code: int | None = None  # 128 + signal once the run was stopped by one
         self.trained = False  # whether training started (a failed start before it wrote nothing)
+        self.deferred_error: Exception | None = None  # a refused resume, raised at setup
         self._received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self._pending_rng: dict[str, Any] | None = None
@@ -87,6 +88,9 @@ class FaultTolerance(Callback):
 
     # ------------------------------------------------------------------ setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.deferred_error is not None:  # after the data module's setup and its checks
+            error, self.deferred_error = self.deferred_error, None
+            raise error
         # Only the stock writer is swapped: a user's own CheckpointIO plugin stays in charge.
         if self.atomic and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
