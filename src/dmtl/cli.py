@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,7 +11,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl import __version__, plot_command
+from dmtl import __version__, environment_errors, plot_command, resume_check
 from dmtl.bench import command as bench
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
@@ -19,8 +20,9 @@ from dmtl.callbacks.panels import ValidationPanels
 from dmtl.callbacks.prediction_writer import PredictionWriter
 from dmtl.callbacks.progress import BatchProgress
 from dmtl.callbacks.results import ResultsReport
-from dmtl.callbacks.resume import keep_run_files, newest_checkpoint
+from dmtl.callbacks.resume import keep_run_files, remove_files_of_a_failed_start
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login, wandb_loggers
+from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
 from dmtl.checkpoint_data import take_data_from_checkpoint
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
@@ -39,8 +41,11 @@ from dmtl.parse_errors import OneLineParser
 from dmtl.preflight import check_accelerator, check_logger_extras
 from dmtl.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.released import convert
-from dmtl.run_folders import place_runs
+from dmtl.report import run_dir
+from dmtl.run_folders import discard_unused, place_runs, rank_zero
+from dmtl.run_lock import RunLock
 from dmtl.run_summary import draw_training_curves, print_summary
+from dmtl.wandb_names import check_wandb_names
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -175,6 +180,8 @@ class DMTLCLI(LightningCLI):
         check_wandb_login(self.trainer)  # before any step, not at the first log call
         for logger in wandb_loggers(self.trainer):
             quiet_wandb_init(logger._wandb_init)  # before W&B starts: no warnings of its own
+        # before place_runs makes folders of the project name
+        check_wandb_names((self._get(self.config, "trainer") or {}).get("logger"))
         # A writer given with --trainer.callbacks replaces the always-on one.
         own = self._get(self.config_init, "predictions")
         writers = [c for c in self.trainer.callbacks if isinstance(c, BasePredictionWriter)]
@@ -183,30 +190,43 @@ class DMTLCLI(LightningCLI):
         place_runs(self.trainer)  # each run its own folder, before anything is written
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
-        """``fit`` without ``--ckpt_path`` resumes from the run folder's newest checkpoint.
+        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check``).
 
-        Only with ``--fault_tolerance.auto_resume`` (on by default) and a run folder that a new
-        start reuses (a fixed logger version, as the SLURM script sets); says so on one line.
+        Without ``--ckpt_path`` (with ``--fault_tolerance.auto_resume``, on by default, and a run
+        folder that a new start reuses: a fixed logger version, as the SLURM script sets) and with
+        ``--ckpt_path last`` alike, from the newest checkpoint of the run folder that loads; says
+        so on one line.
         """
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
-        guard = self._fault_tolerance()
-        if subcommand == "fit" and kwargs.get("ckpt_path") is None and guard and guard.auto_resume:
-            found = newest_checkpoint(self.trainer)
-            if found is not None:
-                if self.trainer.is_global_zero:
-                    print(f"dmtl: resuming from {found}", file=sys.stderr, flush=True)
-                kwargs["ckpt_path"] = str(found)
+        if subcommand == "fit":
+            guard = self._fault_tolerance()
+            auto = guard is not None and guard.auto_resume
+            try:
+                kwargs["ckpt_path"] = resume_check.resume_from(
+                    self.trainer, self.model, self.datamodule, kwargs.get("ckpt_path"), auto
+                )
+            except DMTLError as refused:
+                if guard is None:
+                    raise
+                guard.deferred_error = refused  # raised at setup: bad data is named first
+                kwargs["ckpt_path"] = None
         return kwargs
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run it in a run folder whose logs and config survive a restart (``keep_run_files``).
+        """Run it in a run folder of its own (``RunLock``) whose logs and config survive a restart
+        (``keep_run_files``).
 
         A stop signal ends it with 128 + signal, never with Lightning's status 0. A command that
         ends prints where its results are (``dmtl.run_summary``).
         """
         guard = self._fault_tolerance()
-        keep_run_files(self.trainer)  # before Lightning's setup opens the logger
+        lock = None
+        if not self.trainer.fast_dev_run and rank_zero():  # a smoke test writes no folder
+            lock = RunLock(run_dir(self.trainer))
+            lock.acquire()  # before anything in the folder is read or written
+        added: list[Path] = []
         try:
+            added = keep_run_files(self.trainer)  # before Lightning's setup opens the logger
             super()._run_subcommand(subcommand)
             if subcommand == "fit":
                 draw_training_curves(self.trainer)
@@ -214,9 +234,16 @@ class DMTLCLI(LightningCLI):
         except SIGTERMException as stop:
             code = stop.code or (guard.exit_code if guard else None) or 128 + 15
             raise SIGTERMException(code) from None
+        except BaseException:
+            if subcommand == "fit" and guard is not None and not guard.trained and lock:
+                remove_files_of_a_failed_start(added)  # the config of a run that never ran
+            raise
         finally:
             if guard is not None:
                 guard.release()  # after an exception Lightning leaves its handlers installed
+            shutdown_workers()  # left by an exception, they would hold the exit up for ever
+            if lock is not None:
+                lock.release()
 
     def _fault_tolerance(self) -> FaultTolerance | None:
         trainer = getattr(self, "trainer", None)
@@ -271,6 +298,14 @@ def main(args: list[str] | None = None) -> DMTLCLI | None:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
         print(f"dmtl: error: {OOM_HINT.format(first_line=first_line)}", file=sys.stderr)
         sys.exit(3)
+    except (OSError, RuntimeError) as err:
+        line = environment_errors.describe(err)
+        if line is None:
+            raise
+        print(f"dmtl: error: {line}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        discard_unused()  # the empty version_N/ of a start that failed
 
 
 def console() -> int:

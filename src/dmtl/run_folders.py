@@ -25,6 +25,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 # Environment variables that name a process's rank before the trainer knows it (DDP children,
 # srun tasks): only rank 0 reserves folders, the others follow the folder rank 0 broadcasts.
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+RESERVED: list[Path] = []  # the version folders this process created (``discard_unused``)
 
 
 def place_runs(trainer: pl.Trainer) -> None:
@@ -39,7 +40,7 @@ def place_runs(trainer: pl.Trainer) -> None:
             if isinstance(callback, ModelCheckpoint):
                 callback.save_last = None
         return
-    if not _rank_zero():
+    if not rank_zero():
         return
     for logger in trainer.loggers:
         if isinstance(logger, (CSVLogger, TensorBoardLogger)):
@@ -62,6 +63,7 @@ def reserve_version(logger: CSVLogger | TensorBoardLogger) -> None:
             number += 1
             continue
         logger._version = number
+        RESERVED.append(root / f"version_{number}")
         return
 
 
@@ -74,11 +76,20 @@ def place_wandb_run(logger: WandbLogger) -> None:
     logger._wandb_init["dir"] = str(Path(logger.save_dir) / str(logger.name) / run_id)
 
 
+def discard_unused() -> None:
+    """Remove the version folders this process reserved and left empty (a start that failed)."""
+    while RESERVED:
+        try:
+            RESERVED.pop().rmdir()
+        except OSError:  # written into (a run), or already gone
+            pass
+
+
 def _new_run_id() -> str:
     """Eight random lower-case letters and digits, the form of W&B's own run ids."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def _rank_zero() -> bool:
+def rank_zero() -> bool:
     return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)

@@ -14,13 +14,9 @@ import yaml
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
 
-from dmtl.callbacks.fault_tolerance import (
-    TEMP_PREFIX,
-    AtomicCheckpointIO,
-    FaultTolerance,
-    collect_rng_states,
-    restore_rng_states,
-)
+from dmtl.callbacks.atomic_io import TEMP_PREFIX, AtomicCheckpointIO
+from dmtl.callbacks.fault_tolerance import FaultTolerance
+from dmtl.callbacks.rng_states import collect_rng_states, restore_rng_states
 from dmtl.callbacks.worker_signals import guard_loader
 from dmtl.config import OptimConfig
 from dmtl.errors import ConfigError

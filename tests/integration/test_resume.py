@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from dmtl.cli import main
-from support import REPO
+from support import REPO, stops
 from support.cli import _args
 from support.hold import held_at, wait_for
 
@@ -196,4 +196,20 @@ def test_slurm_requeue_signal_to_the_job_step_checkpoints_requeues_and_resumes(
     _, err = requeued.communicate(timeout=WAIT_S)
     assert requeued.returncode == 0, err.decode()
     assert "dmtl: resuming from" in err.decode()
+    _compare(tmp_path, uninterrupted)
+
+
+@pytest.mark.parametrize("group", [True, False])
+def test_sigterm_in_validation_with_workers_ends_within_seconds_and_resumes_exactly(
+    cache, tmp_path, capsys, uninterrupted, group
+):
+    slow = ["--data.num_workers=2", "--trainer.callbacks+=support.stops.SlowValidation"]
+    proc = stops.start(_args("fit", cache, tmp_path, *RESUMABLE, *slow), tmp_path / "marks")
+    stops.wait_for(proc, tmp_path / "marks" / "val0_0")
+    stops.kill(proc, signal.SIGTERM, group)
+    code, err = stops.finish(proc)  # within stops.STOP_S, workers and all
+    assert code == 128 + signal.SIGTERM, err
+    assert "dmtl: stopped by SIGTERM at epoch 0, step 4; resumable checkpoint" in err
+    main(_args("fit", cache, tmp_path, *RESUMABLE))  # the same command again
+    assert "dmtl: resuming from" in capsys.readouterr().err
     _compare(tmp_path, uninterrupted)

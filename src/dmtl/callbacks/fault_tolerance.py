@@ -1,16 +1,19 @@
-"""Fault tolerance: atomic checkpoints, a checkpoint on SIGUSR1/SIGTERM, exact resumption.
+"""Fault tolerance: atomic checkpoints, a checkpoint on a stop signal, exact resumption.
 
 ``FaultTolerance`` is always on in the ``dmtl`` command line (options ``--fault_tolerance.*``):
 
 * every checkpoint (``ModelCheckpoint``'s and SLURM's ``hpc_ckpt_*`` included) is written to a
   temporary file in the same folder, given the mode the umask allows (not ``mkstemp``'s 0600) and
   renamed over the old one (``os.replace``), so a kill while writing leaves the previous
-  checkpoint intact, never a truncated one;
-* on SIGUSR1 or SIGTERM the run finishes the current step; in ``fit`` (training or validation) it
-  writes ``<checkpoint dir>/last.ckpt``, in every stage it prints one line and exits with status
-  128 + signal number, never 0. DataLoader workers ignore these signals (a signal to the whole
-  process group, as SLURM and ``timeout`` send, reaches them too). Under SLURM with auto-requeue
-  the requeue signal (SIGUSR1) also requeues the job (``scontrol requeue``);
+  checkpoint intact, never a truncated one; the temporary file of such a kill is removed when
+  ``fit`` starts again in the run folder;
+* on SIGUSR1, SIGTERM or SIGINT (Ctrl-C; pressed twice it interrupts at once) the run finishes
+  the current step; in ``fit`` (training or validation) it writes ``<checkpoint dir>/last.ckpt``;
+  in every stage it flushes the loggers (``metrics.csv``), prints one line, shuts the DataLoader
+  workers down and exits with status 128 + signal number, never 0. DataLoader workers ignore
+  these signals (a signal to the whole process group, as SLURM, ``timeout`` and a terminal's
+  Ctrl-C send, reaches them too). Under SLURM with auto-requeue the requeue signal (SIGUSR1)
+  also requeues the job (``scontrol requeue``);
 * ``fit`` started again in the same run folder continues from its newest checkpoint by itself
   (``auto_resume``; the command line finds it and keeps ``metrics.csv`` and ``config.yaml``,
   ``dmtl.callbacks.resume``);
@@ -21,103 +24,43 @@
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
-import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dmtl.callbacks.atomic_io import AtomicCheckpointIO, remove_partial_files
 from dmtl.callbacks.resume import adopt_last_checkpoint
+from dmtl.callbacks.rng_states import collect_rng_states, restore_rng_states
 from dmtl.callbacks.slurm_requeue import requeue_slurm_job
-from dmtl.callbacks.worker_signals import guard_datamodule
+from dmtl.callbacks.worker_signals import guard_datamodule, shutdown_workers
 from dmtl.data.sampling import ResumableLoader
 from dmtl.errors import ConfigError
 
 RNG_KEY = "dmtl_rng_states"
 LOADER_KEY = "dmtl_train_loader"
 LAST_NAME = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
-TEMP_PREFIX = ".dmtl-partial-"  # no "last" in it: Lightning's ``--ckpt_path last`` matches names
-
-
-def file_mode() -> int:
-    """The mode ``open`` gives a new file under the current umask (0644 under umask 022)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` into a temporary file of the target folder, then ``os.replace``.
-
-    The file gets the umask's mode (``mkstemp`` alone makes it 0600, unreadable to the group).
-    """
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
-    ) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=target.parent)
-        try:
-            os.fchmod(fd, file_mode())
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())  # the rename must not overtake the data on disk
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def collect_rng_states() -> dict[str, Any]:
-    """The RNG states of torch (CPU and every CUDA device), NumPy and Python.
-
-    Only tensors and plain Python values, so that ``torch.load(weights_only=True)`` reads them.
-    """
-    # The legacy global NumPy RNG is what third-party code draws from, so it is the one to keep.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(states: dict[str, Any]) -> None:
-    """Inverse of ``collect_rng_states``."""
-    torch.set_rng_state(states["torch"])
-    kind, keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+DEFAULT_SIGNALS = ("SIGUSR1", "SIGTERM", "SIGINT")
 
 
 class FaultTolerance(Callback):
     """Atomic checkpoints, a resumable checkpoint on a stop signal, RNG states in checkpoints.
 
     Args:
-        signals: signal names that stop the run (``fit`` with a checkpoint): ``SIGUSR1``, ...
+        signals: signal names that stop the run (``fit`` with a checkpoint); by default
+            ``SIGUSR1``, ``SIGTERM`` and ``SIGINT``.
         atomic: write checkpoints through ``AtomicCheckpointIO``.
         rng_states: save the RNG states into checkpoints and restore them on resume.
         auto_resume: ``fit`` without ``--ckpt_path`` in a run folder that has checkpoints
-            continues from the newest one (``dmtl.callbacks.resume.newest_checkpoint``).
+            continues from the newest one (``dmtl.callbacks.resume.resume_candidates``).
     """
 
     def __init__(
@@ -127,7 +70,7 @@ class FaultTolerance(Callback):
         rng_states: bool = True,
         auto_resume: bool = True,
     ) -> None:
-        names = ["SIGUSR1", "SIGTERM"] if signals is None else list(signals)
+        names = list(DEFAULT_SIGNALS) if signals is None else list(signals)
         unknown = [n for n in names if not isinstance(getattr(signal, n, None), signal.Signals)]
         if unknown:
             raise ConfigError(f"fault_tolerance.signals: unknown signal names {unknown}")
@@ -136,6 +79,8 @@ class FaultTolerance(Callback):
         self.rng_states = rng_states
         self.auto_resume = auto_resume
         self.exit_code: int | None = None  # 128 + signal once the run was stopped by one
+        self.trained = False  # whether training started (a failed start before it wrote nothing)
+        self.deferred_error: Exception | None = None  # a refused resume, raised at setup
         self._received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self._pending_rng: dict[str, Any] | None = None
@@ -143,9 +88,15 @@ class FaultTolerance(Callback):
 
     # ------------------------------------------------------------------ setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.deferred_error is not None:  # after the data module's setup and its checks
+            error, self.deferred_error = self.deferred_error, None
+            raise error
         # Only the stock writer is swapped: a user's own CheckpointIO plugin stays in charge.
         if self.atomic and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if stage == "fit" and trainer.is_global_zero:
+            # left by a kill during a write; the run lock makes this run the folder's one writer
+            remove_partial_files(self._checkpoint_dir(trainer))
         if trainer.datamodule is not None:
             guard_datamodule(trainer.datamodule, self._stop_signals(trainer))
         self._install(trainer)
@@ -154,6 +105,7 @@ class FaultTolerance(Callback):
         self.release()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.trained = True
         if self._pending_rng is not None:
             # Applied here, after the sanity check and before the first batch is drawn, where
             # the uninterrupted run stood when it saved them.
@@ -198,8 +150,15 @@ class FaultTolerance(Callback):
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         # Only note it: the checkpoint is written between two steps, where the state is whole.
-        self._received = signal.Signals(signum)
-        previous = self._previous.get(self._received)
+        received = signal.Signals(signum)
+        previous = self._previous.get(received)
+        if previous is signal.default_int_handler:
+            # Ctrl-C: the first press stops like SIGTERM; a second one interrupts at once.
+            if received == self._received:
+                previous(signum, frame)
+            self._received = received
+            return
+        self._received = received
         if callable(previous):
             previous(signum, frame)
 
@@ -233,6 +192,7 @@ class FaultTolerance(Callback):
         if stop:
             signum = self._received or signal.SIGTERM
             self._stop(trainer, signum)
+            shutdown_workers()  # they ignore the stop signals: the exit would wait on them
             raise SIGTERMException(self.exit_code)
 
     def _stop(self, trainer: pl.Trainer, signum: signal.Signals) -> None:
@@ -249,6 +209,8 @@ class FaultTolerance(Callback):
             what = (
                 f"resumable checkpoint {path} (`dmtl fit` again with the same run folder resumes)"
             )
+        for logger in trainer.loggers:  # the rows since the last flush (every 100 steps)
+            logger.save()
         env = self._slurm(trainer)
         requeued = ""
         if env is not None and signum == env.requeue_signal and trainer.is_global_zero:

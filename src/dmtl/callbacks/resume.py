@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 HPC_PREFIX = "hpc_ckpt_"
+HPARAMS_NAME = "hparams.yaml"  # written by the CSV and TensorBoard loggers
 
 
 def run_folder_is_fixed(trainer: pl.Trainer) -> bool:
@@ -45,29 +46,28 @@ def checkpoint_dir(trainer: pl.Trainer) -> Path:
     return Path(save_dir) / str(logger.name) / version / "checkpoints"
 
 
-def newest_checkpoint(trainer: pl.Trainer) -> Path | None:
-    """The newest complete checkpoint of this run folder (and SLURM's ``hpc_ckpt_*``), or None.
+def resume_candidates(trainer: pl.Trainer) -> list[Path]:
+    """The checkpoints of this run folder (and SLURM's ``hpc_ckpt_*``), newest first.
 
-    Checkpoints are written to a temporary file and renamed (``AtomicCheckpointIO``), so every
-    ``*.ckpt`` is whole; a ``last.ckpt`` link whose target is gone (a kill between the two steps
-    of ``ModelCheckpoint``'s replacement) is passed over.
+    Dangling links (a kill between the two steps of ``ModelCheckpoint``'s replacement) are listed
+    by the link's own time, so that the resume can say it passed over them
+    (``dmtl.resume_check.choose``); of a link and its target (the same time) the target comes
+    first. Empty without a fixed run folder (``run_folder_is_fixed``).
     """
     if not run_folder_is_fixed(trainer):
-        return None
+        return []
     folder = checkpoint_dir(trainer)
-    candidates = list(folder.glob("*.ckpt")) if folder.is_dir() else []
+    found = list(folder.glob("*.ckpt")) if folder.is_dir() else []
     root = Path(trainer.default_root_dir)
-    candidates += list(root.glob(f"{HPC_PREFIX}*.ckpt")) if root.is_dir() else []
+    found += list(root.glob(f"{HPC_PREFIX}*.ckpt")) if root.is_dir() else []
     stamped = []
-    for path in candidates:
+    for path in found:
         try:
-            stat = path.stat()  # follows a link; a dangling one raises
+            stamp = path.stat().st_mtime_ns  # follows a link
         except OSError:
-            continue
-        if stat.st_size > 0:
-            stamped.append((stat.st_mtime_ns, path.is_symlink(), path))
-    # the newest; of a link and its target (same time) the target, a plain name
-    return max(stamped, key=lambda item: (item[0], not item[1]))[2] if stamped else None
+            stamp = path.lstat().st_mtime_ns  # a dangling link
+        stamped.append((stamp, not path.is_symlink(), path))
+    return [path for *_, path in sorted(stamped, key=lambda item: item[:2], reverse=True)]
 
 
 class AppendingCSVWriter(ExperimentWriter):
@@ -82,18 +82,24 @@ class AppendingCSVWriter(ExperimentWriter):
         self.metrics_keys = sorted(set(header))
 
 
-def keep_run_files(trainer: pl.Trainer) -> None:
+def keep_run_files(trainer: pl.Trainer) -> list[Path]:
     """Make a start in an existing run folder keep its ``metrics.csv`` and ``config.yaml``.
 
     ``metrics.csv`` is appended to; the first ``config.yaml`` stays and a later start's resolved
     config goes to the next free ``config.<k>.yaml``. Call before the logger writes anything.
+
+    Returns:
+        The files of the run folder that this start adds before its first step (its config and,
+        in a new folder, ``hparams.yaml``): a start that fails before training removes them
+        (``remove_files_of_a_failed_start``).
     """
     for logger in trainer.loggers:
         if isinstance(logger, CSVLogger) and logger._experiment is None and trainer.is_global_zero:
             logger._experiment = AppendingCSVWriter(logger.log_dir)
     log_dir = trainer.log_dir
     if log_dir is None:
-        return
+        return []
+    added = [Path(log_dir) / HPARAMS_NAME] if not (Path(log_dir) / HPARAMS_NAME).exists() else []
     for callback in trainer.callbacks:
         if isinstance(callback, SaveConfigCallback) and not callback.already_saved:
             name = Path(callback.config_filename)
@@ -102,6 +108,14 @@ def keep_run_files(trainer: pl.Trainer) -> None:
                 k += 1
                 target = Path(log_dir) / f"{name.stem}.{k}{name.suffix}"
             callback.config_filename = target.name
+            added.append(target)
+    return added
+
+
+def remove_files_of_a_failed_start(added: list[Path]) -> None:
+    """Remove what ``keep_run_files`` says a start adds, for a start that never trained."""
+    for path in added:
+        path.unlink(missing_ok=True)
 
 
 def adopt_last_checkpoint(trainer: pl.Trainer) -> None:

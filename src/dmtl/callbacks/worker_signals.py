@@ -5,15 +5,23 @@ DataLoader workers receive SIGTERM or SIGUSR1 together with the main process. A 
 it makes the main process fail with "DataLoader worker ... is killed by signal" before the stop
 checkpoint is written; a worker that ignores it keeps loading until the main process, which
 handles the signal, shuts the workers down.
+
+A run that stops must therefore shut its workers down itself (``shutdown_workers``): at exit,
+``multiprocessing`` ends the worker processes that are still there with SIGTERM, which they
+ignore, and then waits for them without a time limit. A validation loop left by the stop
+exception keeps its iterator (the exception's traceback holds it), so its workers would still be
+there and the process would never end.
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from torch.utils.data import DataLoader
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 LOADER_HOOKS = ("train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader")
 
@@ -68,3 +76,19 @@ def guard_datamodule(datamodule: Any, signals: Iterable[int]) -> None:
 
         guarded._dmtl_guarded = True  # type: ignore[attr-defined]
         setattr(datamodule, name, guarded)
+
+
+def shutdown_workers() -> int:
+    """Shut down the workers of every DataLoader iterator of this process that still has them.
+
+    The iterators are found among the live objects: the loops that made them may be gone, their
+    frames kept only by an exception's traceback. Returns how many iterators were shut down.
+    """
+    live = [  # type(), not isinstance: no lazy module attribute is asked for its __class__
+        obj
+        for obj in gc.get_objects()
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter) and not obj._shutdown
+    ]
+    for iterator in live:
+        iterator._shutdown_workers()
+    return len(live)

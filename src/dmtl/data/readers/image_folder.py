@@ -59,7 +59,12 @@ class ImageFolderDataset(Dataset):
             with Image.open(path) as img:
                 upright = ImageOps.exif_transpose(img)  # a phone's EXIF orientation, applied
                 rgb = np.asarray(upright.convert("RGB"), dtype=np.float32) / 255.0
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+        except Image.DecompressionBombError as err:
+            raise DataError(
+                f"image {path} is larger than {Image.MAX_IMAGE_PIXELS} pixels, Pillow's guard "
+                "against decompression bombs; resize it (or split it into tiles) to predict it"
+            ) from err
+        except (UnidentifiedImageError, OSError) as err:
             raise DataError(f"cannot read image {path}: {err}") from err
         name = path.relative_to(self.root).with_suffix("").as_posix()
         out = self.transform({"image": rgb, "name": name})
