@@ -14,7 +14,9 @@ SYNTHETIC = EXPERIMENTS / "synthetic"
 DEFAULT = SYNTHETIC / "default.yaml"
 PASCAL_DEFAULT = EXPERIMENTS / "synthetic_pascal" / "default.yaml"
 PASCAL_ONLY = {"human_parts", "sal", "edge"}  # single-task overlays of the PASCAL-like scenes
-METHODS = sorted((SYNTHETIC / "method").glob("*.yaml"))
+# weighting_*.yaml are loss weightings that compose after a method overlay, not methods
+WEIGHTINGS = sorted((SYNTHETIC / "method").glob("weighting_*.yaml"))
+METHODS = sorted(set((SYNTHETIC / "method").glob("*.yaml")) - set(WEIGHTINGS))
 SETTINGS = sorted((SYNTHETIC / "setting").glob("*.yaml"))
 # method overlay -> (diffusion, condition, refine_only) it must select
 METHOD_MEANS = {
@@ -81,6 +83,13 @@ def test_method_overlays_mean_what_their_names_say(overlay):
         assert model.denoiser.skip == (not name.endswith("_noskip"))
     if condition is not None:
         assert (hp.condition, hp.refine_only) == (condition, refine_only)
+
+
+@pytest.mark.parametrize("overlay", WEIGHTINGS, ids=lambda p: p.name)
+def test_weighting_overlays_compose_with_a_method(overlay):
+    cli = _parse(DEFAULT, SYNTHETIC / "method" / "feature.yaml", overlay)
+    assert cli.model.loss.weighting == overlay.stem.removeprefix("weighting_")
+    assert cli.model.diffusion.space == "feature"  # the method's choice stays
 
 
 @pytest.mark.parametrize("overlay", SETTINGS, ids=lambda p: p.name)
