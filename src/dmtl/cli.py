@@ -158,13 +158,9 @@ class DMTLCLI(LightningCLI):
         place_runs(self.trainer)  # each run its own folder, before anything is written
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
-        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check``).
-
-        Without ``--ckpt_path`` (with ``--fault_tolerance.auto_resume``, on by default, and a run
-        folder that a new start reuses: a fixed logger version, as the SLURM script sets) and with
-        ``--ckpt_path last`` alike, from the newest checkpoint of the run folder that loads; says
-        so on one line.
-        """
+        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check.resume_from``):
+        without ``--ckpt_path`` (``--fault_tolerance.auto_resume``, in a fixed run folder) and with
+        ``--ckpt_path last`` alike, the newest one of the run folder that loads."""
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if subcommand == "fit":
             guard = self._fault_tolerance()
@@ -182,10 +178,7 @@ class DMTLCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it in a run folder of its own (``RunLock``) whose logs and config survive a restart
-        (``keep_run_files``).
-
-        A stop signal ends it with 128 + signal, never with Lightning's status 0.
-        """
+        (``keep_run_files``); a stop signal ends it with 128 + signal, never Lightning's 0."""
         guard = self._fault_tolerance()
         lock = None
         if not self.trainer.fast_dev_run and rank_zero():  # a smoke test writes no folder
