@@ -190,13 +190,9 @@ class DMTLCLI(LightningCLI):
         place_runs(self.trainer)  # each run its own folder, before anything is written
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
-        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check``).
-
-        Without ``--ckpt_path`` (with ``--fault_tolerance.auto_resume``, on by default, and a run
-        folder that a new start reuses: a fixed logger version, as the SLURM script sets) and with
-        ``--ckpt_path last`` alike, from the newest checkpoint of the run folder that loads; says
-        so on one line.
-        """
+        """``fit`` resumes from a checkpoint checked to load (``dmtl.resume_check.resume_from``):
+        without ``--ckpt_path`` (``--fault_tolerance.auto_resume``, in a fixed run folder) and with
+        ``--ckpt_path last`` alike, the newest one of the run folder that loads."""
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if subcommand == "fit":
             guard = self._fault_tolerance()
