@@ -75,6 +75,8 @@ ADDED_LATER = frozenset(
         ("evaluation", "depth_clamp_min"),
         ("evaluation", "absent_class"),
         ("evaluation", "boundary_thresholds"),
+        ("loss", "weighting"),
+        ("loss", "weighting_options"),
     }
 )
 # flat options that left the module: the panel PNGs are the panel callback's (--panels.samples)
