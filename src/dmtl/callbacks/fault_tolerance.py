@@ -44,6 +44,7 @@ from dmtl.callbacks.slurm_requeue import requeue_slurm_job
 from dmtl.callbacks.worker_signals import guard_datamodule, shutdown_workers
 from dmtl.data.sampling import ResumableLoader
 from dmtl.errors import ConfigError
+from dmtl.report import run_dir
 
 RNG_KEY = "dmtl_rng_states"
 LOADER_KEY = "dmtl_train_loader"
@@ -228,7 +229,9 @@ class FaultTolerance(Callback):
         callback = trainer.checkpoint_callback
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is not None:
             return Path(callback.dirpath)
-        return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        # ``run_dir``, not ``trainer.log_dir``: the latter broadcasts from rank 0, and this runs
+        # on rank 0 alone, so a collective here would hang a DDP run at its start.
+        return run_dir(trainer) / "checkpoints"
 
     # ------------------------------------------------ RNG and data loader states
     def on_save_checkpoint(
