@@ -23,13 +23,7 @@ MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 def _groups() -> dict[str, type]:
     """Option group name (``network``, ``diffusion``, ...) -> its dataclass in ``dmtl.config``."""
-    return {
-        name.removesuffix("Config").lower(): cls
-        for name, cls in vars(config).items()
-        if name.endswith("Config")
-        and dataclasses.is_dataclass(cls)
-        and cls.__module__ == config.__name__
-    }
+    return {name: cls for name, cls in config.GROUPS.items() if dataclasses.is_dataclass(cls)}
 
 
 def _files(*roots: str) -> list[Path]:

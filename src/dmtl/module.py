@@ -37,6 +37,7 @@ from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.optim import configure_optimization, fused_allowed
 from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
+from dmtl.terms import TermInputs, build_terms
 
 NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
 MAX_RANKS = 1024  # processes of one step with streams of their own
@@ -118,6 +119,9 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             if self.xtc.enabled
             else (None, None)
         )
+        # The field's methods beside the supervised loss (dmtl.terms): empty for a plain method.
+        self.terms = build_terms(self.task_specs, groups, self.net)
+        self._term_step = 0  # the optimiser step the terms were last told of
         ev = self.evaluation
         names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
         names += ("depth_clamp_min", "absent_class", "boundary_thresholds")
@@ -202,6 +206,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         total = weighted.total
         if self.xtc_net is not None:
             total = total + self.xtc.weight * self._xtc_term(out, batch).total
+        if len(self.terms):
+            total = total + self._terms_total(out, batch)
         self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
@@ -209,6 +215,16 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
                 self.log(f"train/weight/{name}", value, batch_size=bsz)
         return total
+
+    def on_train_start(self) -> None:
+        self._term_step = self.global_step  # a resumed run starts where it stopped
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Tell the terms of an optimiser step (an EMA teacher follows the network there)."""
+        if self.global_step != self._term_step:  # accumulated batches step once
+            self._term_step = self.global_step
+            for term in self.terms.values():
+                term.after_optimizer_step(self.net)
 
     def on_train_epoch_start(self) -> None:
         """Hand the epoch to the loss weighting (``dwa`` records the finished epoch's means)."""
@@ -269,6 +285,28 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         self.log("train/loss/xtc", term.total, batch_size=bsz)
         self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)
         return term
+
+    def _terms_total(self, out: MultiTaskOutput, batch: dict) -> torch.Tensor:
+        """The terms' losses of a training batch, summed; each logged as ``train/loss/<name>``."""
+        generator = self._step_generator(batch["image"])
+        trainer = self._trainer
+        inputs = TermInputs(
+            batch=batch,
+            out=out,
+            predict=lambda image, labelled=None: self(image, labelled, generator),
+            generator=generator,
+            step=self.global_step,
+            total_steps=int(trainer.estimated_stepping_batches) if trainer is not None else 1,
+        )
+        bsz = batch["image"].shape[0]
+        totals = []
+        for name, term in self.terms.items():
+            result = term(inputs)
+            self.log(f"train/loss/{name}", result.total, batch_size=bsz)
+            for key, value in result.logs.items():
+                self.log(f"train/loss/{name}/{key}", value, batch_size=bsz)
+            totals.append(result.total)
+        return torch.stack(totals).sum()
 
     def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:
         """A generator for this step's diffusion noise (``None`` for the plain baseline)."""

@@ -1,0 +1,90 @@
+"""The option groups of the Lightning system: each default written once, passed by keyword.
+
+``DiffusionMTLModule`` takes one instance of each group; LightningCLI shows them as nested YAML
+(``model.network.backbone``, ``model.diffusion.steps``, ...). Each layer below the module takes the
+groups it needs (or their fields by keyword), never a relayed list of positional options.
+A group may also be given as a plain dict (a checkpoint's saved hyper-parameters);
+``dmtl.groups.as_group`` turns it back into the dataclass.
+
+One file per concern: ``network`` (the initial network, the chain, the denoiser), ``training``
+(the loss, its weighting, the optimiser), ``evaluation`` (what is measured; speed options), and
+one file per method of the field that adds a training term (``xtc``, ...). A new method's group is
+one file here and one entry in ``GROUPS``.
+"""
+
+from __future__ import annotations
+
+from dmtl.config.evaluation import (
+    MAX_DIST_PASCAL,
+    BoundaryMetricName,
+    EvaluationConfig,
+    SpeedConfig,
+)
+from dmtl.config.network import (
+    DEFAULT_DEPTH_SCALE,
+    ConditionInput,
+    ConditionMode,
+    DenoiserConfig,
+    DenoiserKind,
+    DiffusionConfig,
+    NeckName,
+    NetworkConfig,
+    Schedule,
+    Space,
+)
+from dmtl.config.training import (
+    WEIGHTINGS,
+    LossConfig,
+    LossNormalization,
+    LossRecipe,
+    NormalsLoss,
+    OptimConfig,
+    OptimizerName,
+    PolyInterval,
+    Weighting,
+    WeightingOptions,
+)
+from dmtl.config.xtc import XTCConfig, XTCDistance, XTCPairs
+
+# The module's option groups, by argument name, in the order of its signature.
+GROUPS: dict[str, type] = {
+    "network": NetworkConfig,
+    "diffusion": DiffusionConfig,
+    "denoiser": DenoiserConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "evaluation": EvaluationConfig,
+    "speed": SpeedConfig,
+    "xtc": XTCConfig,
+}
+
+__all__ = [
+    "DEFAULT_DEPTH_SCALE",
+    "GROUPS",
+    "MAX_DIST_PASCAL",
+    "WEIGHTINGS",
+    "BoundaryMetricName",
+    "ConditionInput",
+    "ConditionMode",
+    "DenoiserConfig",
+    "DenoiserKind",
+    "DiffusionConfig",
+    "EvaluationConfig",
+    "LossConfig",
+    "LossNormalization",
+    "LossRecipe",
+    "NeckName",
+    "NetworkConfig",
+    "NormalsLoss",
+    "OptimConfig",
+    "OptimizerName",
+    "PolyInterval",
+    "Schedule",
+    "Space",
+    "SpeedConfig",
+    "Weighting",
+    "WeightingOptions",
+    "XTCConfig",
+    "XTCDistance",
+    "XTCPairs",
+]
