@@ -1,4 +1,4 @@
-"""GaussianDiffusion: schedule, forward process, posterior, the reverse chain and its noise."""
+"""GaussianDiffusion: schedule, forward process, posterior and the reverse chain."""
 
 import math
 
@@ -7,7 +7,6 @@ import torch
 
 from dmtl.diffusion import GaussianDiffusion, extract, make_betas
 from dmtl.errors import ConfigError
-from dmtl.hashed_noise import hashed_normal, identity_seeds, stable_seed
 
 
 def test_linear_schedule_of_the_paper_with_two_steps_by_hand():
@@ -144,65 +143,6 @@ def test_gradients_flow_through_the_whole_chain():
     )
     out["x"].sum().backward()
     assert x.grad.abs().sum() > 0 and w.grad.abs() > 0
-
-
-def test_noise_is_drawn_key_by_key_in_order_with_the_full_shapes_from_the_generator():
-    d = GaussianDiffusion(steps=2, schedule="linear")
-    like = {"b": torch.zeros(3, 2, 4, 5), "a": torch.zeros(3, 1, 4, 5, dtype=torch.float64)}
-    noises = d.draw_noise(like, torch.Generator().manual_seed(7))
-    g = torch.Generator().manual_seed(7)  # the stream: b's S tensors, then a's
-    expected = {k: [torch.randn(v.shape, generator=g, dtype=v.dtype) for _ in range(2)]
-                for k, v in like.items()}  # fmt: skip
-    assert list(noises) == ["b", "a"]
-    for key in like:
-        for got, want in zip(noises[key], expected[key], strict=True):
-            assert torch.equal(got, want)
-    torch.manual_seed(3)
-    from_global = d.draw_noise(like)
-    torch.manual_seed(3)
-    assert torch.equal(from_global["b"][0], torch.randn(3, 2, 4, 5))
-
-
-def test_seeded_noise_gives_every_sample_the_same_map_and_zero_noise_is_zero():
-    d = GaussianDiffusion(steps=3, schedule="linear")
-    like = {"x": torch.zeros(4, 2, 3, 3)}
-    first, again = d.draw_noise(like, seed=5), d.draw_noise({"x": torch.zeros(1, 2, 3, 3)}, seed=5)
-    assert len(first["x"]) == 3 and first["x"][0].shape == (4, 2, 3, 3)
-    for step in range(3):
-        assert (first["x"][step] == first["x"][step][:1]).all()  # shared over the batch
-        assert torch.equal(first["x"][step][:1], again["x"][step])  # whatever the batch size
-    assert not torch.equal(first["x"][0], d.draw_noise(like, seed=6)["x"][0])
-    assert all((z == 0).all() and z.shape == (4, 2, 3, 3) for z in d.zero_noise(like)["x"])
-    with pytest.raises(ValueError, match="generator or a seed"):
-        d.draw_noise(like, torch.Generator(), seed=1)
-
-
-def test_per_image_noise_is_a_function_of_seed_identity_key_and_step():
-    d = GaussianDiffusion(steps=2, schedule="linear")
-    ids = identity_seeds(["a", "b", "c"])
-    like = {"x": torch.zeros(3, 2, 4, 5), "y": torch.zeros(3, 1, 4, 5, dtype=torch.float64)}
-    noise = d.draw_noise(like, seed=0, identities=ids)
-    alone = d.draw_noise({"x": torch.zeros(1, 2, 4, 5)}, seed=0, identities=ids[2:])
-    for step in range(2):  # the same image, alone or third in a batch, without the other key
-        assert torch.equal(alone["x"][step][0], noise["x"][step][2])
-    assert noise["y"][0].dtype == torch.float64
-    maps = [noise["x"][0][0], noise["x"][0][1], noise["x"][1][0], noise["y"][0][0, :1]]
-    maps.append(d.draw_noise(like, seed=1, identities=ids)["x"][0][0])
-    for i, a in enumerate(maps):  # other image, step, key or seed: other noise
-        for b in maps[i + 1 :]:
-            assert not torch.equal(a[:1], b[:1])
-    with pytest.raises(ValueError, match="seed with identities"):
-        d.draw_noise(like, identities=ids)
-
-
-def test_hashed_normal_is_standard_normal_and_row_wise():
-    keys = torch.tensor([0, 1, 2**62 + 5])
-    x = hashed_normal(keys, (16, 32, 32))
-    assert x.shape == (3, 16, 32, 32) and x.dtype == torch.float32
-    assert abs(float(x.mean())) < 0.01 and abs(float(x.std()) - 1) < 0.01
-    assert abs(float(torch.corrcoef(x.flatten(1))[0, 1])) < 0.01
-    assert torch.equal(hashed_normal(keys[1:], (16, 32, 32))[1], x[2])
-    assert stable_seed("image", "a") == stable_seed("image", "a") < 2**63
 
 
 def test_sample_loop_traces_the_noise_level_and_each_steps_distance_to_the_start():

@@ -255,14 +255,14 @@ def test_unreadable_checkpoint_is_one_config_error(tmp_path):
 def test_training_noise_follows_the_run_seed_unless_a_noise_seed_is_given(monkeypatch):
     import lightning.pytorch as pl
 
-    from dmtl.module import MAX_RANKS, NOISE_SEED_STRIDE
+    from dmtl.noise.source import MAX_RANKS, NOISE_SEED_STRIDE
 
     monkeypatch.setenv("PL_GLOBAL_SEED", "0")  # restored after the test
     image = torch.zeros(1)
 
     def draws(module, seed):
         pl.seed_everything(seed, verbose=False)
-        return torch.randn(8, generator=module._step_generator(image))
+        return torch.randn(8, generator=module._training_noise(image).generator)
 
     following = DiffusionMTLModule(network=TINY)
     assert following.diffusion.noise_seed is None

@@ -108,8 +108,8 @@ def build(name: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torc
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
     start = time.perf_counter()
     trace: dict = {}  # the chain's noise statistics, as training_step logs them
-    generator = module._training_noise(batch["image"])
-    out = module(batch["image"], batch["labelled"], generator, trace=trace)
+    noise = module._training_noise(batch["image"])
+    out = module(batch["image"], batch["labelled"], noise, trace=trace)
     loss = module.criterion(out, batch["targets"], batch["labelled"])
     loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
     if module.xtc_net is not None:  # as training_step adds it

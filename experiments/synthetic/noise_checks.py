@@ -25,16 +25,17 @@ import torch
 
 from dmtl.cli import main as cli_main
 from dmtl.models.network import DiffusionMTLNet
+from dmtl.noise import NoiseSource
 
 
 def use_generator_noise() -> None:
     """Evaluation noise from a seeded ``torch.Generator``, as training draws it."""
     original = DiffusionMTLNet._noise
 
-    def noise(self, like, generator, identity=None):
+    def noise(self, like, source):
         if not self.training:
-            return self.mtd.process.draw_noise(like, torch.Generator().manual_seed(1234))
-        return original(self, like, generator, identity)
+            source = NoiseSource.from_generator(torch.Generator().manual_seed(1234))
+        return original(self, like, source)
 
     DiffusionMTLNet._noise = noise
 

@@ -2,10 +2,9 @@
 
 The process knows nothing of networks: the reverse loop takes the denoiser as a callable. It holds
 only buffers (no parameters), so it moves with ``.to(device)`` and is saved with the model but never
-trained. Every timestep argument ``t`` is a (N,) long tensor, one step per sample. The process also
-draws the chain's noise (``draw_noise``), from a ``torch.Generator`` it is given or seeds, or, per
-image, from a counter-based hash of (seed, image, key, step) (``identity_seeds``), so the order of
-the random stream is defined here and nowhere else.
+trained. Every timestep argument ``t`` is a (N,) long tensor, one step per sample. It draws no
+noise: the reverse loop takes the chain's noise maps from its caller, who has them from the one
+``dmtl.noise.NoiseSource`` of the forward.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from torch import nn
 
 from dmtl.config import Schedule
 from dmtl.errors import ConfigError
-from dmtl.hashed_noise import hashed_normal, stable_seed
 
 # The paper's linear schedule: betas = linspace(sqrt(1e-3), sqrt(1e-2), S) ** 2.
 LINEAR_BETA_START = 1e-3
@@ -210,74 +208,6 @@ class GaussianDiffusion(nn.Module):
             return
         for k, x in x0.items():
             trace.setdefault(k, {})[f"x0_error/t{step}"] = _rms(x - x_init[k])
-
-    def draw_noise(
-        self,
-        like: Mapping[str, torch.Tensor],
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        identities: torch.Tensor | None = None,
-    ) -> dict[str, list[torch.Tensor]]:
-        """The chain's S standard normal tensors per key, shaped like ``like[key]``.
-
-        With ``seed`` and ``identities`` (evaluation) sample i's map of a key and step is
-        ``hashed_normal`` of a key of (seed, identities[i], key, step): each image's own noise,
-        whatever its batch, its place in it or its process.
-
-        The order of the stream: key by key in the order of ``like``, S tensors each (the start
-        noise first). With ``seed`` (and no ``generator``) a fresh generator seeded with it, on the
-        device of the first tensor, draws one map of shape (1, C, h, w) per key and step and every
-        sample gets it (expanded), so a sample's noise depends neither on its batch nor on its
-        process. Otherwise every tensor has the full shape, from ``generator`` or, when it is
-        ``None``, from the global generator.
-
-        Args:
-            like: key -> (N, C, h, w) tensor whose shape, dtype and device the noise takes.
-            generator: the source of the noise (on the tensors' device).
-            seed: draw shared maps from a generator seeded with it, or with ``identities`` each
-                image's own maps (evaluation).
-            identities: (N,) int64 image seeds (``identity_seeds``), with ``seed``.
-
-        Raises:
-            ValueError: both ``generator`` and ``seed`` given, or ``identities`` without ``seed``.
-        """
-        if generator is not None and seed is not None:
-            raise ValueError("draw_noise takes a generator or a seed, not both")
-        if identities is not None:
-            if seed is None:
-                raise ValueError("draw_noise needs a seed with identities")
-            return self._per_image_noise(like, seed, identities)
-        shared = seed is not None and bool(like)
-        if shared:
-            device = next(iter(like.values())).device
-            generator = torch.Generator(device=device).manual_seed(seed)
-        noises = {}
-        for key, x in like.items():
-            shape = (1, *x.shape[1:]) if shared else x.shape
-            noises[key] = [
-                torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype).expand(
-                    x.shape
-                )
-                for _ in range(self.steps)
-            ]
-        return noises
-
-    def _per_image_noise(
-        self, like: Mapping[str, torch.Tensor], seed: int, identities: torch.Tensor
-    ) -> dict[str, list[torch.Tensor]]:
-        """Each image's S maps per key, a function of (seed, identity, key, step) alone."""
-        noises = {}
-        for key, x in like.items():
-            ids = identities.to(x.device, torch.long)
-            noises[key] = [
-                hashed_normal(ids ^ stable_seed(seed, key, step), x.shape[1:], x.dtype)
-                for step in range(self.steps)
-            ]
-        return noises
-
-    def zero_noise(self, like: Mapping[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
-        """S zero tensors per key, shaped like ``like[key]``: the deterministic chain."""
-        return {key: [torch.zeros_like(x)] * self.steps for key, x in like.items()}
 
     def extra_repr(self) -> str:
         return f"steps={self.steps}, schedule={self.schedule!r}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -34,26 +33,11 @@ from dmtl.losses.xtc_term import build_xtc, xtc_term
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
+from dmtl.noise import NoiseSource, run_noise_seed
 from dmtl.optim import configure_optimization, fused_allowed
 from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
-
-NOISE_SEED_STRIDE = 1_000_003  # steps of one noise seed never meet those of the next
-MAX_RANKS = 1024  # processes of one step with streams of their own
-NOISE_SEED_MODULUS = 1 << 63  # torch seeds are 64-bit; a large run seed wraps
-
-
-def run_noise_seed(configured: int | None) -> int:
-    """The training noise's seed: ``configured``, else the run's seed.
-
-    The run's seed is ``seed_everything``'s (Lightning keeps it in ``PL_GLOBAL_SEED`` and hands it
-    to DDP workers and restarts), else torch's initial seed: so runs of different seeds train on
-    different noise, and a resumed run draws the noise the uninterrupted run drew.
-    """
-    if configured is not None:
-        return configured
-    return int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed()))
 
 
 def build_network(
@@ -114,10 +98,10 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             compile_network(self.net)
         self.criterion = build_criterion(self.task_specs, self.loss)
         self.weighting = build_weighting([t.name for t in self.task_specs], self.loss)
-        self.xtc_net, self._shared = (
-            build_xtc(self.task_specs, self.network, self.diffusion, self.xtc, self.net.neck)
+        self.xtc_net = (
+            build_xtc(self.task_specs, self.network, self.diffusion, self.xtc)
             if self.xtc.enabled
-            else (None, None)
+            else None
         )
         # The field's methods beside the supervised loss (dmtl.terms): empty for a plain method.
         self.terms = build_terms(self.task_specs, groups, self.net)
@@ -175,28 +159,25 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         self,
         image: torch.Tensor,
         labelled: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        identity: torch.Tensor | None = None,
+        noise: NoiseSource | None = None,
         trace: dict | None = None,
     ) -> MultiTaskOutput:
         """Predict every task for normalised images (B, 3, H, W).
 
-        ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``generator``
-        is the source of the diffusion noise, ``identity`` the images' seeds of per-image
-        evaluation noise, ``trace`` collects the chain's statistics (see
-        ``DiffusionMTLNet.forward``).
+        ``labelled`` (B, K) restricts the denoising to the labelled pairs (training); ``noise``
+        is where the chain's noise comes from (``dmtl.noise``; the training step and evaluation
+        build theirs), ``trace`` collects the chain's statistics (see ``DiffusionMTLNet.forward``).
         """
         if self.speed.channels_last:
             image = channels_last_input(image)
-        return self.net(image, labelled, generator, identity=identity, trace=trace)
+        return self.net(image, labelled, noise, trace=trace)
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         check_widened(batch["targets"], self.task_specs)  # no uint8 class ids into a loss
         trace: dict = {}
-        out = self(
-            batch["image"], batch["labelled"], self._training_noise(batch["image"]), trace=trace
-        )
+        noise = self._training_noise(batch["image"])
+        out = self(batch["image"], batch["labelled"], noise, trace=trace)
         loss = self.criterion(out, batch["targets"], batch["labelled"])
         bsz = batch["image"].shape[0]
         for name, stats in trace.items():  # the chain's noise level and what each step did
@@ -207,7 +188,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         if self.xtc_net is not None:
             total = total + self.xtc.weight * self._xtc_term(out, batch).total
         if len(self.terms):
-            total = total + self._terms_total(out, batch)
+            total = total + self._terms_total(out, batch, noise)
         self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         for name, value in loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
@@ -279,22 +260,21 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
     # ----------------------------------------------------------------- helpers
     def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> XTCOutput:
         """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``)."""
-        term = xtc_term(self.xtc_net, self._shared, self.task_specs, self.xtc, out, batch,
-                        self._step_generator(batch["image"]))  # fmt: skip
+        generator = self._training_noise(batch["image"]).generator
+        term = xtc_term(self.xtc_net, self.task_specs, self.xtc, out, batch, generator)
         bsz = batch["image"].shape[0]
         self.log("train/loss/xtc", term.total, batch_size=bsz)
         self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)
         return term
 
-    def _terms_total(self, out: MultiTaskOutput, batch: dict) -> torch.Tensor:
+    def _terms_total(self, out: MultiTaskOutput, batch: dict, noise: NoiseSource) -> torch.Tensor:
         """The terms' losses of a training batch, summed; each logged as ``train/loss/<name>``."""
-        generator = self._step_generator(batch["image"])
         trainer = self._trainer
         inputs = TermInputs(
             batch=batch,
             out=out,
-            predict=lambda image, labelled=None: self(image, labelled, generator),
-            generator=generator,
+            predict=lambda image, labelled=None: self(image, labelled, noise),
+            generator=noise.generator,
             step=self.global_step,
             total_steps=int(trainer.estimated_stepping_batches) if trainer is not None else 1,
         )
@@ -308,15 +288,10 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             totals.append(result.total)
         return torch.stack(totals).sum()
 
-    def _training_noise(self, image: torch.Tensor) -> torch.Generator | None:
-        """A generator for this step's diffusion noise (``None`` for the plain baseline)."""
-        return None if self.net.mtd is None else self._step_generator(image)
-
-    def _step_generator(self, image: torch.Tensor) -> torch.Generator:
-        """A generator for this step's training noise: a function of (noise seed, step, rank)."""
-        noise_seed = run_noise_seed(self.diffusion.noise_seed)
-        seed = (noise_seed * NOISE_SEED_STRIDE + self.global_step) * MAX_RANKS + self.global_rank
-        return torch.Generator(device=image.device).manual_seed(seed % NOISE_SEED_MODULUS)
+    def _training_noise(self, image: torch.Tensor) -> NoiseSource:
+        """This step's noise: a generator of (noise seed, step, rank), also the terms' source."""
+        seed = run_noise_seed(self.diffusion.noise_seed)
+        return NoiseSource.training(seed, self.global_step, self.global_rank, image.device)
 
     def _log_results(
         self, stage: str, metrics: MultiTaskMetrics

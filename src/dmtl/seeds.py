@@ -1,7 +1,7 @@
 """Evaluation over several inference seeds: which seeds run, and the mean ± std of their results.
 
 The diffusion chain's evaluation noise is a function of (inference seed, image, task, step)
-(``dmtl.hashed_noise``); a number measured with one seed is one draw. With
+(``dmtl.noise``); a number measured with one seed is one draw. With
 ``EvaluationConfig.inference_seeds`` validation and test score the chain once per seed and report
 the mean over the seeds, with the sample standard deviation beside it.
 """
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from dmtl.config import DiffusionConfig, EvaluationConfig
-from dmtl.hashed_noise import identity_seeds
 from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.models.output import MultiTaskOutput
+from dmtl.noise import NoiseSource, identity_seeds
 
 Results = dict[str, dict[str, float]]
 
@@ -58,8 +58,9 @@ def seed_spread(
 class MultiSeedEvaluation:
     """The evaluation steps of ``DiffusionMTLModule`` over its inference seeds (a mixin).
 
-    The module provides ``net``, ``inference_seeds``, ``seed_metrics`` (stage -> the metrics of
-    the seeds after the first), ``results``, ``results_spread``, ``_log_results`` and ``_delta``.
+    The module provides ``diffusion``, ``inference_seeds``, ``seed_metrics`` (stage -> the metrics
+    of the seeds after the first), ``results``, ``results_spread``, ``_log_results`` and
+    ``_delta``.
     """
 
     def _evaluate(self, batch: dict, first: MultiTaskMetrics, stage: str) -> MultiTaskOutput:
@@ -69,15 +70,15 @@ class MultiSeedEvaluation:
         identity = identity_seeds(names, batch["image"].device) if names is not None else None
         metrics = [first, *self.seed_metrics[stage]]
         outputs = []
-        saved = self.net.inference_seed
-        try:
-            for seed, seed_metrics in zip(self.inference_seeds, metrics):
-                self.net.inference_seed = seed
-                out = self(batch["image"], identity=identity)
-                seed_metrics.update(out.predictions, batch["targets"])
-                outputs.append(out)
-        finally:
-            self.net.inference_seed = saved
+        for seed, seed_metrics in zip(self.inference_seeds, metrics):
+            noise = (
+                NoiseSource.evaluation(seed, identity)
+                if self.diffusion.inference_noise
+                else NoiseSource.none()
+            )
+            out = self(batch["image"], noise=noise)
+            seed_metrics.update(out.predictions, batch["targets"])
+            outputs.append(out)
         return outputs[0]
 
     def _log_seeds(self, stage: str, first: MultiTaskMetrics) -> None:

@@ -15,12 +15,24 @@ from dmtl.losses import build_criterion
 from dmtl.losses.masked import MultiTaskLoss, per_sample_task_loss
 from dmtl.models.encoding import encode_prediction
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
+from dmtl.noise import NoiseSource
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
 TASKS = ["semseg", "depth", "normals", "edge"]
 WEIGHTS = {"semseg": 1.0, "depth": 2.0, "normals": 0.5, "edge": 3.0}
 H, W = 32, 40
 TINY = {"embed_dim": 16, "neck_stride": 4}
+
+
+class _Given(NoiseSource):
+    """A source that hands over fixed maps (the oracle's), whatever is asked."""
+
+    def __init__(self, noises):
+        super().__init__()
+        object.__setattr__(self, "noises", noises)
+
+    def draw(self, like, steps):
+        return self.noises
 
 
 def _targets(specs, b):
@@ -108,11 +120,11 @@ def test_batched_loss_and_gradients_equal_the_per_sample_oracle(diffusion, norma
     feats, initial = net.initial(image)
     like = feats if diffusion == "feature" else initial
     noises = {n: [torch.randn_like(like[n]) for _ in range(3)] for n in TASKS}
-    # the batched path uses exactly the oracle's noise (the process draws it)
-    net.mtd.process.draw_noise = lambda *_, **__: noises
+    # the batched path uses exactly the oracle's noise (the source hands it over)
+    source = _Given(noises)
 
     criterion = MultiTaskLoss(specs, WEIGHTS, normalization=normalization)
-    batched = criterion(net(image, labelled), targets, labelled).total
+    batched = criterion(net(image, labelled, source), targets, labelled).total
     grads = torch.autograd.grad(batched, list(net.parameters()), allow_unused=True)
     oracle = _oracle_loss(net, specs, image, targets, labelled, noises, normalization)
     expected = torch.autograd.grad(oracle, list(net.parameters()), allow_unused=True)
@@ -135,11 +147,11 @@ def test_unlabelled_targets_cannot_change_the_diffusion_gradients():
     noises = {
         n: [torch.randn(2, 16, H // 4, W // 4) for _ in range(2)] for n in ["semseg", "depth"]
     }
-    net.mtd.process.draw_noise = lambda *_, **__: noises
+    source = _Given(noises)
     criterion = MultiTaskLoss(specs)
 
     def grads(t):
-        loss = criterion(net(image, labelled), t, labelled).total
+        loss = criterion(net(image, labelled, source), t, labelled).total
         return torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
 
     clean = grads(targets)

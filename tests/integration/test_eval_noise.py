@@ -9,11 +9,20 @@ import torch
 
 from dmtl.callbacks.results import ResultsReport
 from dmtl.config import DiffusionConfig, EvaluationConfig, NetworkConfig
-from dmtl.hashed_noise import identity_seeds
 from dmtl.module import DiffusionMTLModule
+from dmtl.noise import NoiseSource, identity_seeds
 from dmtl.seeds import evaluation_seeds, mean_std
 
 TINY = NetworkConfig(embed_dim=16)
+
+
+def _seeded(seed: int, names: list[str]) -> NoiseSource:
+    """Evaluation noise of inference seed ``seed`` for images named ``names``."""
+    return NoiseSource.evaluation(seed, identity_seeds(names))
+
+
+def _generated(seed: int) -> NoiseSource:
+    return NoiseSource.from_generator(torch.Generator().manual_seed(seed))
 
 
 def _perturbed(module: DiffusionMTLModule) -> DiffusionMTLModule:
@@ -48,9 +57,9 @@ def test_an_images_prediction_does_not_depend_on_its_batch_or_its_place_in_it(sp
     names = ["a", "b", "c", "d"]
     order = [2, 0, 3, 1]
     with torch.no_grad():
-        alone = module(images[1:2], identity=identity_seeds(["b"]))
-        shuffled = module(images[order], identity=identity_seeds([names[i] for i in order]))
-        again = module(images[1:2], identity=identity_seeds(["b"]))
+        alone = module(images[1:2], noise=_seeded(0, ["b"]))
+        shuffled = module(images[order], noise=_seeded(0, [names[i] for i in order]))
+        again = module(images[1:2], noise=_seeded(0, ["b"]))
     for task in ("semseg", "depth"):
         torch.testing.assert_close(shuffled.predictions[task][3], alone.predictions[task][0],
                                    rtol=1e-4, atol=1e-5)  # fmt: skip
@@ -61,18 +70,17 @@ def test_each_image_gets_its_own_noise_and_the_seed_changes_it():
     module = _perturbed(DiffusionMTLModule(tasks=["depth"], network=TINY))
     image = torch.randn(1, 3, 32, 40).expand(2, -1, -1, -1)  # one image under two names
     with torch.no_grad():
-        out = module(image, identity=identity_seeds(["x", "y"])).predictions["depth"]
+        out = module(image, noise=_seeded(0, ["x", "y"])).predictions["depth"]
         assert not torch.allclose(out[0], out[1])
-        module.net.inference_seed = 7
-        other = module(image, identity=identity_seeds(["x", "y"])).predictions["depth"]
+        other = module(image, noise=_seeded(7, ["x", "y"])).predictions["depth"]
     assert not torch.allclose(other[0], out[0])
 
 
 def test_training_noise_stays_a_function_of_the_generator():
     module = DiffusionMTLModule(tasks=["depth"], network=TINY).train()
     image, labelled = torch.randn(2, 3, 32, 40), torch.ones(2, 1, dtype=torch.bool)
-    first = module(image, labelled, torch.Generator().manual_seed(3)).predictions["depth"]
-    again = module(image, labelled, torch.Generator().manual_seed(3)).predictions["depth"]
+    first = module(image, labelled, _generated(3)).predictions["depth"]
+    again = module(image, labelled, _generated(3)).predictions["depth"]
     torch.testing.assert_close(first, again, rtol=0, atol=0)
 
 
@@ -109,10 +117,8 @@ def test_test_over_several_seeds_reports_mean_and_std(tmp_path, capsys):
         module.test_step(batch, 0)
         per_seed = []
         for seed in (0, 1, 2):
-            module.net.inference_seed = seed
-            out = module(images, identity=identity_seeds(["p", "q", "r"]))
+            out = module(images, noise=_seeded(seed, ["p", "q", "r"]))
             per_seed.append(out.predictions["depth"])
-        module.net.inference_seed = 0
     assert not torch.allclose(per_seed[0], per_seed[1])
     module.on_test_epoch_end()
     mean, _ = module.results["test"]

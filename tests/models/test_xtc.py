@@ -7,7 +7,6 @@ from dmtl.config import DiffusionConfig, NetworkConfig, XTCConfig
 from dmtl.errors import ConfigError
 from dmtl.models.xtc import (
     CrossTaskMapper,
-    FeatureTap,
     joint_label,
     joint_prediction,
     num_pairs,
@@ -91,16 +90,15 @@ def test_mapper_refuses_one_task_and_an_empty_network():
         CrossTaskMapper(SPECS, 16, 0, 4)
 
 
-def test_feature_tap_keeps_training_outputs_only():
-    conv = torch.nn.Conv2d(1, 1, 1)
-    tap = FeatureTap(conv)
-    y = conv(torch.ones(1, 1, 2, 2))
-    assert tap.pop() is y
-    with pytest.raises(RuntimeError, match="no shared feature"):
-        tap.pop()
-    conv.eval()
-    conv(torch.ones(1, 1, 2, 2))
-    assert tap.value is None
+def test_the_output_carries_the_neck_feature_the_decoders_read():
+    module = _module()
+    image = torch.randn(2, 3, 32, 40)
+    for train in (True, False):
+        module.train(train)
+        with torch.no_grad():
+            out = module(image)
+            neck = module.net.neck(module.net.backbone(image), (32, 40))
+        torch.testing.assert_close(out.shared, neck, rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------------ the Lightning system
@@ -133,7 +131,6 @@ def test_training_step_adds_the_term_and_trains_the_mapping_network():
     with pytest.warns(UserWarning, match="self.log"):
         total = module.training_step(batch, 0)
     out = module(batch["image"], batch["labelled"])
-    module._shared.pop()
     plain = module.criterion(out, batch["targets"], batch["labelled"]).total
     assert total.item() > plain.item()
     total.backward()
@@ -146,9 +143,11 @@ def test_training_step_adds_the_term_and_trains_the_mapping_network():
 def test_evaluation_runs_nothing_of_xtc_and_the_default_has_none():
     module = _module()
     module.eval()
+    calls = []
+    module.xtc_net.register_forward_hook(lambda *_: calls.append(1))
     with torch.no_grad():
-        module(torch.randn(2, 3, 32, 40))
-    assert module._shared.value is None
+        module.validation_step(_batch(), 0)
+    assert calls == []  # the mapping network never runs in evaluation
     plain = DiffusionMTLModule(tasks=["semseg", "depth"], network=TINY,
                                diffusion=DiffusionConfig(space="none"))  # fmt: skip
     assert plain.xtc_net is None

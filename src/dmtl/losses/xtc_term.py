@@ -1,8 +1,9 @@
 """XTC* in the Lightning system: its mapping network built from the option groups, and its term.
 
-``DiffusionMTLModule`` holds the mapping network (``xtc_net``) and the tap on the neck; this file
-builds them (checking the options) and computes a training batch's XTC* loss from the network
-output (``dmtl.losses.xtc.xtc_loss``; docs/method.md).
+``DiffusionMTLModule`` holds the mapping network (``xtc_net``); this file builds it (checking the
+options) and computes a training batch's XTC* loss from the network output, whose ``shared`` neck
+feature is what the joint-space embeddings are regularised to (``dmtl.losses.xtc.xtc_loss``;
+docs/method.md).
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from dmtl.config import DiffusionConfig, NetworkConfig, XTCConfig
 from dmtl.errors import ConfigError
 from dmtl.losses.xtc import XTCOutput, xtc_loss
 from dmtl.models.output import MultiTaskOutput
-from dmtl.models.xtc import CrossTaskMapper, FeatureTap, draw_gumbel
+from dmtl.models.xtc import CrossTaskMapper, draw_gumbel
 from dmtl.tasks import TaskSpec
 
 
@@ -25,9 +25,8 @@ def build_xtc(
     network: NetworkConfig,
     diffusion: DiffusionConfig,
     xtc: XTCConfig,
-    neck: nn.Module,
-) -> tuple[CrossTaskMapper, FeatureTap]:
-    """XTC*'s mapping network and the tap on the neck (the shared feature it regularises to).
+) -> CrossTaskMapper:
+    """XTC*'s mapping network.
 
     Raises:
         ConfigError: ``xtc.enabled`` with a diffusion space, or a neck stride that is not a power
@@ -45,13 +44,11 @@ def build_xtc(
             "of two, the input stride the smaller"
         )
     levels = (stride // inner).bit_length() - 1
-    mapper = CrossTaskMapper(specs, network.embed_dim, levels, xtc.width, inner)
-    return mapper, FeatureTap(neck)
+    return CrossTaskMapper(specs, network.embed_dim, levels, xtc.width, inner)
 
 
 def xtc_term(
     mapper: CrossTaskMapper,
-    tap: FeatureTap,
     specs: Sequence[TaskSpec],
     xtc: XTCConfig,
     out: MultiTaskOutput,
@@ -66,7 +63,7 @@ def xtc_term(
         out.predictions,
         batch["targets"],
         batch["labelled"],
-        tap.pop(),
+        out.shared,
         gumbel=gumbel,
         reg_weight=xtc.reg_weight,
         kind=xtc.distance,

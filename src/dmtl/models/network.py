@@ -25,6 +25,7 @@ from dmtl.models.mtdnet import MTDNet
 from dmtl.models.necks import build_neck
 from dmtl.models.output import MultiTaskOutput
 from dmtl.models.spaces import SPACES
+from dmtl.noise import NoiseSource
 from dmtl.tasks import TaskSpec
 
 __all__ = ["DiffusionMTLNet", "MultiTaskNet", "MultiTaskOutput", "upsample"]
@@ -74,7 +75,16 @@ class MultiTaskNet(nn.Module):
         Returns:
             features (B, E, h, w) and predictions (B, C_task, h, w) per task.
         """
-        shared = self.neck(self.backbone(image), (image.shape[-2], image.shape[-1]))
+        return self.decode(self.trunk(image))
+
+    def trunk(self, image: torch.Tensor) -> torch.Tensor:
+        """The shared feature (B, E, h, w): the backbone's maps fused by the neck."""
+        return self.neck(self.backbone(image), (image.shape[-2], image.shape[-1]))
+
+    def decode(
+        self, shared: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Each task decoder on the shared feature: features and predictions per task."""
         features, predictions = {}, {}
         for name, decoder in self.decoders.items():
             features[name], predictions[name] = decoder(shared)
@@ -89,8 +99,9 @@ class MultiTaskNet(nn.Module):
         Returns:
             ``MultiTaskOutput`` with predictions (B, C_task, H, W) per task, every sample.
         """
-        features, predictions = self.initial(image)
-        return _baseline_output(features, predictions, image.shape[-2:])
+        shared = self.trunk(image)
+        features, predictions = self.decode(shared)
+        return _baseline_output(shared, features, predictions, image.shape[-2:])
 
 
 def upsample(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
@@ -99,6 +110,7 @@ def upsample(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tenso
 
 
 def _baseline_output(
+    shared: torch.Tensor,
     features: dict[str, torch.Tensor],
     predictions: dict[str, torch.Tensor],
     size: torch.Size | tuple[int, int],
@@ -108,6 +120,7 @@ def _baseline_output(
         predictions={n: upsample(p, size) for n, p in predictions.items()},
         rows=dict.fromkeys(predictions),
         features=features,
+        shared=shared,
     )
 
 
@@ -122,13 +135,11 @@ class DiffusionMTLNet(MultiTaskNet):
 
     In training (``labelled`` given) only the labelled (sample, task) pairs are denoised, batched
     per task by index selection, and the output holds those rows alone (see ``MultiTaskOutput``).
-    In evaluation every task of every sample is denoised; given the images' ``identity`` seeds,
-    each image's noise is a function of (``inference_seed``, identity, task, step) alone, so a
-    prediction does not depend on the batch size, order or process; without them every image of
-    a batch gets the same maps of a generator seeded by ``inference_seed``.
-
-    Attributes read on each call (a caller may change them): ``inference_seed`` and
-    ``inference_noise`` (from ``diffusion``).
+    In evaluation every task of every sample is denoised. The chain's noise comes from the
+    ``dmtl.noise.NoiseSource`` the caller hands over (the Lightning module builds one per training
+    step and one per inference seed); without one, a forward in training draws from torch's global
+    generator and one in evaluation takes ``diffusion.inference_seed``'s maps shared by the batch
+    (none with ``diffusion.inference_noise: false``). The ablation without diffusion draws nothing.
 
     Args:
         tasks: the task specs.
@@ -172,8 +183,13 @@ class DiffusionMTLNet(MultiTaskNet):
         self.specs = list(tasks)
         self.depth_scale = diffusion.depth_scale
         self.condition_map = CONDITION_INPUTS[diffusion.condition_input]
-        self.inference_seed = diffusion.inference_seed
-        self.inference_noise = diffusion.inference_noise
+        # evaluation noise of a forward given no source (fixed at construction, never changed)
+        self.default_noise = (
+            NoiseSource.evaluation(diffusion.inference_seed)
+            if diffusion.inference_noise
+            else NoiseSource.none()
+        )
+        self.refine_only = diffusion.refine_only  # the chain ignores noise: none is drawn
         if diffusion.space == "none":
             self.condition, self.mtd = None, None
             return
@@ -193,8 +209,7 @@ class DiffusionMTLNet(MultiTaskNet):
         self,
         image: torch.Tensor,
         labelled: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        identity: torch.Tensor | None = None,
+        noise: NoiseSource | None = None,
         trace: Trace | None = None,
     ) -> MultiTaskOutput:
         """Predict every task; in training denoise only the labelled pairs.
@@ -203,10 +218,8 @@ class DiffusionMTLNet(MultiTaskNet):
             image: (B, 3, H, W), normalised.
             labelled: bool (B, K) in task order: the (sample, task) pairs to denoise; ``None``
                 denoises every task of every sample.
-            generator: source of the diffusion noise (on the image's device); ``None``: in
-                evaluation the seeded per-image (or shared) noise, else the global generator.
-            identity: (B,) int64 seeds of the images (``dmtl.hashed_noise.identity_seeds``):
-                in evaluation without a generator, each image's own noise.
+            noise: where the chain's noise comes from (``dmtl.noise.NoiseSource``); ``None``:
+                the global generator in training, ``default_noise`` in evaluation.
             trace: filled with the chain's statistics per task (``MTDNet.forward``) when given.
 
         Returns:
@@ -214,10 +227,11 @@ class DiffusionMTLNet(MultiTaskNet):
             indices, the initial predictions of every sample at the same size (empty for
             ``space='none'``) and the initial features.
         """
-        features, initial = self.initial(image)
+        shared = self.trunk(image)
+        features, initial = self.decode(shared)
         size = image.shape[-2:]
         if self.mtd is None:
-            return _baseline_output(features, initial, size)
+            return _baseline_output(shared, features, initial, size)
         cond = self.condition(
             {
                 s.name: self.condition_map(s, initial[s.name].detach(), self.depth_scale)
@@ -225,7 +239,7 @@ class DiffusionMTLNet(MultiTaskNet):
             }
         )
         like = {n: self.mtd.space.noise_like(features[n], initial[n]) for n in self.task_names}
-        noises = self._noise(like, generator, identity)
+        noises = self._noise(like, noise)
         rows = self._rows(labelled)
         starts, conds, eps = {}, {}, {}
         for name, idx in rows.items():
@@ -239,32 +253,22 @@ class DiffusionMTLNet(MultiTaskNet):
             initial={n: upsample(p, size) for n, p in initial.items()},
             rows={n: rows[n] for n in final},
             features=features,
+            shared=shared,
         )
 
     def _noise(
-        self,
-        like: dict[str, torch.Tensor],
-        generator: torch.Generator | None,
-        identity: torch.Tensor | None = None,
+        self, like: dict[str, torch.Tensor], noise: NoiseSource | None
     ) -> dict[str, list[torch.Tensor]]:
-        """The chain's noise for the whole batch, every task in task order (the process draws it).
+        """The chain's noise for the whole batch, every task in task order, from ``noise``.
 
         Drawn for every sample (not only the denoised ones), so a sample's noise does not depend on
-        which other samples are labelled; zeros when the chain has no noise (``refine_only``, or
-        evaluation with ``inference_noise=False``). Seeded evaluation (no generator) gives each
-        image the maps of its identity, or without identities every sample the same map, so a
-        prediction is a function of the image and the seed alone, whatever batch or process (DDP
-        shard) the image lands in.
+        which other samples are labelled; zeros without drawing for ``refine_only``.
         """
-        process = self.mtd.process
-        if self.mtd.refine_only or not (self.training or self.inference_noise):
-            return process.zero_noise(like)
-        if generator is None and not self.training:
-            seed = self.inference_seed
-            return process.draw_noise(
-                like, seed=seed, identities=None if seed is None else identity
-            )
-        return process.draw_noise(like, generator)
+        if self.refine_only:
+            noise = NoiseSource.none()
+        elif noise is None:
+            noise = NoiseSource.from_generator(None) if self.training else self.default_noise
+        return noise.draw(like, self.mtd.process.steps)
 
     def _rows(self, labelled: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
         """task -> indices of the samples to denoise (None: all); tasks with none are left out.

@@ -26,9 +26,12 @@ class MultiTaskOutput:
         rows: task -> (n_τ,) long indices of the samples that ``predictions[task]`` holds, or
             ``None`` for every sample in batch order; a task not in ``rows`` means ``None``.
         features: task -> initial task features (B, E, H / s, W / s) at the neck stride.
+        shared: the neck's fused feature (B, E, H / s, W / s) that every task decoder reads (a
+            training term that regularises towards it, XTC*, takes it from here).
     """
 
     predictions: dict[str, torch.Tensor]
     initial: dict[str, torch.Tensor] = field(default_factory=dict)
     rows: dict[str, torch.Tensor | None] = field(default_factory=dict)
     features: dict[str, torch.Tensor] = field(default_factory=dict)
+    shared: torch.Tensor | None = None

@@ -12,8 +12,9 @@ embeddings to agree. Here (docs/method.md, XTC*):
   followed by 2×2 max pooling, so that the output has the shared feature's width and stride.
   Every row of a batch carries its own pair; the normalisation is per row (instance norm, what
   MTPSL's batch norm computes on its batches of one), so batching rows changes nothing.
-- ``FeatureTap``: keeps the output of a module (the neck: the shared feature) of the last
-  training forward, for the regularisation.
+
+The shared feature the embeddings are regularised to comes with the network's output
+(``MultiTaskOutput.shared``), not from a hook on the neck.
 """
 
 from __future__ import annotations
@@ -188,30 +189,3 @@ class CrossTaskMapper(nn.Module):
         for level in self.levels:
             x = F.max_pool2d(level(x, pair), 2, ceil_mode=True)
         return x
-
-
-class FeatureTap:
-    """Keeps the output of ``module``'s last forward in training mode (``value``).
-
-    Args:
-        module: the module to observe (a forward hook; nothing is changed).
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        self.value: torch.Tensor | None = None
-        self.handle = module.register_forward_hook(self)
-
-    def __call__(self, module: nn.Module, inputs: object, output: torch.Tensor) -> None:
-        """The hook: keep ``output`` of a training forward, drop it otherwise."""
-        self.value = output if module.training else None
-
-    def pop(self) -> torch.Tensor:
-        """The kept output, released.
-
-        Raises:
-            RuntimeError: no training forward since the last ``pop``.
-        """
-        value, self.value = self.value, None
-        if value is None:
-            raise RuntimeError("no shared feature kept: run a training forward first")
-        return value

@@ -3,7 +3,7 @@
 A key is a 63-bit integer made from text (``stable_seed``: blake2b, the same in every process,
 unlike Python's salted ``hash``); ``hashed_normal`` turns (N,) keys into N standard normal maps
 with integer hashing (exact on any device) and a Box-Muller transform, vectorised. The
-diffusion process (``dmtl.diffusion.GaussianDiffusion.draw_noise``) keys them by (inference seed,
+noise source (``dmtl.noise.NoiseSource`` with identities) keys them by (inference seed,
 image, task, step), so a prediction depends neither on the batch nor on the process.
 """
 
