@@ -40,7 +40,9 @@ def keyed_names(source: str, names: set[str]) -> list[tuple[int, str, str]]:
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Dict):
-            hits = [(c, "dict key") for k in node.keys if k is not None for c in _names_in(k, names)]
+            hits = [
+                (c, "dict key") for k in node.keys if k is not None for c in _names_in(k, names)
+            ]
         elif isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
             hits = [(c, "comparison") for o in operands for c in _names_in(o, names)]
@@ -57,7 +59,7 @@ def keyed_names(source: str, names: set[str]) -> list[tuple[int, str, str]]:
 
 
 def test_the_check_finds_every_form_and_lets_values_pass() -> None:
-    source = '''
+    source = """
 TABLE = {"nyuv2": 1}
 PICK = ("cityscapes", "other")
 def f(dataset: str = "synthetic", x=None):
@@ -67,7 +69,7 @@ def f(dataset: str = "synthetic", x=None):
     match dataset:
         case "cityscapes19":
             pass
-'''
+"""
     found = keyed_names(source, set(DATASETS))
     assert found == [
         (2, "nyuv2", "dict key"),
@@ -89,7 +91,9 @@ def test_no_module_outside_the_registry_keys_a_dataset_name() -> None:
             continue
         hits = keyed_names(path.read_text(), names)
         if hits:
-            found[relative] = [f"src/dmtl/{relative}:{n}: {name!r} ({how})" for n, name, how in hits]
+            found[relative] = [
+                f"src/dmtl/{relative}:{n}: {name!r} ({how})" for n, name, how in hits
+            ]
     outside = [line for file, lines in found.items() if file not in NOT_YET for line in lines]
     assert outside == [], "dataset names keyed outside dmtl.data.datasets:\n" + "\n".join(outside)
     assert sorted(found) == sorted(NOT_YET), "NOT_YET lists a file that is done: remove it"

@@ -169,7 +169,7 @@ class FolderDataset(torch.utils.data.Dataset):
         Raises:
             DataError: the images are smaller than ``min_size`` (the backbone's coarsest stride).
         """
-        check_size_fits(self.size, min_size, f"the images of {self.root / IMAGE_FOLDER}")
+        check_size_fits(self.size, min_size, f"the image size of {self.root / IMAGE_FOLDER}")
 
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).
