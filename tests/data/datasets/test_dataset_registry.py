@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.datasets import DATASETS, ClassList, DatasetInfo, LabelSet, dataset_info
 from dmtl.data.readers.folder import FolderDataset
 from dmtl.errors import ConfigError, DataError
+from dmtl.module import DiffusionMTLModule
 from dmtl.report import _units
 from dmtl.tasks import resolve_tasks, standard_tasks
 from dmtl.viz import class_palette
@@ -177,3 +180,41 @@ def test_a_dataset_added_by_one_registry_entry_is_read_everywhere(tmp_path, monk
     assert batch["image"].shape == (2, 3, 32, 40) and batch["labelled"].all()
     semseg = batch["targets"]["semseg"]
     assert semseg.dtype == torch.int64 and set(np.unique(semseg.numpy())) <= {0, 1, 2, 255}
+
+
+@pytest.mark.slow
+def test_a_dataset_added_by_one_registry_entry_trains_through_the_cli(tmp_path, monkeypatch):
+    from dmtl.cli import main
+    from support import REPO
+
+    monkeypatch.setitem(DATASETS, "my_scenes", MY_SCENES)
+    root, out = tmp_path / "data", tmp_path / "out"
+    write_folder(root, num_train=4, num_val=2)
+    main(
+        [
+            "fit",
+            f"--config={REPO / 'experiments' / 'folder' / 'example.yaml'}",
+            "--data.dataset=my_scenes",
+            f"--data.root={root}",
+            "--data.tasks=null",
+            "--data.batch_size=2",
+            "--data.num_workers=0",
+            "--model.network.backbone=resnet10t",
+            "--model.network.embed_dim=16",
+            "--trainer.accelerator=cpu",
+            "--trainer.max_epochs=1",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            f"--trainer.logger.init_args.save_dir={out}",
+            "--trainer.logger.init_args.name=run",
+            "--trainer.logger.init_args.version=fit",
+            f"--trainer.default_root_dir={out}",
+        ]
+    )
+    run = out / "run" / "fit"
+    val = json.loads((run / "val_metrics.json").read_text())
+    assert set(val) == {"semseg", "depth"}  # the entry's standard tasks
+    ckpt = next((run / "checkpoints").glob("*.ckpt"))
+    model = DiffusionMTLModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+    assert model.hparams.dataset == "my_scenes"
+    assert [(t.name, t.channels) for t in model.task_specs] == [("semseg", 3), ("depth", 1)]
