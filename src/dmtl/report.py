@@ -10,6 +10,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from dmtl.data.datasets import has_inverse_depth
+
 Results = Mapping[str, Mapping[str, float]]
 # kind -> metric -> unit (normals' within_<t> shares are % too)
 
@@ -69,12 +71,11 @@ def _directions(task: str) -> dict[str, bool]:
 
 
 def _units(task: str, dataset: str | None) -> dict[str, str]:
-    from dmtl.data.datamodule import INVERSE_DEPTH
     from dmtl.tasks import TASKS
 
     if task not in TASKS:
         return {}
-    return TASKS[task].behaviour.metric_units(_directions(task), dataset in INVERSE_DEPTH)
+    return TASKS[task].behaviour.metric_units(_directions(task), has_inverse_depth(dataset))
 
 
 def write_results(

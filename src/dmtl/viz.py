@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dmtl.data.classes import known_class_colours
 from dmtl.kinds.colours import palette as palette  # re-exported
 from dmtl.tasks import TaskSpec
 
@@ -22,6 +23,24 @@ LEGEND_SWATCH = 16  # pixels of a legend's colour square
 LEGEND_SCALE = 0.45
 ROBUST_PERCENTILES = (2.0, 98.0)  # the per-image depth range of predict PNGs
 BAR_WIDTH, BAR_HEIGHT = 20, 200  # pixels of a depth colour bar's strip
+
+
+def class_palette(dataset: str | None, task: str, num_classes: int) -> np.ndarray:
+    """The colours of the classes of ``task`` on ``dataset``: uint8 (num_classes, 3).
+
+    Args:
+        dataset: a ``data.dataset`` value, or ``None``.
+        task: the task name.
+        num_classes: the task's channel count.
+
+    Returns:
+        the colours of the dataset's label set (``dmtl.data.datasets.labelsets``), or
+        ``palette(num_classes)`` where it has none (or a table of another length).
+    """
+    colours = known_class_colours(dataset, task)
+    if colours is None or len(colours) != num_classes:
+        return palette(num_classes)
+    return np.asarray(colours, dtype=np.uint8)
 
 
 def colourise(spec: TaskSpec, value: torch.Tensor, depth_range: tuple[float, float]) -> np.ndarray:

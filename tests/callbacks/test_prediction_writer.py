@@ -9,14 +9,14 @@ import torch
 from PIL import Image
 
 from dmtl.callbacks.prediction_writer import PredictionWriter
-from dmtl.data.transforms import denormalize
-from dmtl.errors import ConfigError
-from dmtl.kinds.colours import (
+from dmtl.data.datasets.labelsets import (
     CITYSCAPES_7_COLOURS,
     CITYSCAPES_19_COLOURS,
     NYUV2_13_COLOURS,
     VOC_COLOURS,
 )
+from dmtl.data.transforms import denormalize
+from dmtl.errors import ConfigError
 from dmtl.tasks import resolve_tasks
 
 H, W = 12, 16

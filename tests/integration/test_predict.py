@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from dmtl.cli import main
-from dmtl.kinds.colours import NYUV2_13_COLOURS, class_palette
-from dmtl.viz import make_legend
+from dmtl.data.datasets.labelsets import NYUV2_13_COLOURS
+from dmtl.viz import class_palette, make_legend
 from support.cli import _args
 
 

@@ -14,14 +14,21 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from dmtl.data.classes import class_names
-from dmtl.data.datamodule import INVERSE_DEPTH
+from dmtl.data.datasets import has_inverse_depth
 from dmtl.data.transforms import denormalize
 from dmtl.errors import ConfigError
-from dmtl.kinds.colours import class_palette, indexed_palette
+from dmtl.kinds.colours import indexed_palette
 from dmtl.kinds.depth import DepthKind
 from dmtl.report import run_dir
 from dmtl.tasks import TaskSpec
-from dmtl.viz import colourise, make_colour_bar, make_legend, overlay, robust_range
+from dmtl.viz import (
+    class_palette,
+    colourise,
+    make_colour_bar,
+    make_legend,
+    overlay,
+    robust_range,
+)
 
 DepthRange = Literal["image", "dataset"] | tuple[float, float]
 FOLDER = "predictions"  # the default folder, inside the run's folder
@@ -36,7 +43,7 @@ class PredictionWriter(BasePredictionWriter):
     - ``<task>/<sample name>.npy``: the prediction of ``DiffusionMTLModule.predict_step`` (class
       ids, depth in the dataset's unit, unit normals (3, H, W), edge probabilities);
     - ``<task>/<sample name>.png``: class ids as a palette-indexed PNG (mode "P", the pixel
-      value is the class id) in the dataset's standard colours (``dmtl.kinds.colours``); depth
+      value is the class id) in the dataset's standard colours (``dmtl.viz.class_palette``); depth
       in viridis over one range for every image (``depth_range``), also written in the PNG's text
       chunks ``depth_min``, ``depth_max``, ``depth_unit``, ``depth_range``; normals as RGB
       (n + 1) / 2; edge probabilities as grey;
@@ -211,7 +218,7 @@ class PredictionWriter(BasePredictionWriter):
 
 def _depth_unit(dataset: str | None) -> str:
     """``m``, or ``""`` for the inverse depth of the Cityscapes datasets."""
-    return "" if dataset in INVERSE_DEPTH else "m"
+    return "" if has_inverse_depth(dataset) else "m"
 
 
 def check_class_names(names: dict[str, list[str]], specs: Sequence[TaskSpec]) -> None:

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dmtl.data.compact import widen_batch
+from dmtl.data.datasets import dataset_info
 from dmtl.data.labelled import LabelledDataset
 from dmtl.data.labels import check_label_mask, make_label_mask
 from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
@@ -23,40 +24,19 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
-from dmtl.data.readers.checks import check_size_fits, check_split
-from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
-from dmtl.data.readers.folder import reader_for, with_available_labels
+from dmtl.data.readers.checks import check_size_fits
+from dmtl.data.readers.folder import with_available_labels
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
-from dmtl.data.readers.nyud_atrc import NYUDDataset
-from dmtl.data.readers.nyuv2 import NYUv2Dataset
-from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSampler
 from dmtl.data.split_files import read_split_file
-from dmtl.data.synthetic.dataset import SyntheticConfig, ensure_rendered
-from dmtl.data.synthetic.variants import VARIANTS, ensure_variant_rendered
+from dmtl.data.synthetic.dataset import SyntheticConfig
+from dmtl.data.synthetic.variants import ensure_dataset_rendered
 from dmtl.errors import ConfigError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path.home() / ".cache" / "dmtl"
-# Readers per dataset; synthetic scenes are rendered into the NYUv2 layout and read the same way.
-READERS = {
-    "synthetic": NYUv2Dataset,
-    "nyuv2": NYUv2Dataset,
-    "cityscapes": CityscapesDataset,
-    "cityscapes19": Cityscapes19Dataset,
-    "nyud": NYUDDataset,
-    "pascal_context": PascalContextDataset,
-    # rendered into the real layouts (dmtl.data.synthetic.variants), read by the real readers
-    "synthetic_pascal": PascalContextDataset,
-    "synthetic_cityscapes": CityscapesDataset,
-}
-SYNTHETIC = ("synthetic", *VARIANTS)  # rendered on first use into the cache directory
-# datasets whose depth targets are inverse depth
-INVERSE_DEPTH = ("cityscapes", "cityscapes19", "synthetic_cityscapes")
-# augmented and padded the ATRC way: the datasets of the ATRC/InvPT layouts
-ATRC_PROTOCOL = ("pascal_context", "synthetic_pascal", "nyud")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "val"  # the MTPSL protocol evaluates on its val split
 
 
@@ -133,6 +113,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.dataset_info = dataset_info(dataset)  # the dataset's facts (dmtl.data.datasets)
         self.task_specs: list[TaskSpec] = resolve_tasks(dataset, tasks, num_classes)
         self.tasks = [t.name for t in self.task_specs]
         if label_tasks is None:  # standard tasks first (split-file columns), then any extra ones
@@ -143,7 +124,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
         missing = [t for t in self.tasks if t not in self.label_tasks]
         if missing:
             raise ConfigError(f"tasks {missing} are not in label_tasks {self.label_tasks}")
-        check_sources(dataset, root, label_setting, split_file, predict_dir, SYNTHETIC)
+        check_sources(
+            dataset, root, label_setting, split_file, predict_dir, self.dataset_info.synthetic
+        )
         check_loader_options(batch_size, eval_batch_size, num_workers, prefetch_factor)
         check_geometry(scales, crop_size, scale_range)
         self.predict_dir = predict_dir
@@ -172,7 +155,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         """
         if self._predicts_folder():
             return
-        if self.dataset in SYNTHETIC:
+        if self.dataset_info.synthetic:
             self._render(workers=max(self.num_workers, 1))
         if self.trainer is not None and self.trainer.state.fn is not None:
             self.setup(self.trainer.state.fn.value)
@@ -186,18 +169,20 @@ class MultiTaskDataModule(pl.LightningDataModule):
             self.predict_set = ImageFolderDataset(self.predict_dir)
             return
         root = self._dataset_root()
-        reader = reader_for(self.dataset, READERS, self.hparams.num_classes)
-        pascal = self.dataset in ATRC_PROTOCOL
+        classes = self.hparams.num_classes
+        pascal = self.dataset_info.protocol == "atrc"
         eval_tf = build_pascal_eval_transform(*self.crop_size) if pascal else build_eval_transform()
-        val = reader(root, EVAL_SPLIT, self.tasks, transform=eval_tf)
+        val = self.dataset_info.open(
+            root, EVAL_SPLIT, self.tasks, transform=eval_tf, num_classes=classes
+        )
         stride = self._backbone_stride()
         if pascal:  # ATRC-layout images reach the network cropped or padded to crop_size
             check_size_fits(self.crop_size, stride, "data.crop_size")
-        check_split(val, stride)  # every file's shape, a few samples in full: before any step
+        val.check_files(stride)  # every file's shape, a few samples in full: before any step
         self.val_set = LabelledDataset(val, torch.ones(len(val), len(self.tasks), dtype=torch.bool))
         if stage in (None, "fit"):
-            train = reader(root, TRAIN_SPLIT, self.tasks)
-            check_split(train, stride)
+            train = self.dataset_info.open(root, TRAIN_SPLIT, self.tasks, num_classes=classes)
+            train.check_files(stride)
             if self.augment and pascal:
                 train.transform = build_pascal_train_transform(
                     *self.crop_size, scale_range=self.scale_range
@@ -205,7 +190,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
             elif self.augment:  # the scale-crop returns images of the training size
                 height, width = train.load_sample(0)["image"].shape[:2]
                 train.transform = build_train_transform(
-                    height, width, self.scales, inverse_depth=self.dataset in INVERSE_DEPTH
+                    height, width, self.scales, inverse_depth=self.dataset_info.inverse_depth
                 )
             else:
                 train.transform = eval_tf
@@ -288,13 +273,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
         return Path(self.root) if self.root is not None else DEFAULT_CACHE
 
     def _dataset_root(self) -> Path:
-        if self.dataset in SYNTHETIC:
+        if self.dataset_info.synthetic:
             return self._render(workers=1)
         check_root(self.dataset, self.root)  # not checked at init when predict_dir was given
         return Path(self.root)
 
     def _render(self, workers: int) -> Path:
         """The root of the rendered synthetic dataset (rendered now if not cached)."""
-        if self.dataset == "synthetic":
-            return ensure_rendered(self._cache_dir(), self.synthetic, workers=workers)
-        return ensure_variant_rendered(self._cache_dir(), self.dataset, self.synthetic, workers)
+        return ensure_dataset_rendered(self._cache_dir(), self.dataset, self.synthetic, workers)

@@ -55,17 +55,18 @@ def check_sources(
     label_setting: str,
     split_file: str | None,
     predict_dir: str | None,
-    synthetic: Sequence[str],
+    rendered: bool,
 ) -> None:
     """The label setting is known and the root, split file and predict folder exist.
 
     Args:
-        dataset: the dataset name; a dataset of ``synthetic`` needs no root.
+        dataset: the dataset name (for the messages).
         root: the dataset root.
         label_setting: ignored when a split file is given.
         split_file: a split file or ``None``.
         predict_dir: a folder of images or ``None``.
-        synthetic: the names of the datasets that are rendered on first use.
+        rendered: the dataset is rendered on first use (``DatasetInfo.synthetic``): it needs
+            no root.
 
     Raises:
         ConfigError: an unknown label setting.
@@ -78,7 +79,7 @@ def check_sources(
         )
     if split_file is not None and not Path(split_file).is_file():
         raise MissingDataError(f"split file {split_file} does not exist")
-    if dataset not in synthetic and (root is not None or predict_dir is None):
+    if not rendered and (root is not None or predict_dir is None):
         check_root(dataset, root)
     if predict_dir is not None and not Path(predict_dir).is_dir():
         raise MissingDataError(f"predict folder {predict_dir} does not exist")

@@ -23,11 +23,11 @@ import lightning.pytorch as pl
 import torch
 
 from dmtl.config import GROUPS, EvaluationConfig
+from dmtl.data.datasets import dataset_info
 from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.groups import as_group, group_dict
 from dmtl.released.recipe import DATASET, released_recipe
-from dmtl.tasks import DATASET_TASKS, standard_tasks
 
 COMMAND = "convert-checkpoint"
 DDP_PREFIX = "module."
@@ -115,13 +115,12 @@ def released_model_args(
     if need not in state:
         raise DataError(f"the checkpoint has no {need!r}: not a released DiffusionMTL state dict")
     heads = _captures(state, r"preliminary_head\.(\w+)\.0\.weight")
-    if dataset not in DATASET_TASKS:
-        raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(DATASET_TASKS)}")
-    available = DATASET_TASKS[dataset][1]
-    unknown = sorted(heads - set(available))
+    info = dataset_info(dataset)  # ConfigError for an unknown dataset
+    unknown = sorted(heads - set(info.channels))
     if unknown:
         raise ConfigError(f"checkpoint tasks {unknown} are not tasks of dataset {dataset!r}")
-    order = standard_tasks(dataset) + [t for t in available if t not in standard_tasks(dataset)]
+    standard = list(info.standard_tasks)
+    order = standard + [t for t in info.channels if t not in standard]
     blocks = _captures(state, r"preliminary_dec\.\w+\.(\d+)\..+")
     attn = _captures(state, r"diffusion_model\.denoiser\.crossblocks\.(\d+)\..+")
     betas = state.get(SCHEDULE_PREFIX + "betas")

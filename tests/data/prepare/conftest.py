@@ -9,13 +9,14 @@ import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.data.prepare import progress
-from dmtl.data.prepare.sources import SOURCES, Source
+from dmtl.data.prepare.sources import Source
 from support.archives import tar_folder, zip_folder
 from support.http_server import FileServer
 from support.mtpsl import write_cityscapes, write_nyuv2
 from support.nyud import write_nyud
 from support.pascal import TRAIN_IDS, write_pascal_context
 from support.published import mtpsl_split, pinned
+from support.sources import published_source, use_source
 
 NYU_COUNTS = {"train": 4, "val": 2}
 NYU_SIZE = (32, 40)  # big enough for a ResNet-18 training step
@@ -60,7 +61,7 @@ def _small_progress_steps(monkeypatch) -> None:
 
 def _serve(monkeypatch, server, files, dataset, archive, splits) -> Source:
     """Point the registry's ``dataset`` at the test server; return the patched source."""
-    published = SOURCES[dataset]
+    published = published_source(dataset)
     archive_url = server.add(f"/{archive}", files[archive])
     remotes = tuple(
         pinned(name.rsplit("/", 1)[-1], files[name], server.add(f"/splits/{name}", files[name]))
@@ -71,7 +72,7 @@ def _serve(monkeypatch, server, files, dataset, archive, splits) -> Source:
         archive=dataclasses.replace(published.archive, url=archive_url, page=None),
         splits=remotes,
     )
-    monkeypatch.setitem(SOURCES, dataset, source)
+    use_source(monkeypatch, dataset, source)
     return source
 
 

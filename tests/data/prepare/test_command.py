@@ -11,9 +11,9 @@ import pytest
 
 from dmtl.cli import main
 from dmtl.data.prepare.download import part_path, rejected_path
-from dmtl.data.prepare.sources import SOURCES
 from dmtl.data.prepare.tree import MARKER
 from support.http_server import closed_port_url
+from support.sources import use_source
 
 
 def prepare(capsys, *args: str) -> tuple[str, list[str]]:
@@ -117,7 +117,7 @@ def test_broken_download_is_one_line_keeps_the_part_and_resumes(
 def test_no_network_is_one_line_with_the_manual_steps(nyu_source, monkeypatch, tmp_path, capsys):
     url = closed_port_url("/nyuv2.zip")
     archive = dataclasses.replace(nyu_source.archive, url=url)
-    monkeypatch.setitem(SOURCES, "nyuv2", dataclasses.replace(nyu_source, archive=archive))
+    use_source(monkeypatch, "nyuv2", dataclasses.replace(nyu_source, archive=archive))
     root = tmp_path / "nyuv2"
     line = fails(capsys, "nyuv2", "--root", str(root))
     assert "cannot reach" in line and url in line
@@ -188,7 +188,7 @@ def test_split_file_of_another_size_is_one_line(nyu_source, server, monkeypatch,
 
     data = mtpsl_split(tmp_path / "x" / "onelabel.pth", [[1, 0, 0]] * 795)
     remote = pinned("onelabel.pth", data, server.add("/splits/795.pth", data))
-    monkeypatch.setitem(SOURCES, "nyuv2", dataclasses.replace(nyu_source, splits=(remote,)))
+    use_source(monkeypatch, "nyuv2", dataclasses.replace(nyu_source, splits=(remote,)))
     root = tmp_path / "nyuv2"
     line = fails(capsys, "nyuv2", "--root", str(root))
     assert "does not fit the archive nyuv2.zip" in line and "795" in line and "--no-splits" in line

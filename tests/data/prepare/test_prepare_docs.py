@@ -4,16 +4,17 @@ import re
 
 import pytest
 
+from dmtl.data.datasets import preparation_of, prepared_datasets
 from dmtl.data.prepare.command import main
 from dmtl.data.prepare.mirror import MIRROR_VARIABLE
-from dmtl.data.prepare.sources import SOURCES
 from support import REPO
 
 DOC = (REPO / "docs" / "datasets.md").read_text()
 
 
 def test_every_archive_and_split_file_url_is_listed():
-    urls = [r.url for s in SOURCES.values() for r in (s.archive, *s.splits)]
+    sources = [preparation_of(name).source for name in prepared_datasets()]
+    urls = [r.url for s in sources for r in (s.archive, *s.splits)]
     assert [url for url in urls if url not in DOC] == []
 
 

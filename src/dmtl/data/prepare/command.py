@@ -51,6 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dmtl
+from dmtl.data.datasets import preparation_of, prepared_datasets
 from dmtl.data.prepare import tree
 from dmtl.data.prepare.download import DownloadError, fetch, rejected_path, sha256_of
 from dmtl.data.prepare.extract import extract
@@ -58,11 +59,10 @@ from dmtl.data.prepare.layout import check_layout, check_split_file, layout_root
 from dmtl.data.prepare.mirror import MIRROR_VARIABLE, checked_sha256, mirrored
 from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.prepare.progress import PREFIX, Progress
-from dmtl.data.prepare.sources import SOURCES, Remote, Source, get_source
+from dmtl.data.prepare.sources import Remote, Source
 from dmtl.errors import ConfigError, DataError, MissingDataError
 
 COMMAND = "prepare"
-PREDECODED = ("pascal_context",)  # datasets that have a pre-decoded form
 
 
 def say(text: str) -> None:
@@ -136,7 +136,8 @@ def prepare(
         DataError: a checksum mismatch, a corrupt archive, a layout or split file that does not
             check out.
     """
-    source = get_source(dataset)
+    preparation = preparation_of(dataset)
+    source = preparation.source
     if mirror:
         source = mirrored(source, mirror)
     sha256 = checked_sha256(sha256)
@@ -183,7 +184,7 @@ def prepare(
         for split_remote, path, _ in split_files:
             (built / tree.SPLITS_FOLDER).mkdir(exist_ok=True)
             shutil.copyfile(path, built / tree.SPLITS_FOLDER / split_remote.filename)
-        predecoded = predecode and dataset in PREDECODED
+        predecoded = predecode and preparation.predecoded
         if predecoded:
             predecode_tree(built, say=lambda text: say(text.replace(str(built), str(root))))
         pinned = sha256 is not None or (archive is None and url is None and remote.pinned)
@@ -240,7 +241,7 @@ def main(argv: Sequence[str]) -> None:
         description="Download, verify, extract and check a real dataset in the layout dmtl "
         "reads (docs/datasets.md).",
     )
-    parser.add_argument("dataset", choices=sorted(SOURCES), help="the dataset to prepare")
+    parser.add_argument("dataset", choices=prepared_datasets(), help="the dataset to prepare")
     parser.add_argument("--root", required=True, help="the folder to prepare (--data.root)")
     parser.add_argument("--url", help="download the archive from this URL (http(s):// or file://)")
     parser.add_argument("--archive", help="use this archive file instead of downloading one")
@@ -272,7 +273,7 @@ def main(argv: Sequence[str]) -> None:
     if args.url and args.archive:
         parser.error("--url and --archive exclude each other")
     if args.predecode_only:
-        if args.dataset not in PREDECODED:
+        if not preparation_of(args.dataset).predecoded:
             raise ConfigError(f"--predecode-only: {args.dataset} has no pre-decoded form")
         predecode_tree(args.root, say=say)
         return

@@ -13,30 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
-from dmtl.data.readers.nyud_atrc import NYUDDataset
-from dmtl.data.readers.nyuv2 import NYUv2Dataset
-from dmtl.data.readers.pascal_context import TASKS as PASCAL_TASKS
-from dmtl.data.readers.pascal_context import PascalContextDataset
+from dmtl.data.datasets import dataset_info, preparation_of
 from dmtl.data.split_files import read_split_file
 from dmtl.errors import DataError, DMTLError
-from dmtl.tasks import standard_tasks
 
 SPLITS = ("train", "val")
 IGNORED_TOP = ("__MACOSX",)  # the resource folders of archives made on macOS
 MAX_WRAPPERS = 3  # top folders above the layout an archive may have (PASCALContext/, ...)
-
-# dataset -> (reader, tasks, required) per reading of the tree; an optional reading is checked
-# when its folder exists (Cityscapes' label_19, read as dataset cityscapes19)
-READINGS: dict[str, tuple[tuple[type, tuple[str, ...], bool], ...]] = {
-    "nyuv2": ((NYUv2Dataset, tuple(standard_tasks("nyuv2")), True),),
-    "cityscapes": (
-        (CityscapesDataset, tuple(standard_tasks("cityscapes")), True),
-        (Cityscapes19Dataset, ("semseg",), False),
-    ),
-    "nyud": ((NYUDDataset, tuple(standard_tasks("nyud")), True),),
-    "pascal_context": ((PascalContextDataset, PASCAL_TASKS, True),),
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +51,8 @@ def check_layout(dataset: str, root: Path, extracted: Path, name: str) -> Layout
     """Read ``root`` as ``dataset`` the way training does, without keeping anything.
 
     Args:
-        dataset: a key of ``READINGS``.
+        dataset: a dataset that ``dmtl prepare`` gets: its ``Preparation.readings`` are read
+            (``dmtl.data.datasets``); an optional reading only where its semseg folder exists.
         root: the folder that should hold the layout (``layout_root``'s answer).
         extracted: the folder the archive was extracted into (for the messages).
         name: the archive's name (for the messages).
@@ -78,14 +62,16 @@ def check_layout(dataset: str, root: Path, extracted: Path, name: str) -> Layout
     """
     counts: dict[str, int] = {}
     train_ids: list[str] = []
-    for reader, tasks, required in READINGS[dataset]:
-        folders = getattr(reader, "TASK_FOLDERS", {})
+    for reading in preparation_of(dataset).readings:
+        info = dataset_info(reading.dataset)
+        tasks = info.standard_tasks if reading.tasks is None else reading.tasks
+        folders = getattr(info.reader_class(), "TASK_FOLDERS", {})
         folder = folders.get("semseg")
-        if not required and not all((root / s / folder).is_dir() for s in SPLITS):
+        if not reading.required and not all((root / s / folder).is_dir() for s in SPLITS):
             continue
         for split in SPLITS:
             try:
-                data = reader(root, split, list(tasks))
+                data = info.open(root, split, tasks)
                 data.load_sample(0)
             except DMTLError as err:
                 message = _relative(str(err), extracted, name)
@@ -103,7 +89,7 @@ def check_split_file(dataset: str, path: Path, train_ids: Sequence[str], name: s
         DataError: unreadable, or not matching the training split; the message names the file.
     """
     try:
-        read_split_file(path, list(train_ids), standard_tasks(dataset))
+        read_split_file(path, list(train_ids), list(dataset_info(dataset).standard_tasks))
     except DMTLError as err:
         message = str(err).strip().splitlines()[0]
         raise DataError(

@@ -16,8 +16,8 @@ Dataset ``cityscapes`` reads ``label_7`` (the protocol's default), ``cityscapes1
 
 from __future__ import annotations
 
+from dmtl.data.datasets import dataset_info
 from dmtl.data.readers.mtpsl import MTPSLDataset
-from dmtl.tasks import DATASET_TASKS
 
 
 class CityscapesDataset(MTPSLDataset):
@@ -25,7 +25,7 @@ class CityscapesDataset(MTPSLDataset):
 
     DATASET = "Cityscapes"
     TASK_FOLDERS = {"semseg": "label_7", "depth": "depth"}
-    NUM_CLASSES = DATASET_TASKS["cityscapes"][1]["semseg"]
+    NUM_CLASSES = dataset_info("cityscapes").channels["semseg"]
 
 
 class Cityscapes19Dataset(MTPSLDataset):
@@ -33,4 +33,4 @@ class Cityscapes19Dataset(MTPSLDataset):
 
     DATASET = "Cityscapes"
     TASK_FOLDERS = {"semseg": "label_19", "depth": "depth"}
-    NUM_CLASSES = DATASET_TASKS["cityscapes19"][1]["semseg"]
+    NUM_CLASSES = dataset_info("cityscapes19").channels["semseg"]

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
+from dmtl.data.readers.checks import check_size_fits
 from dmtl.data.readers.folder_maps import DECODERS, missing_target, read_map, read_rgb
 from dmtl.data.readers.id_lists import check_reader_args, read_id_list
 from dmtl.errors import ConfigError, DataError, MissingDataError
@@ -156,6 +156,21 @@ class FolderDataset(torch.utils.data.Dataset):
         sample = self.load_sample(index)
         return sample if self.transform is None else self.transform(sample)
 
+    def task_file(self, index: int, task: str) -> Path:
+        """The map of ``task`` of sample ``index`` (the image where it has none)."""
+        return self.maps[task][index] or self.images[index]
+
+    def check_files(self, min_size: int | None = None) -> None:
+        """The images' common size (read at construction) against ``min_size``.
+
+        The maps' sizes and values are checked when each is read; a map may be missing (its
+        pair is unlabelled), so no sample is required to hold a valid pixel.
+
+        Raises:
+            DataError: the images are smaller than ``min_size`` (the backbone's coarsest stride).
+        """
+        check_size_fits(self.size, min_size, f"the image size of {self.root / IMAGE_FOLDER}")
+
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).
 
@@ -177,16 +192,6 @@ class FolderDataset(torch.utils.data.Dataset):
             sample[task] = DECODERS[task](value, map_path, *extra)
         sample["name"] = self.sample_ids[index]
         return sample
-
-
-def reader_for(
-    dataset: str, readers: Mapping[str, Callable[..., Any]], num_classes: Mapping[str, int] | None
-) -> Callable[..., Any]:
-    """The reader of ``dataset``: ``readers[dataset]``, or for ``folder`` a ``FolderDataset``
-    with its class counts bound; called as ``reader(root, split, tasks, transform=...)``."""
-    if dataset == "folder":
-        return partial(FolderDataset, num_classes=num_classes)
-    return readers[dataset]
 
 
 def with_available_labels(

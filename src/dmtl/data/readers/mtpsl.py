@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmtl.data.readers.checks import check_content, check_npy_split
 from dmtl.data.readers.mtpsl_arrays import (
     FILE_LABEL_IGNORE,
     convert_depth,
@@ -206,6 +207,26 @@ class MTPSLDataset(torch.utils.data.Dataset):
         sample = self.load_sample(index)
         return sample if self.transform is None else self.transform(sample)
 
+    def task_file(self, index: int, task: str) -> Path:
+        """The ``.npy`` file of ``task`` of sample ``index``."""
+        return self.root / self.split / self.TASK_FOLDERS[task] / f"{index}.npy"
+
+    def check_files(self, min_size: int | None = None) -> None:
+        """Every file's shape from its header, then a few samples in full (before any step).
+
+        Args:
+            min_size: the backbone's coarsest stride: images must be at least this high and wide.
+
+        Raises:
+            DataError: a file of another shape than its image's (both named), an image smaller
+                than ``min_size``, a bad file among the samples read, or a task with no valid
+                pixel in any of them.
+            MissingDataError: a file vanished.
+        """
+        folders = {task: self.TASK_FOLDERS[task] for task in self.tasks}
+        check_npy_split(self.root / self.split, IMAGE_FOLDER, folders, len(self), min_size)
+        check_content(self)
+
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).
 
@@ -222,7 +243,7 @@ class MTPSLDataset(torch.utils.data.Dataset):
         size = (image.shape[0], image.shape[1])
         sample: Sample = {"image": image}
         for task in self.tasks:
-            path = split_dir / self.TASK_FOLDERS[task] / f"{index}.npy"
+            path = self.task_file(index, task)
             array = load_array(path)
             if task == "semseg":
                 sample[task] = convert_label(array, path, size, self.NUM_CLASSES)

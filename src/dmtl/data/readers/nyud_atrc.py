@@ -44,13 +44,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmtl.data.datasets import dataset_info
+from dmtl.data.readers.checks import check_content, check_label_sizes
 from dmtl.data.readers.folder_maps import decode_depth, decode_normals, read_map, read_rgb
 from dmtl.data.readers.id_lists import check_reader_args, folder_listing, read_id_list
 from dmtl.data.readers.mtpsl_arrays import convert_edge
 from dmtl.errors import DataError, MissingDataError
-from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
+from dmtl.tasks import IGNORE_INDEX
 
-NUM_CLASSES = DATASET_TASKS["nyud"][1]["semseg"]
+NUM_CLASSES = dataset_info("nyud").channels["semseg"]
 FILE_VOID = 0  # the void label of the segmentation PNGs; class ids are stored shifted by one
 EDGE_THRESHOLD = 128  # an edge PNG pixel is a boundary where v/255 >= 0.5
 SPLIT_FOLDER = "gt_sets"
@@ -175,6 +177,24 @@ class NYUDDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Any:
         sample = self.load_sample(index)
         return sample if self.transform is None else self.transform(sample)
+
+    def task_file(self, index: int, task: str) -> Path:
+        """The file of ``task`` of sample ``index``."""
+        return self.files[index][task]
+
+    def check_files(self, min_size: int | None = None) -> None:
+        """Every label file's size against its image's (headers), then a few samples in full.
+
+        ``min_size`` is not compared here: the ATRC protocol crops or pads every image to
+        ``data.crop_size``, which the data module checks against it.
+
+        Raises:
+            DataError: a label file of another size than its image (both sizes named), a bad file
+                among the samples read, or a task with no valid pixel in any of them.
+            MissingDataError: a file vanished.
+        """
+        check_label_sizes(self.files, self.tasks)
+        check_content(self)
 
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).

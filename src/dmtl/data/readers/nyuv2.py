@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dmtl.data.datasets import dataset_info
 from dmtl.data.readers.mtpsl import TASK_FOLDERS, MTPSLDataset, write_mtpsl_sample
 from dmtl.data.readers.mtpsl import validate_layout as _validate_layout
-from dmtl.tasks import DATASET_TASKS
 
-NUM_CLASSES = DATASET_TASKS["nyuv2"][1]["semseg"]
+NUM_CLASSES = dataset_info("nyuv2").channels["semseg"]
 
 
 class NYUv2Dataset(MTPSLDataset):

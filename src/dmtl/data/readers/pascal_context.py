@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dmtl.data.datasets import dataset_info
+from dmtl.data.readers.checks import check_content, check_label_sizes
 from dmtl.data.readers.id_lists import check_reader_args, folder_listing, read_id_list
 from dmtl.data.readers.pascal_annotations import (
     boundaries,
@@ -43,9 +45,9 @@ from dmtl.data.readers.pascal_annotations import (
 )
 from dmtl.data.readers.predecoded import Compact, expand, open_predecoded
 from dmtl.errors import DataError, MissingDataError
-from dmtl.tasks import DATASET_TASKS, IGNORE_INDEX
+from dmtl.tasks import IGNORE_INDEX
 
-NUM_CLASSES = DATASET_TASKS["pascal_context"][1]["semseg"]
+NUM_CLASSES = dataset_info("pascal_context").channels["semseg"]
 SALIENT_THRESHOLD = 0.5  # fraction of 255 above which a distilled saliency pixel is salient
 IMAGE_FOLDER, IMAGE_SUFFIX = "JPEGImages", ".jpg"
 SPLIT_FOLDER = Path("ImageSets") / "Context"
@@ -59,6 +61,7 @@ TASK_FILES: dict[str, tuple[Path, str]] = {
     "edge": (LABEL_MAP_FOLDER, ".mat"),
 }
 TASKS = ("semseg", "human_parts", "sal", "normals", "edge")
+PNG_TASKS = ("semseg", "sal", "normals")  # tasks stored as PNG of the image's size
 
 Sample = dict[str, Any]
 
@@ -190,6 +193,25 @@ class PascalContextDataset(torch.utils.data.Dataset):
         )
         sample["name"] = self.sample_ids[index]
         return self.transform(sample)
+
+    def task_file(self, index: int, task: str) -> Path:
+        """The file of ``task`` of sample ``index`` (the image's for a task without one)."""
+        paths = self.files[index]
+        return paths.get(task, paths["image"])
+
+    def check_files(self, min_size: int | None = None) -> None:
+        """The size of every PNG label against its JPEG's (headers), then a few samples in full.
+
+        ``min_size`` is not compared here: the ATRC protocol crops or pads every image to
+        ``data.crop_size``, which the data module checks against it.
+
+        Raises:
+            DataError: a label file of another size than its image (both sizes named), a bad file
+                among the samples read, or a task with no valid pixel in any of them.
+            MissingDataError: a file vanished.
+        """
+        check_label_sizes(self.files, [t for t in self.tasks if t in PNG_TASKS])
+        check_content(self)
 
     def load_sample(self, index: int) -> Sample:
         """Load and convert sample ``index`` (no transform).

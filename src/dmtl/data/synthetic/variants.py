@@ -31,6 +31,7 @@ from dmtl.data.synthetic.dataset import (
     MANIFEST_NAME,
     SPLIT_CODES,
     SyntheticConfig,
+    ensure_rendered,
     run_jobs,
 )
 from dmtl.data.synthetic.people import VOC_PERSON, render_people_sample
@@ -107,6 +108,18 @@ def variant_name(dataset: str, config: SyntheticConfig) -> str:
         f"{dataset}-v{VARIANT_VERSIONS[dataset]}-{config.height}x{config.width}"
         f"-train{config.num_train}-val{config.num_val}-seed{config.seed}"
     )
+
+
+def ensure_dataset_rendered(
+    cache_dir: str | Path, dataset: str, config: SyntheticConfig, workers: int = 1
+) -> Path:
+    """The root of synthetic dataset ``dataset`` in ``cache_dir``, rendered now if not cached.
+
+    A name of ``VARIANTS`` renders that variant, any other the NYUv2-like scenes (``synthetic``).
+    """
+    if dataset in VARIANTS:
+        return ensure_variant_rendered(cache_dir, dataset, config, workers)
+    return ensure_rendered(cache_dir, config, workers=workers)
 
 
 def ensure_variant_rendered(
