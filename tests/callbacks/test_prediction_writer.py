@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from dmtl.callbacks.prediction_writer import PredictionWriter
-from dmtl.data.transforms import denormalize
+from dmtl.data.augment import denormalize
 from dmtl.errors import ConfigError
 from dmtl.kinds.colours import (
     CITYSCAPES_7_COLOURS,

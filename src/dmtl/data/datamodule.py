@@ -11,11 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dmtl.data.compact import widen_batch
-from dmtl.data.labelled import LabelledDataset
-from dmtl.data.labels import check_label_mask, make_label_mask
-from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
-from dmtl.data.pipelines import (
+from dmtl.data.augment import (
     PASCAL_CROP,
     PASCAL_SCALE_RANGE,
     build_eval_transform,
@@ -23,6 +19,10 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
+from dmtl.data.compact import widen_batch
+from dmtl.data.labelled import LabelledDataset
+from dmtl.data.labels import check_label_mask, make_label_mask
+from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
 from dmtl.data.readers.checks import check_size_fits, check_split
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
 from dmtl.data.readers.folder import reader_for, with_available_labels
