@@ -138,8 +138,10 @@ def build_eval_transform(
     return SampleTransform([normalize(mean, std)], seed=0)
 
 
-def _photometric() -> list[A.BasicTransform]:
+def pascal_photometric() -> list[A.BasicTransform]:
     """The ATRC/mmseg photometric distortion, each part with probability 0.5.
+
+    The image-only steps of ``build_pascal_train_transform``, in order: the place of a new one.
 
     ``FastBrightnessContrast`` is albumentations' ``RandomBrightnessContrast`` with its float32
     arithmetic done without constant images (``dmtl.data.augment.steps``).
@@ -216,7 +218,7 @@ def build_pascal_train_transform(
         A.PadIfNeeded(height, width, position="center", border_mode=cv2.BORDER_CONSTANT),
         A.RandomCrop(height, width),
         A.HorizontalFlip(p=flip_p),
-        *(_photometric() if photometric else []),
+        *(pascal_photometric() if photometric else []),
         normalize(mean, std),
     ]
     return FusedSampleTransform(transforms, seed=seed, track_padding=True, fused=fused)
