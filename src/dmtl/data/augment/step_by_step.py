@@ -108,8 +108,6 @@ class SampleTransform:
         self.inverse_depth = inverse_depth
         self.track_padding = track_padding
         self.output_size = None if output_size is None else tuple(output_size)
-        # what each applied step (by class name, as ``applied_transforms`` names it) does
-        self.effects = {type(t).__name__: effect_of(t) for t in transforms}
         targets = {name: "mask" for name in (*TASKS, VALID_KEY, INDEX_KEY)}
         self.compose = A.Compose(
             list(transforms),
@@ -119,6 +117,8 @@ class SampleTransform:
             save_applied_params=True,
             is_check_shapes=False,  # checked here, with an error that names the sample
         )
+        # what each step (by class name, as ``applied_transforms`` names it) does to the targets
+        self.effects = {type(t).__name__: effect_of(t) for t in self.compose.transforms}
         slow = [t for t in self.compose.transforms if not moves_pixels_only(t)]
         self.by_index = by_index and not slow
         if by_index and slow:
