@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import albumentations as A
@@ -12,8 +13,10 @@ from dmtl.data.augment import (
     build_pascal_eval_transform,
     build_pascal_train_transform,
     build_train_transform,
+    step_by_step,
 )
 from dmtl.data.augment.by_index import moves_pixels_only
+from dmtl.data.augment.normalisation import IMAGENET_MEAN, IMAGENET_STD, normalize
 from dmtl.data.readers.nyuv2 import NYUv2Dataset
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from support.mtpsl import write_nyuv2
@@ -58,3 +61,13 @@ def test_only_pixel_moving_steps_take_the_index_path() -> None:
     assert not moves_pixels_only(A.RandomScale(mask_interpolation=1))  # linear
     assert not moves_pixels_only(A.PadIfNeeded(8, 8, fill_mask=255))
     assert not moves_pixels_only(A.RandomScale(area_for_downscale="image_mask"))
+
+
+def test_a_step_that_does_more_than_move_map_pixels_is_told_once(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(step_by_step, "_TOLD", set())  # nothing told yet in this process
+    steps = [A.PadIfNeeded(8, 8, fill_mask=255), normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    with caplog.at_level(logging.INFO, logger="dmtl"):
+        transforms = [step_by_step.SampleTransform(steps, seed=0) for _ in range(2)]
+    assert not any(transform.by_index for transform in transforms)
+    told = [r.getMessage() for r in caplog.records]
+    assert len(told) == 1 and "step PadIfNeeded does more than move" in told[0], told
