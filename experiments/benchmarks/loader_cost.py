@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmtl.data.pipelines import build_eval_transform, build_train_transform
+from dmtl.data.augment import build_eval_transform, build_train_transform
 from dmtl.data.readers.nyuv2 import NYUv2Dataset, write_nyuv2_sample
 
 TASKS = ["semseg", "depth", "normals"]

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import torch
 
-from dmtl.data.pipelines import build_pascal_eval_transform, build_pascal_train_transform
+from dmtl.data.augment import build_pascal_eval_transform, build_pascal_train_transform
 from dmtl.data.readers.pascal_context import PascalContextDataset
 from dmtl.data.synthetic.dataset import SyntheticConfig
 from dmtl.data.synthetic.variants import ensure_variant_rendered

@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from dmtl.callbacks.panels import PANEL_KEY, ValidationPanels
-from dmtl.data.transforms import denormalize
+from dmtl.data.augment import denormalize
 from dmtl.errors import ConfigError
 from dmtl.models.network import MultiTaskOutput
 from dmtl.tasks import resolve_tasks

@@ -9,13 +9,13 @@ import torch
 from PIL import Image
 
 from dmtl.callbacks.prediction_writer import PredictionWriter
+from dmtl.data.augment import denormalize
 from dmtl.data.datasets.labelsets import (
     CITYSCAPES_7_COLOURS,
     CITYSCAPES_19_COLOURS,
     NYUV2_13_COLOURS,
     VOC_COLOURS,
 )
-from dmtl.data.transforms import denormalize
 from dmtl.errors import ConfigError
 from dmtl.tasks import resolve_tasks
 

@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from dmtl.callbacks.wandb_run import wandb_loggers
-from dmtl.data.transforms import denormalize
+from dmtl.data.augment import denormalize
 from dmtl.errors import ConfigError
 from dmtl.report import run_dir
 from dmtl.viz import make_panel, save_panel

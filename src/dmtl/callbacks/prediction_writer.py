@@ -13,9 +13,9 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from dmtl.data.augment import denormalize
 from dmtl.data.classes import class_names
 from dmtl.data.datasets import has_inverse_depth
-from dmtl.data.transforms import denormalize
 from dmtl.errors import ConfigError
 from dmtl.kinds.colours import indexed_palette
 from dmtl.kinds.depth import DepthKind

@@ -11,12 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dmtl.data.compact import widen_batch
-from dmtl.data.datasets import dataset_info
-from dmtl.data.labelled import LabelledDataset
-from dmtl.data.labels import check_label_mask, make_label_mask
-from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
-from dmtl.data.pipelines import (
+from dmtl.data.augment import (
     PASCAL_CROP,
     PASCAL_SCALE_RANGE,
     build_eval_transform,
@@ -24,6 +19,11 @@ from dmtl.data.pipelines import (
     build_pascal_train_transform,
     build_train_transform,
 )
+from dmtl.data.compact import widen_batch
+from dmtl.data.datasets import dataset_info
+from dmtl.data.labelled import LabelledDataset
+from dmtl.data.labels import check_label_mask, make_label_mask
+from dmtl.data.option_checks import check_geometry, check_loader_options, check_root, check_sources
 from dmtl.data.readers.checks import check_size_fits
 from dmtl.data.readers.folder import with_available_labels
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate

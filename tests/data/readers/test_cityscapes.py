@@ -12,9 +12,9 @@ import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
 from dmtl.cli import main
+from dmtl.data.augment import build_train_transform
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.labels import save_split_file
-from dmtl.data.pipelines import build_train_transform
 from dmtl.data.readers.cityscapes import Cityscapes19Dataset, CityscapesDataset
 from dmtl.errors import ConfigError, DataError, MissingDataError
 from dmtl.tasks import IGNORE_INDEX

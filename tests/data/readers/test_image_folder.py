@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from dmtl.cli import main
+from dmtl.data.augment import denormalize
 from dmtl.data.readers.image_folder import ImageFolderDataset, pad_collate
-from dmtl.data.transforms import denormalize
 from dmtl.errors import DataError, MissingDataError
 from support.cli import _args
 

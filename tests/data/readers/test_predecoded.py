@@ -107,7 +107,7 @@ def test_no_form_no_warning(tmp_path: Path, caplog) -> None:
 
 
 def test_a_sample_transform_gets_uint8_ids_and_gives_the_same_output(root: Path) -> None:
-    from dmtl.data.pipelines import build_pascal_train_transform
+    from dmtl.data.augment import build_pascal_train_transform
 
     for predecoded in (True, False):
         data = PascalContextDataset(root, "train", list(TASKS), predecoded=predecoded)

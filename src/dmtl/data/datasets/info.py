@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from dmtl.data.datasets.labelsets import LabelSet
 from dmtl.data.prepare.sources import Source
 
-# the protocol a dataset follows (its augmentation and evaluation, dmtl.data.pipelines): MTPSL's
+# the protocol a dataset follows (its augmentation and evaluation, dmtl.data.augment): MTPSL's
 # scale-crop at the native size, or ATRC's scaling, crop and padding to data.crop_size
 ProtocolName = Literal["mtpsl", "atrc"]
 

@@ -9,7 +9,7 @@ On disk::
 
 2,975 training / 500 validation samples. Depth stays inverse depth (the disparity-derived values
 MTAN distributes; larger = closer): it is the target the protocol trains on and evaluates (absErr on
-inverse depth, as in MTPSL), so a zoom by s multiplies it by s (``dmtl.data.transforms``).
+inverse depth, as in MTPSL), so a zoom by s multiplies it by s (``dmtl.data.augment``).
 Dataset ``cityscapes`` reads ``label_7`` (the protocol's default), ``cityscapes19`` reads
 ``label_19``; the reading itself is ``dmtl.data.readers.mtpsl``'s.
 """

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from dmtl.data.pipelines import build_eval_transform
+from dmtl.data.augment import build_eval_transform
 from dmtl.errors import DataError, MissingDataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

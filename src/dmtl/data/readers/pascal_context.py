@@ -16,7 +16,7 @@ classes (``dmtl.data.readers.pascal_annotations``).
 Samples come out as numpy dicts: ``image`` float32
 (H, W, 3) in [0, 1], ``name`` the image id, and per task ``semseg``/``human_parts``/``sal`` int64
 (H, W) with 255 = ignore, ``normals`` float32 (H, W, 3) with 0 = invalid, ``edge`` float32 (H, W)
-in {0, 1}. Images differ in size: the transforms crop or pad them (``dmtl.data.transforms``).
+in {0, 1}. Images differ in size: the transforms crop or pad them (``dmtl.data.augment``).
 Nothing is ever written under ``root`` (the literature's loaders cache a part index there).
 When ``root/predecoded/<split>`` holds the split pre-decoded (``dmtl.data.readers.predecoded``,
 written by ``dmtl prepare``) and matches the split list, samples are read from it instead: the same

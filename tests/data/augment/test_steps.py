@@ -1,7 +1,7 @@
-"""The faster augmentation steps give the plain albumentations ones' output.
+"""dmtl's faster steps give albumentations' stock steps' output.
 
-Moved maps bit for bit (gathers); float arithmetic within its tolerance (``support.floats``), since
-albumentations' own bits follow OpenCV's release and the CPU.
+Float arithmetic within its tolerance (``support.floats``), since albumentations' own bits follow
+OpenCV's release and the CPU; the task maps bit for bit.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ import numpy as np
 import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
-from dmtl.data.fast_augment import FastBrightnessContrast, moves_pixels_only
-from dmtl.data.pipelines import (
-    build_pascal_eval_transform,
-    build_pascal_train_transform,
-    build_train_transform,
-)
-from dmtl.data.readers.nyuv2 import NYUv2Dataset
+from dmtl.data.augment import build_pascal_eval_transform, build_pascal_train_transform
+from dmtl.data.augment.normalisation import IMAGENET_MEAN, IMAGENET_STD, normalize
+from dmtl.data.augment.steps import CachedNormalize, FastBrightnessContrast
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
-from dmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, CachedNormalize, normalize
 from support.floats import IMAGE_ULPS, assert_float32_close, float64_oracle, product_in_float32
-from support.mtpsl import write_nyuv2
 from support.pascal import write_pascal_context
 
 
@@ -81,7 +75,7 @@ def _with_stock_normalize(transform):
         is_check_shapes=False,
     )
     transform.reseed(transform.seed)
-    transform.fused = False  # albumentations' steps one by one (tests/data/test_fused_augment.py)
+    transform.fused = False  # albumentations' steps one by one (tests/data/augment/test_fused.py)
     return transform
 
 
@@ -100,43 +94,3 @@ def test_pascal_recipes_give_the_stock_outputs(tmp_path: Path) -> None:  # 24 se
             assert_float32_close(got["image"], expected["image"], IMAGE_SCALE, IMAGE_ULPS, repeat)
             for task, target in expected["targets"].items():
                 assert torch.equal(got["targets"][task], target), task
-
-
-def _by_maps(build, **kwargs):
-    fast, plain = build(**kwargs), build(**kwargs)
-    fast.fused = plain.fused = False  # the step-by-step path, where maps move by index
-    plain.by_index = False
-    assert fast.by_index
-    return fast, plain
-
-
-def _equal(fast, plain, sample: dict) -> None:
-    got, expected = fast(dict(sample)), plain(dict(sample))
-    assert torch.equal(got["image"], expected["image"])
-    assert got["targets"].keys() == expected["targets"].keys()
-    for task, target in expected["targets"].items():
-        assert got["targets"][task].dtype == target.dtype, task
-        assert torch.equal(got["targets"][task], target), task
-
-
-def test_maps_moved_by_index_equal_separate_targets(tmp_path: Path) -> None:
-    pascal = PascalContextDataset(write_pascal_context(tmp_path / "p"), "train", list(TASKS))
-    for fast, plain in [  # small crops and a wide scale range: padding, crops and flips
-        _by_maps(build_pascal_train_transform, height=40, width=36, scale_range=(0.5, 2.5), seed=1),
-        _by_maps(build_pascal_eval_transform, height=32, width=40),
-    ]:
-        for repeat in range(24):
-            _equal(fast, plain, pascal.load_sample(repeat % len(pascal)))
-    nyu = NYUv2Dataset(write_nyuv2(tmp_path / "n", {"train": 3, "val": 1}, 24, 30), "train",
-                       ["semseg", "depth", "normals"])  # fmt: skip
-    fast, plain = _by_maps(build_train_transform, height=24, width=30, seed=2)
-    for repeat in range(12):
-        _equal(fast, plain, nyu.load_sample(repeat % len(nyu)))
-
-
-def test_only_pixel_moving_steps_take_the_index_path() -> None:
-    assert moves_pixels_only(A.HorizontalFlip(p=0.5)) and moves_pixels_only(A.ColorJitter())
-    assert not moves_pixels_only(A.Rotate(limit=10))
-    assert not moves_pixels_only(A.RandomScale(mask_interpolation=1))  # linear
-    assert not moves_pixels_only(A.PadIfNeeded(8, 8, fill_mask=255))
-    assert not moves_pixels_only(A.RandomScale(area_for_downscale="image_mask"))

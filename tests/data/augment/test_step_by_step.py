@@ -7,10 +7,11 @@ import pytest
 import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
-from dmtl.data.pipelines import build_eval_transform, build_train_transform
-from dmtl.data.transforms import (
+from dmtl.data.augment import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    build_eval_transform,
+    build_train_transform,
     denormalize,
 )
 from dmtl.errors import ConfigError, DataError

@@ -1,4 +1,4 @@
-"""Joint augmentation of sample dicts (albumentations) and conversion to the tensor format.
+"""The step-by-step executor: albumentations' steps in turn, the reference of the fused one.
 
 Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1], any task keys of
 ``dmtl.tasks.TASKS``, ``name``). Output, before collation::
@@ -15,13 +15,15 @@ Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s 
 resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s
 and inverse depth (Cityscapes) multiplied by s), a horizontal flip (which negates the x component of
 the camera-frame normals: x right, y down, z forward), photometric jitter of the image, ImageNet
-normalisation; the recipes of each protocol are in ``dmtl.data.pipelines``. Padding transforms
+normalisation; the recipes of each protocol are in ``dmtl.data.augment.recipes``. Padding steps
 (PASCAL-Context) mark what they add as invalid per task kind (255 for segmentation, saliency and
 boundaries, 0 for depth and normals) through a validity mask that travels with the targets. Every
 label map is resized with nearest neighbour so that class ids, unit normals and the zero/255 invalid
-markers stay exact. Which key needs which format and geometric correction is its task's kind
-(``TaskKind.prepare_array``, ``correct_geometry``, ``invalid_value``, ``to_tensor`` in
-``dmtl.kinds``).
+markers stay exact; when every step only moves pixels, the maps ride as one map of source indices
+(``dmtl.data.augment.by_index``: the same bytes, faster). What each geometric step does to the
+targets is the table of ``dmtl.data.augment.geometry``, which refuses any step it does not hold.
+Which key needs which format and correction is its task's kind (``TaskKind.prepare_array``,
+``correct_geometry``, ``invalid_value``, ``to_tensor`` in ``dmtl.kinds``).
 
 Randomness: albumentations 2.0.8 draws from generators owned by the ``Compose`` (numpy
 ``default_rng`` and ``random.Random``), never from the global numpy/random state, so
@@ -40,103 +42,43 @@ So no ``worker_init_fn`` is needed; seeding torch makes augmentation reproducibl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 
-from dmtl.data.fast_augment import INDEX_KEY, CachedNormalize, augment_by_index, moves_pixels_only
+from dmtl.data.augment.by_index import INDEX_KEY, augment_by_index, moves_pixels_only
+from dmtl.data.augment.geometry import Correction, effect_of
+from dmtl.data.augment.steps import LABEL_INTERPOLATION
 from dmtl.errors import ConfigError, DataError
 from dmtl.tasks import TASKS
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.2, 1.5)  # MTPSL RandomScaleCrop
-IMAGE_INTERPOLATION = cv2.INTER_LINEAR
-LABEL_INTERPOLATION = cv2.INTER_NEAREST  # keeps class ids, unit normals and invalid markers exact
+log = logging.getLogger(__name__)
 VALID_KEY = "_valid"  # uint8 mask of ones that padding fills with 0 (track_padding)
 
 Sample = dict[str, Any]
+_TOLD: set[str] = set()  # the slower paths already reported in this process
 
 
-class RandomScaleCrop(A.DualTransform):
-    """Crop 1/s of the image at a random position and resize it to (height, width).
-
-    The zoom factor s is drawn uniformly from ``scales`` and reported as ``scale`` in the applied
-    params (``save_applied_params``) so that the caller can divide depth by it. Images are resized
-    with ``interpolation``, masks with ``mask_interpolation``.
-
-    Args:
-        height: output height.
-        width: output width.
-        scales: candidate zoom factors s >= 1, drawn uniformly.
-        interpolation: OpenCV flag for images.
-        mask_interpolation: OpenCV flag for masks.
-        p: probability of applying.
-    """
-
-    def __init__(
-        self,
-        height: int,
-        width: int,
-        scales: Sequence[float] = DEFAULT_SCALES,
-        interpolation: int = IMAGE_INTERPOLATION,
-        mask_interpolation: int = LABEL_INTERPOLATION,
-        p: float = 1.0,
-    ) -> None:
-        super().__init__(p=p)
-        self.height = height
-        self.width = width
-        self.scales = tuple(float(s) for s in scales)
-        self.interpolation = interpolation
-        self.mask_interpolation = mask_interpolation
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("height", "width", "scales", "interpolation", "mask_interpolation")
-
-    def get_params_dependent_on_data(
-        self, params: dict[str, Any], data: dict[str, Any]
-    ) -> dict[str, Any]:
-        rows, cols = params["shape"][:2]
-        scale = self.py_random.choice(self.scales)
-        crop_rows = max(1, round(rows / scale))
-        crop_cols = max(1, round(cols / scale))
-        top = self.py_random.randint(0, rows - crop_rows)
-        left = self.py_random.randint(0, cols - crop_cols)
-        return {"scale": scale, "crop": (top, left, crop_rows, crop_cols)}
-
-    def _crop_resize(
-        self, array: np.ndarray, crop: tuple[int, int, int, int], flag: int
-    ) -> np.ndarray:
-        top, left, rows, cols = crop
-        out = array[top : top + rows, left : left + cols]
-        if (rows, cols) != (self.height, self.width):
-            channels = out.shape[2:]
-            out = cv2.resize(out, (self.width, self.height), interpolation=flag)
-            out = out.reshape(self.height, self.width, *channels)  # cv2 drops a trailing axis of 1
-        return out
-
-    def apply(self, img: np.ndarray, crop: tuple[int, int, int, int], **params: Any) -> np.ndarray:
-        return self._crop_resize(img, crop, self.interpolation)
-
-    def apply_to_mask(
-        self, mask: np.ndarray, crop: tuple[int, int, int, int], **params: Any
-    ) -> np.ndarray:
-        return self._crop_resize(mask, crop, self.mask_interpolation)
+def tell_once(message: str) -> None:
+    """Log ``message`` (why a recipe takes a slower path) once per process: not an error."""
+    if message not in _TOLD:
+        _TOLD.add(message)
+        log.info(message)
 
 
 class SampleTransform:
     """Callable that augments a numpy sample dict jointly and converts it to the tensor format.
 
-    Built by ``build_train_transform`` / ``build_eval_transform``; see the module docstring for the
-    formats and for seeding.
+    Built by the recipes (``dmtl.data.augment.recipes``); see the module docstring for the formats
+    and for seeding.
 
     Args:
         transforms: albumentations transforms, applied in order to the image and (as masks) to every
-            task map.
+            task map; each geometric one must be in ``dmtl.data.augment.geometry.STEPS``.
         seed: seed of the albumentations generators; None derives it from torch's seed.
         inverse_depth: depth targets are inverse depth (a zoom by s multiplies them by s instead
             of dividing).
@@ -145,7 +87,10 @@ class SampleTransform:
         output_size: (H, W) every output must have (batched evaluation); a sample that comes out
             larger is an error that names it.
         by_index: move the task maps by one map of source indices when every transform allows it
-            (``dmtl.data.fast_augment``): the same output, faster.
+            (``dmtl.data.augment.by_index``): the same output, faster.
+
+    Raises:
+        ConfigError: a geometric step that ``dmtl.data.augment.geometry.STEPS`` does not hold.
     """
 
     # class-id and edge maps are made uint8 here anyway: readers may pass them so
@@ -172,9 +117,15 @@ class SampleTransform:
             save_applied_params=True,
             is_check_shapes=False,  # checked here, with an error that names the sample
         )
-        self.by_index = by_index and all(
-            moves_pixels_only(t, (RandomScaleCrop,)) for t in self.compose.transforms
-        )
+        # what each step (by class name, as ``applied_transforms`` names it) does to the targets
+        self.effects = {type(t).__name__: effect_of(t) for t in self.compose.transforms}
+        slow = [t for t in self.compose.transforms if not moves_pixels_only(t)]
+        self.by_index = by_index and not slow
+        if by_index and slow:
+            tell_once(
+                f"augmentation: the task maps move step by step (slower), since step "
+                f"{type(slow[0]).__name__} does more than move their pixels (nearest, fill 0)"
+            )
         self.seed = seed
         self._seed_source: tuple[str, int, int] | None = (
             None  # what the generators were seeded from
@@ -205,7 +156,7 @@ class SampleTransform:
         """Transform one sample dict (see the module docstring for input and output)."""
         self._sync_random_state()
         name = str(sample.get("name", ""))
-        data = _prepare_inputs(sample, name)
+        data = prepare_inputs(sample, name)
         if self.track_padding:
             data[VALID_KEY] = np.ones(data["image"].shape[:2], dtype=np.uint8)
         out = augment_by_index(self.compose, data) if self.by_index else self.compose(**data)
@@ -215,21 +166,18 @@ class SampleTransform:
                 f"size {self.output_size}; raise the crop/pad size"
             )
         padded = out[VALID_KEY] == 0 if self.track_padding else None
-        scale, flipped = 1.0, False
+        correction = Correction()
         for transform_name, params in out["applied_transforms"]:
-            if transform_name in (RandomScaleCrop.__name__, A.RandomScale.__name__):
-                scale = float(params["scale"])
-            elif transform_name == A.HorizontalFlip.__name__:
-                flipped = True
+            effect = self.effects.get(transform_name)  # None: an image-only step
+            if effect is not None:
+                correction.add(effect, params)
         targets = {}
         for key in data:
             if key in ("image", VALID_KEY):
                 continue
             kind = TASKS[key].behaviour
             # depth / s after a zoom by s (inverse depth * s), normals' x negated after a flip
-            array = kind.correct_geometry(
-                out[key], scale=scale, flipped=flipped, inverse_depth=self.inverse_depth
-            )
+            array = correction.apply(kind, out[key], self.inverse_depth)
             if padded is not None and padded.any():
                 array = array.copy()
                 array[padded] = kind.invalid_value
@@ -242,7 +190,7 @@ class SampleTransform:
         return {"image": image, "targets": targets, "name": name}
 
 
-def _prepare_inputs(sample: Sample, name: str) -> dict[str, np.ndarray]:
+def prepare_inputs(sample: Sample, name: str) -> dict[str, np.ndarray]:
     """Arrays for albumentations: image float32 (H, W, 3), each task map as its kind prepares it."""
     if "image" not in sample:
         raise DataError(f"sample {name!r} has no 'image'")
@@ -266,24 +214,3 @@ def _prepare_inputs(sample: Sample, name: str) -> dict[str, np.ndarray]:
             )
         data[key] = array
     return data
-
-
-def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> None:
-    if len(mean) != 3 or len(std) != 3:
-        raise ConfigError(f"mean and std need 3 values (RGB), got {list(mean)} and {list(std)}")
-    if min(std) <= 0:
-        raise ConfigError(f"std must be positive, got {list(std)}")
-
-
-def normalize(mean: Sequence[float], std: Sequence[float]) -> A.Normalize:
-    # images are already in [0, 1], hence max_pixel_value 1
-    return CachedNormalize(mean=tuple(mean), std=tuple(std), max_pixel_value=1.0)
-
-
-def denormalize(
-    image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
-) -> torch.Tensor:
-    """Undo the normalisation of an image [3, H, W] or batch [B, 3, H, W]; not clamped to [0, 1]."""
-    mean_t = torch.as_tensor(mean, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    std_t = torch.as_tensor(std, dtype=image.dtype, device=image.device).view(3, 1, 1)
-    return image * std_t + mean_t

@@ -1,4 +1,18 @@
-"""Augmentation recipes of the two protocols, built from ``dmtl.data.transforms``.
+"""The augmentation recipes of the two protocols: the one file to edit to add a step.
+
+Each ``build_*`` function below lists its protocol's steps (albumentations transforms, or those of
+``dmtl.data.augment.steps``) in order, and hands them to an executor. To add a step, add it to
+the list of the recipe:
+
+* a photometric step (image only) needs nothing else. In the PASCAL-Context training recipe, a
+  step the fused executor does not compute (``dmtl.data.augment.fused``: it knows the steps
+  below) makes that recipe run step by step, about 2x slower, and says so once in the log;
+* a geometric step (it moves the task maps too) must be a row of the table of
+  ``dmtl.data.augment.geometry``, which says what it does to each kind of target (a zoom divides
+  depth, a horizontal flip negates normals' x); one not there is refused with a ``ConfigError``
+  that names it, rather than leaving normals or depth silently wrong.
+
+The recipes:
 
 * MTPSL (NYUv2, Cityscapes, synthetic): random scale-crop with s in {1.0, 1.2, 1.5} back to the
   training size (metric depth / s, inverse depth × s), horizontal flip, colour jitter; evaluation at
@@ -19,19 +33,20 @@ from collections.abc import Callable, Sequence
 import albumentations as A
 import cv2
 
-from dmtl.data.fast_augment import FastBrightnessContrast
-from dmtl.data.fused_augment import FusedSampleTransform
-from dmtl.data.transforms import (
-    DEFAULT_SCALES,
-    IMAGE_INTERPOLATION,
+from dmtl.data.augment.fused import FusedSampleTransform
+from dmtl.data.augment.normalisation import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    LABEL_INTERPOLATION,
-    RandomScaleCrop,
-    Sample,
-    SampleTransform,
     check_normalisation,
     normalize,
+)
+from dmtl.data.augment.step_by_step import Sample, SampleTransform
+from dmtl.data.augment.steps import (
+    DEFAULT_SCALES,
+    IMAGE_INTERPOLATION,
+    LABEL_INTERPOLATION,
+    FastBrightnessContrast,
+    RandomScaleCrop,
 )
 from dmtl.errors import ConfigError
 
@@ -83,12 +98,12 @@ def build_train_transform(
         mean: per-channel normalisation mean (image in [0, 1]).
         std: per-channel normalisation std.
         seed: seed of the augmentation generators; None derives it from torch's seed (see
-            ``dmtl.data.transforms``).
+            ``dmtl.data.augment.step_by_step``).
         inverse_depth: depth targets are inverse depth (multiplied by s instead of divided).
 
     Raises:
         ConfigError: a non-positive size, an empty scale set or one below 1, flip_p outside [0, 1],
-            bad mean/std.
+            bad mean/std, a geometric step the table of ``dmtl.data.augment.geometry`` lacks.
     """
     _check_size(height, width)
     if not scales or min(scales) < 1.0:
@@ -123,11 +138,13 @@ def build_eval_transform(
     return SampleTransform([normalize(mean, std)], seed=0)
 
 
-def _photometric() -> list[A.BasicTransform]:
+def pascal_photometric() -> list[A.BasicTransform]:
     """The ATRC/mmseg photometric distortion, each part with probability 0.5.
 
+    The image-only steps of ``build_pascal_train_transform``, in order: the place of a new one.
+
     ``FastBrightnessContrast`` is albumentations' ``RandomBrightnessContrast`` with its float32
-    arithmetic done without constant images (``dmtl.data.fast_augment``).
+    arithmetic done without constant images (``dmtl.data.augment.steps``).
     """
     keep = (1.0, 1.0)
     return [
@@ -146,7 +163,7 @@ def _photometric() -> list[A.BasicTransform]:
             saturation=PHOTOMETRIC_SATURATION,
             hue=0.0,
             p=PHOTOMETRIC_P,
-        ),  # fmt: skip
+        ),
         A.ColorJitter(
             brightness=keep, contrast=keep, saturation=keep, hue=PHOTOMETRIC_HUE, p=PHOTOMETRIC_P
         ),
@@ -166,7 +183,7 @@ def build_pascal_train_transform(
 ) -> Callable[[Sample], Sample]:
     """PASCAL-Context training augmentation: scale, pad, crop, flip, photometric, normalise.
 
-    Runs fused (``dmtl.data.fused_augment``): the output of the step-by-step path (the task maps
+    Runs fused (``dmtl.data.augment.fused``): the output of the step-by-step path (the task maps
     bit for bit, the image within a few float32 ulps) in about half the CPU time (measured:
     experiments/RESULTS.md).
 
@@ -178,12 +195,12 @@ def build_pascal_train_transform(
         photometric: apply the photometric distortion to the image.
         mean: per-channel normalisation mean (image in [0, 1]).
         std: per-channel normalisation std.
-        seed: seed of the augmentation generators (see ``dmtl.data.transforms``).
+        seed: seed of the augmentation generators (see ``dmtl.data.augment.step_by_step``).
         fused: False runs the albumentations steps one by one (the same output, slower).
 
     Raises:
         ConfigError: a non-positive size, a scale range not 0 < low <= high, flip_p outside [0, 1],
-            bad mean/std.
+            bad mean/std, a geometric step the table of ``dmtl.data.augment.geometry`` lacks.
     """
     _check_size(height, width)
     low, high = scale_range
@@ -201,7 +218,7 @@ def build_pascal_train_transform(
         A.PadIfNeeded(height, width, position="center", border_mode=cv2.BORDER_CONSTANT),
         A.RandomCrop(height, width),
         A.HorizontalFlip(p=flip_p),
-        *(_photometric() if photometric else []),
+        *(pascal_photometric() if photometric else []),
         normalize(mean, std),
     ]
     return FusedSampleTransform(transforms, seed=seed, track_padding=True, fused=fused)

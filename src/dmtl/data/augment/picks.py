@@ -1,4 +1,4 @@
-"""Moving task maps as the fused augmentation moved the image (``dmtl.data.fused_augment``).
+"""Moving task maps as the fused augmentation moved the image (``dmtl.data.augment.fused``).
 
 ``Window`` keeps track of where the scaled image lies in the output as padding, crops and flips
 move it; ``nearest_picks`` gives the source rows or columns that OpenCV's nearest-neighbour resize

@@ -2,7 +2,7 @@
 
 Each function changes a contiguous float32 (H, W, 3) RGB image in place. The fused PASCAL-Context
 augmentation calls them; its step-by-step path computes the same expressions through
-``dmtl.data.fast_augment`` (brightness/contrast by this very function) and albumentations' own
+``dmtl.data.augment.steps`` (brightness/contrast by this very function) and albumentations' own
 steps (OpenCV). What each equals:
 
 * ``brightness_contrast`` (``RandomBrightnessContrast``): ``clip(x * a + b, 0, 1)`` with ``a``
@@ -22,7 +22,7 @@ steps (OpenCV). What each equals:
 albumentations 2.0.8 itself computes brightness/contrast through ``cv2.multiply(..., CV_64F)``,
 whose product OpenCV 5.0 forms in float64 and OpenCV 5.1 in float32: so these functions equal
 albumentations' output bit for bit with OpenCV 5.0 and within a few float32 ulps of the value
-range with OpenCV 5.1 (``tests/data/test_fast_augment.py`` checks both bounds). Nothing here
+range with OpenCV 5.1 (``tests/data/augment/test_by_index.py`` checks both bounds). Nothing here
 promises albumentations' bits; ``docs/datasets.md`` ("Augmentation arithmetic") says what is
 compared exactly and what within a tolerance.
 """

@@ -2,30 +2,34 @@
 
 ``draw_params`` makes the random draws that ``A.Compose.__call__`` and every
 ``BasicTransform.__call__`` make, from the same generators and in the same order, on a stand-in
-image of the right shape, and returns the applied steps with their parameters; ``Geometry``
-follows the geometric steps at the head of such a compose (scaling, padding, cropping, flipping)
-as one window of the scaled image in the output, and gives the task maps' picks
-(``dmtl.data.map_picks``). ``dmtl.data.fused_augment`` computes the pixels from them.
+image of the right shape, and returns the applied steps with their parameters; ``Placement``
+follows the geometric steps at the head of such a compose (``PLACED``: scaling, padding,
+cropping, flipping) as one window of the scaled image in the output, with the targets'
+``Correction`` from the table of ``dmtl.data.augment.geometry``, and gives the task maps' picks
+(``dmtl.data.augment.picks``). ``dmtl.data.augment.fused`` computes the pixels from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import albumentations as A
 import numpy as np
 
-from dmtl.data.map_picks import MapPicks, Window, nearest_picks
+from dmtl.data.augment.geometry import Correction, effect_of
+from dmtl.data.augment.picks import MapPicks, Window, nearest_picks
 
-GEOMETRY = (A.RandomScale, A.PadIfNeeded, A.RandomCrop, A.HorizontalFlip)
+# The geometric steps the fused executor can place as one window, in the order it takes them:
+# steps of ``dmtl.data.augment.geometry.STEPS`` (what they do to the targets is said there).
+PLACED = (A.RandomScale, A.PadIfNeeded, A.RandomCrop, A.HorizontalFlip)
 
 
 def _stand_in(shape: Sequence[int]) -> np.ndarray:
     """A float32 array of ``shape`` that holds one value (strides 0): what draws look at."""
-    return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=tuple(shape),
-                                           strides=(0,) * len(shape))  # fmt: skip
+    zero = np.zeros(1, np.float32)
+    return np.lib.stride_tricks.as_strided(zero, shape=tuple(shape), strides=(0,) * len(shape))
 
 
 def draw_params(
@@ -63,37 +67,37 @@ def _shape_after(transform: A.BasicTransform, params: dict[str, Any], shape: tup
 
 
 @dataclass
-class Geometry:
+class Placement:
     """What the geometric steps at the head of a ``fusable`` compose did to one sample."""
 
     size: tuple[int, int]  # (H, W) of the input
     scaled: tuple[int, int]  # after the scaling
     window: Window
-    scale: float = 1.0
-    flipped: bool = False
+    correction: Correction = field(default_factory=Correction)
     steps: int = 0  # how many of the applied steps are geometric
 
     @classmethod
     def of(cls, steps: list[tuple[A.BasicTransform, dict[str, Any]]], size: tuple[int, int]):
-        geometry = cls(tuple(size), tuple(size), Window.whole(*size))
+        """Follow the applied ``PLACED`` steps at the head of ``steps`` from a ``size`` input."""
+        placement = cls(tuple(size), tuple(size), Window.whole(*size))
         for transform, params in steps:
-            if not isinstance(transform, GEOMETRY):
+            if not isinstance(transform, PLACED):
                 break
-            geometry.steps += 1
+            placement.steps += 1
+            placement.correction.add(effect_of(transform), params)
             if isinstance(transform, A.RandomScale):
-                geometry.scale = float(params["scale"])
+                scale = float(params["scale"])
                 height, width = size
-                geometry.scaled = (int(height * geometry.scale), int(width * geometry.scale))
-                geometry.window = Window.whole(*geometry.scaled)
+                placement.scaled = (int(height * scale), int(width * scale))
+                placement.window = Window.whole(*placement.scaled)
             elif isinstance(transform, A.PadIfNeeded):
-                geometry.window.pad(params["pad_top"], params["pad_bottom"], params["pad_left"],
-                                    params["pad_right"])  # fmt: skip
+                pads = (params[f"pad_{side}"] for side in ("top", "bottom", "left", "right"))
+                placement.window.pad(*pads)
             elif isinstance(transform, A.RandomCrop):
-                geometry.window.crop(*params["crop_coords"])
+                placement.window.crop(*params["crop_coords"])
             else:
-                geometry.window.flip()
-                geometry.flipped = True
-        return geometry
+                placement.window.flip()
+        return placement
 
     def picks(self) -> MapPicks:
         """The source pixel of every output pixel of the task maps (nearest neighbour)."""

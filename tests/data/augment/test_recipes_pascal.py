@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations is imported)
-from dmtl.data.pipelines import build_pascal_eval_transform, build_pascal_train_transform
+from dmtl.data.augment import build_pascal_eval_transform, build_pascal_train_transform
 from dmtl.errors import ConfigError, DataError
 from dmtl.tasks import IGNORE_INDEX
 
