@@ -16,6 +16,7 @@ from torch import nn
 from dmtl.checkpoint_compat import load_kwargs
 from dmtl.config import (
     GROUPS,
+    ConsistencyConfig,
     DenoiserConfig,
     DiffusionConfig,
     EvaluationConfig,
@@ -84,6 +85,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         optim: optimiser and poly decay.
         evaluation: what validation and test measure.
         speed: execution options that change speed, not the function.
+        consistency: the consistency baseline SS (docs/consistency.md).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         evaluation: EvaluationConfig = EvaluationConfig(),  # noqa: B008
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
         xtc: XTCConfig = XTCConfig(),  # noqa: B008
+        consistency: ConsistencyConfig = ConsistencyConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())

@@ -14,6 +14,7 @@ one file here and one entry in ``GROUPS``.
 
 from __future__ import annotations
 
+from dmtl.config.consistency import ConsistencyConfig
 from dmtl.config.evaluation import (
     MAX_DIST_PASCAL,
     BoundaryMetricName,
@@ -56,6 +57,7 @@ GROUPS: dict[str, type] = {
     "evaluation": EvaluationConfig,
     "speed": SpeedConfig,
     "xtc": XTCConfig,
+    "consistency": ConsistencyConfig,
 }
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "MAX_DIST_PASCAL",
     "WEIGHTINGS",
     "BoundaryMetricName",
+    "ConsistencyConfig",
     "ConditionInput",
     "ConditionMode",
     "DenoiserConfig",

@@ -16,10 +16,13 @@ from torch import nn
 
 from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TrainingTerm
+from dmtl.terms.consistency import build_consistency
 
 TermBuilder = Callable[[Sequence[TaskSpec], Mapping[str, Any], nn.Module], TrainingTerm | None]
 
-TERMS: dict[str, TermBuilder] = {}
+TERMS: dict[str, TermBuilder] = {
+    "consistency": build_consistency,
+}
 
 
 def build_terms(
