@@ -20,6 +20,7 @@ from dmtl.config import (
     DenoiserConfig,
     DiffusionConfig,
     EvaluationConfig,
+    JTRConfig,
     LossConfig,
     NetworkConfig,
     OptimConfig,
@@ -86,6 +87,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         evaluation: what validation and test measure.
         speed: execution options that change speed, not the function.
         consistency: the consistency baseline SS (docs/consistency.md).
+        jtr: JTR's joint-task regularisation (docs/jtr.md).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
         xtc: XTCConfig = XTCConfig(),  # noqa: B008
         consistency: ConsistencyConfig = ConsistencyConfig(),  # noqa: B008
+        jtr: JTRConfig = JTRConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())

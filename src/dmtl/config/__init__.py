@@ -21,6 +21,7 @@ from dmtl.config.evaluation import (
     EvaluationConfig,
     SpeedConfig,
 )
+from dmtl.config.jtr import JTRConfig
 from dmtl.config.network import (
     DEFAULT_DEPTH_SCALE,
     ConditionInput,
@@ -58,11 +59,13 @@ GROUPS: dict[str, type] = {
     "speed": SpeedConfig,
     "xtc": XTCConfig,
     "consistency": ConsistencyConfig,
+    "jtr": JTRConfig,
 }
 
 __all__ = [
     "DEFAULT_DEPTH_SCALE",
     "GROUPS",
+    "JTRConfig",
     "MAX_DIST_PASCAL",
     "WEIGHTINGS",
     "BoundaryMetricName",

@@ -45,6 +45,7 @@ class ConsistencyConfig:
         key = "model.consistency"
         check.non_negative(f"{key}.weight", self.weight)
         check_scales(f"{key}.scales", self.scales)
+        self.scales = tuple(self.scales)
         check.non_negative(f"{key}.rampup", self.rampup)
         if self.rampup > 1:
             raise ConfigError(f"{key}.rampup is a fraction of the run, got {self.rampup!r}")
