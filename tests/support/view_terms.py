@@ -20,7 +20,8 @@ class Toy(nn.Module):
 
     def forward(self, image, labelled=None):
         preds = {n: h(image) for n, h in self.heads.items()}
-        preds["depth"] = F.softplus(preds["depth"])
+        if "depth" in preds:
+            preds["depth"] = F.softplus(preds["depth"])
         return MultiTaskOutput(predictions=preds, rows=dict.fromkeys(preds))
 
 
@@ -48,3 +49,25 @@ def inputs(net, data, seed=0, step=0, total=10):
 
 
 ONE_LABEL = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=torch.bool)
+
+
+PASCAL_SPECS = resolve_tasks("pascal_context")  # semseg, human_parts, sal, normals, edge
+
+
+def pascal_batch(labelled, h=32, w=40, seed=0):
+    """Targets of the five PASCAL-Context tasks (ignore 255 where the kinds have it)."""
+    g = torch.Generator().manual_seed(seed)
+    b = labelled.shape[0]
+
+    def ids(n):
+        t = torch.randint(0, n, (b, h, w), generator=g)
+        t[:, :2] = 255
+        return t
+
+    edge = (torch.rand(b, 1, h, w, generator=g) > 0.9).float()
+    edge[..., :2, :] = 255
+    normals = F.normalize(torch.randn(b, 3, h, w, generator=g), dim=1)
+    targets = {"semseg": ids(21), "human_parts": ids(7), "sal": ids(2), "normals": normals,
+               "edge": edge}  # fmt: skip
+    return {"image": torch.randn(b, 3, h, w, generator=g), "targets": targets,
+            "labelled": labelled}  # fmt: skip

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from dmtl.config import ConsistencyConfig
 from dmtl.errors import ConfigError
+from dmtl.tasks import TASKS
 from dmtl.terms.consistency import ConsistencyTerm
 from dmtl.terms.views import MTPSL_SCALES, draw_boxes
 from support.view_terms import ONE_LABEL, SPECS, Toy, batch, inputs
@@ -97,3 +98,17 @@ def test_bad_options_are_one_line_config_errors(options, key):
         ConsistencyConfig(**options)
     with pytest.raises(ConfigError, match="unknown tasks"):
         ConsistencyTerm(SPECS, ConsistencyConfig(task_weights={"edge": 1.0}))
+
+
+def test_the_edge_and_saliency_distances_are_kl_divergences():
+    g = torch.Generator().manual_seed(0)
+    p, q = torch.randn(2, 1, 4, 5, generator=g), torch.randn(2, 1, 4, 5, generator=g)
+    big, small = torch.sigmoid(q), torch.sigmoid(p)
+    expected = big * (big / small).log() + (1 - big) * ((1 - big) / (1 - small)).log()
+    edge = TASKS["edge"].behaviour
+    torch.testing.assert_close(edge.view_distance(p, q), expected[:, 0])
+    assert edge.view_distance(q, q).abs().max() < 1e-6
+    sal = TASKS["sal"].behaviour  # two classes: the categorical KL
+    two_p, two_q = torch.cat([p, -p], 1), torch.cat([q, -q], 1)
+    kl = F.kl_div(two_p.log_softmax(1), two_q.log_softmax(1), log_target=True, reduction="none")
+    torch.testing.assert_close(sal.view_distance(two_p, two_q), kl.sum(1))

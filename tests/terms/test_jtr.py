@@ -9,7 +9,15 @@ from dmtl.config import JTRConfig
 from dmtl.errors import ConfigError
 from dmtl.models.joint_autoencoder import JointTaskAE
 from dmtl.terms.jtr import JTRTerm
-from support.view_terms import ONE_LABEL, SPECS, Toy, batch, inputs
+from support.view_terms import (
+    ONE_LABEL,
+    PASCAL_SPECS,
+    SPECS,
+    Toy,
+    batch,
+    inputs,
+    pascal_batch,
+)
 
 SMALL = (8, 8, 16, 16, 16)
 
@@ -184,3 +192,16 @@ def test_the_loss_equals_a_per_sample_loop_of_the_equations(monkeypatch):
 def test_bad_options_are_one_line_config_errors(options, key):
     with pytest.raises(ConfigError, match=f"model.jtr.{key}"):
         JTRConfig(**options)
+
+
+def test_on_pascal_context_the_five_tasks_share_the_auto_encoder():
+    """Protocol-A extension: 21 + 7 + 2 + 3 + 1 = 34 channels; edges and saliency take part."""
+    labelled = torch.eye(5, dtype=torch.bool)[[0, 1, 2, 3, 4, 0]]
+    net = Toy(PASCAL_SPECS)
+    torch.manual_seed(0)
+    term = JTRTerm(PASCAL_SPECS, JTRConfig(enabled=True, widths=SMALL, input_stride=2))
+    assert term.ae.head[-1].out_channels == 34 and term.ae.encoder[0][0][0].in_channels == 34
+    out = term(inputs(net, pascal_batch(labelled, h=64, w=64)))
+    assert torch.isfinite(out.total) and set(out.logs) == {"dist1", "dist2", "rec"}
+    out.total.backward()
+    assert all(not _zero(_grads(net.heads[s.name])) for s in PASCAL_SPECS)
