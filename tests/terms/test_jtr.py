@@ -171,7 +171,7 @@ def test_the_loss_equals_a_per_sample_loop_of_the_equations(monkeypatch):
     net, term = Toy(), _term(per_sample_ae=True, randaugment=False)
     real_noise = term.draw_gumbel
     monkeypatch.setattr(term, "draw_gumbel", lambda *a: noise.update(real_noise(*a)) or noise)
-    data = batch(ONE_LABEL, h=64, w=64)
+    data = batch(ONE_LABEL, h=64, w=32)  # a 2 x 1 latent: batch-1 norm needs 2 values
     got = term(inputs(net, data)).total
     ae = JointTaskAE(17, SMALL)
     ae.load_state_dict(term.ae.state_dict())
