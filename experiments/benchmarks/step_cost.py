@@ -11,6 +11,8 @@ Usage:
         --neck-stride 4 --denoiser-width 32                          # the default job until 11-30
     python experiments/benchmarks/step_cost.py --batch 8 --height 128 --width 160 --threads 2
     python experiments/benchmarks/step_cost.py --methods mtl --xtc   # XTC* against the baseline
+    python experiments/benchmarks/step_cost.py --methods mtl --terms consistency jtr
+                                        # the MTL baseline with each view term (docs/jtr.md)
     python experiments/benchmarks/step_cost.py --methods mtl feature \
         --weightings uncertainty dwa famo                   # each method with each weighting
 """
@@ -29,8 +31,10 @@ import torch
 
 from dmtl.config import (
     WEIGHTINGS,
+    ConsistencyConfig,
     DenoiserConfig,
     DiffusionConfig,
+    JTRConfig,
     LossConfig,
     NetworkConfig,
     XTCConfig,
@@ -55,6 +59,7 @@ METHODS = {  # method -> its model.diffusion options (prediction: as method/pred
 }
 XTC = "xtc"  # the MTL baseline plus XTC*'s consistency loss (--xtc)
 WEIGHTED = "+"  # "<method>+<weighting>": the method with a loss weighting (--weightings)
+TERMS = ("consistency", "jtr")  # the MTL baseline plus a training term of dmtl.terms (--terms)
 
 
 def make_batch(batch: int, height: int, width: int, tasks: list[str]) -> dict:
@@ -95,6 +100,8 @@ def build(name: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torc
             skip=diffusion.space != "none" and args.denoiser_skip,
         ),
         xtc=XTCConfig(enabled=method == XTC),
+        consistency=ConsistencyConfig(enabled=method == "consistency"),
+        jtr=JTRConfig(enabled=method == "jtr", widths=tuple(args.jtr_widths)),
         loss=LossConfig(weighting=weighting or "equal"),
     )
     module.train()
@@ -114,6 +121,8 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
     if module.xtc_net is not None:  # as training_step adds it
         loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
+    if len(module.terms):  # as training_step adds them (views, their forward, the term's loss)
+        loss = loss + module._terms_total(out, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -145,6 +154,14 @@ def main() -> None:
         "--xtc", action="store_true", help="also time XTC* (the MTL baseline plus its loss)"
     )
     parser.add_argument(
+        "--terms", nargs="+", default=[], choices=TERMS,
+        help="also time the MTL baseline with each of these training terms",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jtr-widths", type=int, nargs=5, default=list(JTRConfig().widths),
+        help="the JTR auto-encoder's level widths (JTR: 64 128 256 512 512)",
+    )  # fmt: skip
+    parser.add_argument(
         "--weightings",
         nargs="+",
         default=[],
@@ -159,6 +176,7 @@ def main() -> None:
 
     if args.xtc and XTC not in args.methods:
         args.methods.append(XTC)
+    args.methods += [t for t in args.terms if t not in args.methods]
     args.methods += [f"{m}{WEIGHTED}{w}" for m in list(args.methods) for w in args.weightings]
     warnings.filterwarnings("ignore", message=".*self.log.*")  # no trainer: nothing is logged
     torch.set_num_threads(args.threads)

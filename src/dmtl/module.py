@@ -15,9 +15,11 @@ from torch import nn
 from dmtl.checkpoint_compat import load_kwargs
 from dmtl.config import (
     GROUPS,
+    ConsistencyConfig,
     DenoiserConfig,
     DiffusionConfig,
     EvaluationConfig,
+    JTRConfig,
     LossConfig,
     NetworkConfig,
     OptimConfig,
@@ -68,6 +70,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         optim: optimiser and poly decay.
         evaluation: what validation and test measure.
         speed: execution options that change speed, not the function.
+        consistency: the consistency baseline SS (docs/consistency.md).
+        jtr: JTR's joint-task regularisation (docs/jtr.md).
     """
 
     def __init__(
@@ -82,6 +86,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         evaluation: EvaluationConfig = EvaluationConfig(),  # noqa: B008
         speed: SpeedConfig = SpeedConfig(),  # noqa: B008
         xtc: XTCConfig = XTCConfig(),  # noqa: B008
+        consistency: ConsistencyConfig = ConsistencyConfig(),  # noqa: B008
+        jtr: JTRConfig = JTRConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())

@@ -14,12 +14,14 @@ one file here and one entry in ``GROUPS``.
 
 from __future__ import annotations
 
+from dmtl.config.consistency import ConsistencyConfig
 from dmtl.config.evaluation import (
     MAX_DIST_PASCAL,
     BoundaryMetricName,
     EvaluationConfig,
     SpeedConfig,
 )
+from dmtl.config.jtr import JTRConfig
 from dmtl.config.network import (
     DEFAULT_DEPTH_SCALE,
     ConditionInput,
@@ -56,14 +58,18 @@ GROUPS: dict[str, type] = {
     "evaluation": EvaluationConfig,
     "speed": SpeedConfig,
     "xtc": XTCConfig,
+    "consistency": ConsistencyConfig,
+    "jtr": JTRConfig,
 }
 
 __all__ = [
     "DEFAULT_DEPTH_SCALE",
     "GROUPS",
+    "JTRConfig",
     "MAX_DIST_PASCAL",
     "WEIGHTINGS",
     "BoundaryMetricName",
+    "ConsistencyConfig",
     "ConditionInput",
     "ConditionMode",
     "DenoiserConfig",

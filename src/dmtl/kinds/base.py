@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
     from dmtl.losses.masked import NormalsLoss
     from dmtl.tasks import TaskSpec
+
+
+# What a kind's maps are in a joint (cross-task) space: class or edge probabilities, a value of a
+# physical quantity (squashed there), or a direction.
+JointSpace = Literal["probability", "value", "direction"]
 
 
 def ignore_index_of(spec: TaskSpec) -> int:
@@ -73,6 +78,10 @@ class TaskKind(ABC):
         loader_dtype: the dtype of the kind's targets as they leave the loader (``to_tensor``).
         target_dtype: the dtype every consumer (losses, metrics, callbacks) sees: ``widen``
             turns ``loader_dtype`` into it once the batch is on its device.
+        zoom_power: a zoom by s (a scale-crop resized back) multiplies the maps' values by
+            s ** zoom_power (depth: -1, the scene looks s times closer; inverse depth flips it).
+        joint_space: what the maps are in a joint space of all tasks (JTR's auto-encoder):
+            ``probability``, ``value`` (squashed there) or ``direction``.
     """
 
     name: ClassVar[str]
@@ -81,6 +90,8 @@ class TaskKind(ABC):
     loader_dtype: ClassVar[torch.dtype] = torch.float32
     target_dtype: ClassVar[torch.dtype] = torch.float32
     units: ClassVar[Mapping[str, str]] = {}  # metric -> its unit in printed tables
+    zoom_power: ClassVar[int] = 0
+    joint_space: ClassVar[JointSpace] = "value"
 
     # ------------------------------------------------------------------ targets and losses
     @abstractmethod
@@ -195,6 +206,14 @@ class TaskKind(ABC):
     ) -> torch.Tensor:
         """A label as a cross-task mapping's input, its invalid pixels already 0 in ``safe``."""
         return safe.to(dtype)
+
+    def view_distance(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-pixel distance (B, H, W) of a raw prediction from a raw target prediction.
+
+        The consistency term's d_t between two views' predictions of one task: here the L1
+        distance summed over channels (a float map such as depth).
+        """
+        return (pred - target).abs().sum(dim=1)
 
     @abstractmethod
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:

@@ -39,6 +39,7 @@ class BoundaryKind(TaskKind):
     invalid_value = IGNORE_INDEX
     loader_dtype = torch.uint8
     target_dtype = torch.float32
+    joint_space = "probability"
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Pixels whose target is not ``spec.ignore_index``."""
@@ -86,6 +87,13 @@ class BoundaryKind(TaskKind):
         prob = torch.sigmoid(edge) if edge.min() < 0 or edge.max() > 1 else edge
         grey = (prob.clamp(0, 1).numpy() * 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
+
+    def view_distance(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Binary KL(σ(target) || σ(pred)) of the edge probabilities, 0 where they agree."""
+        log_p, log_q = F.logsigmoid(pred), F.logsigmoid(target)
+        log_np, log_nq = F.logsigmoid(-pred), F.logsigmoid(-target)
+        kl = log_q.exp() * (log_q - log_p) + log_nq.exp() * (log_nq - log_np)
+        return kl.sum(dim=1)
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """The dilation (``dilation``) or the thinned, matched ODS (``ods``) F-measure.

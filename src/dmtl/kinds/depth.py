@@ -29,6 +29,7 @@ class DepthKind(TaskKind):
     """
 
     name = "depth"
+    zoom_power = -1
     units = {"abs_err": "m", "rmse": "m", "delta1": "%"}
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:

@@ -60,6 +60,7 @@ class NormalsKind(TaskKind):
     units = {"mean": "°", "median": "°", "rmse": "°"}
     loader_dtype = torch.uint8
     target_dtype = torch.float32
+    joint_space = "direction"
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Finite, non-zero vectors (the mask repeated over the three channels)."""
@@ -117,6 +118,10 @@ class NormalsKind(TaskKind):
     ) -> torch.Tensor:
         """Mapped to [0, 1] (an invalid vector, 0, maps to 0.5 as in MTPSL)."""
         return (safe.to(dtype) + 1) / 2
+
+    def view_distance(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """1 - cos of the two vectors (each normalised)."""
+        return 1.0 - (F.normalize(pred, dim=1) * F.normalize(target, dim=1)).sum(dim=1)
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``NormalMetrics`` with the options' median resolution."""

@@ -37,6 +37,7 @@ class SegmentationKind(TaskKind):
     invalid_value = IGNORE_INDEX
     loader_dtype = torch.uint8
     target_dtype = torch.int64
+    joint_space = "probability"
 
     def valid_pixels(self, spec: TaskSpec, target: torch.Tensor) -> torch.Tensor:
         """Pixels whose class id is not ``spec.ignore_index``."""
@@ -90,6 +91,12 @@ class SegmentationKind(TaskKind):
         shape = (safe.shape[0], spec.channels, *safe.shape[1:])
         hot = torch.zeros(shape, dtype=dtype, device=safe.device)
         return hot.scatter_(1, safe.long().unsqueeze(1), valid.unsqueeze(1).to(dtype))
+
+    def view_distance(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """KL(softmax(target) || softmax(pred)) over the classes: soft-target cross-entropy
+        less the target's entropy, so 0 where the two agree."""
+        log_p, log_q = pred.log_softmax(dim=1), target.log_softmax(dim=1)
+        return (log_q.exp() * (log_q - log_p)).sum(dim=1)
 
     def build_metric(self, spec: TaskSpec, options: MetricOptions) -> Metric:
         """``SegmentationMetrics``; background-only images skipped if the task is so named."""

@@ -16,10 +16,15 @@ from torch import nn
 
 from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TrainingTerm
+from dmtl.terms.consistency import build_consistency
+from dmtl.terms.jtr import build_jtr
 
 TermBuilder = Callable[[Sequence[TaskSpec], Mapping[str, Any], nn.Module], TrainingTerm | None]
 
-TERMS: dict[str, TermBuilder] = {}
+TERMS: dict[str, TermBuilder] = {
+    "consistency": build_consistency,
+    "jtr": build_jtr,
+}
 
 
 def build_terms(
