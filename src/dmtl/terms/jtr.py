@@ -26,7 +26,7 @@ from torch import nn
 from torch.func import functional_call
 
 from dmtl.config.jtr import JTRConfig
-from dmtl.data.pipelines import IMAGENET_MEAN, IMAGENET_STD
+from dmtl.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from dmtl.groups import as_group
 from dmtl.models.joint_autoencoder import JointTaskAE
 from dmtl.tasks import TaskSpec
