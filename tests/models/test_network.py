@@ -200,7 +200,7 @@ def test_evaluation_of_an_image_does_not_depend_on_its_batch():
 def test_training_output_holds_the_denoised_rows_apart_from_the_initial_predictions():
     net = _diffusion_net(["semseg", "depth", "edge"])
     labelled = torch.tensor([[1, 0, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
-    out = net(torch.randn(3, 3, 32, 40), labelled, torch.Generator().manual_seed(0))
+    out = net(torch.randn(3, 3, 32, 40), labelled, NoiseSource.from_generator(torch.Generator().manual_seed(0)))
     assert set(out.predictions) == set(out.rows) == {"semseg", "depth"}  # edge: no label
     assert out.rows["semseg"].tolist() == [0, 2] and out.rows["depth"].tolist() == [2]
     assert out.predictions["semseg"].shape == (2, 13, 32, 40)
@@ -319,7 +319,7 @@ def test_training_forward_traces_the_chain_without_another_forward(refine_only):
     net = _diffusion_net(["semseg", "depth"], steps=3, refine_only=refine_only)
     image, labelled = torch.randn(2, 3, 32, 32), torch.tensor([[True, False], [True, True]])
     trace: dict = {}
-    net(image, labelled, torch.Generator().manual_seed(0), trace=trace)
+    net(image, labelled, NoiseSource.from_generator(torch.Generator().manual_seed(0)), trace=trace)
     assert set(trace) == {"semseg", "depth"}
     steps = {f"x0_error/t{t}" for t in range(3)}
     noise = set() if refine_only else {"relative_noise", "start_error"}
