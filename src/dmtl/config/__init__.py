@@ -20,6 +20,7 @@ from dmtl.config.evaluation import (
     EvaluationConfig,
     SpeedConfig,
 )
+from dmtl.config.mean_teacher import MeanTeacherConfig
 from dmtl.config.network import (
     DEFAULT_DEPTH_SCALE,
     ConditionInput,
@@ -32,6 +33,7 @@ from dmtl.config.network import (
     Schedule,
     Space,
 )
+from dmtl.config.teacher import TeacherConfig
 from dmtl.config.training import (
     WEIGHTINGS,
     LossConfig,
@@ -56,6 +58,8 @@ GROUPS: dict[str, type] = {
     "evaluation": EvaluationConfig,
     "speed": SpeedConfig,
     "xtc": XTCConfig,
+    "teacher": TeacherConfig,
+    "mean_teacher": MeanTeacherConfig,
 }
 
 __all__ = [
@@ -73,6 +77,7 @@ __all__ = [
     "LossConfig",
     "LossNormalization",
     "LossRecipe",
+    "MeanTeacherConfig",
     "NeckName",
     "NetworkConfig",
     "NormalsLoss",
@@ -82,6 +87,7 @@ __all__ = [
     "Schedule",
     "Space",
     "SpeedConfig",
+    "TeacherConfig",
     "Weighting",
     "WeightingOptions",
     "XTCConfig",

@@ -16,10 +16,15 @@ from torch import nn
 
 from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TrainingTerm
+from dmtl.terms.mean_teacher import build_mean_teacher
+from dmtl.terms.teacher import build_teacher
 
 TermBuilder = Callable[[Sequence[TaskSpec], Mapping[str, Any], nn.Module], TrainingTerm | None]
 
-TERMS: dict[str, TermBuilder] = {}
+TERMS: dict[str, TermBuilder] = {
+    "teacher": build_teacher,
+    "mean_teacher": build_mean_teacher,
+}
 
 
 def build_terms(
