@@ -13,7 +13,7 @@ from dmtl.errors import ConfigError
 class MeanTeacherConfig:
     """A mean teacher: an exponential moving average of the student, fed the weak view (the
     batch), supervises the student's strong view (RandAugment-lite) on the unlabelled pairs
-    (FIELD.md §4.2; docs/teachers.md). Its weights are saved in checkpoints.
+    (docs/teachers.md). Its weights are saved in checkpoints.
 
     Attributes:
         enabled: add the mean teacher's pseudo-label loss.

@@ -1,6 +1,6 @@
 """The mean teacher: an exponential moving average of the student gives pseudo-labels online.
 
-FIELD.md §4.2 ``mean_teacher`` (a DESIGN baseline of dmtl, no published number): the teacher θ′
+A dmtl baseline with no published number (docs/teachers.md): the teacher θ′
 follows the student θ after every optimiser step, θ′ ← α θ′ + (1 − α) θ with
 α = min(1 − 1 / (n + 1), ``ema_max``) at the n-th update (n = 0, 1, ...: the first update copies
 the student). The teacher predicts the weak view (the batch image) in evaluation mode without

@@ -11,7 +11,7 @@ own supervised pixel loss ℓ against ŷ, on the pixels whose confidence exceeds
 
 with g(c) = c for depth and normals (their confidence also weights) and 1 otherwise, w_t the
 supervised loss weight, β_t the kind's scale (boundaries: 0.05) and T / B HiTTs' scale per
-(sample, task) term (FIELD.md §3.2). What is kind-specific (label, confidence, default threshold,
+(sample, task) term (docs/teachers.md). What is kind-specific (label, confidence, default threshold,
 β, how a flipped prediction is flipped back) is a ``PseudoLabelRule`` in ``RULES``, keyed by kind
 class: no kind name is compared.
 

@@ -1,6 +1,6 @@
 """The offline teacher: a trained, frozen dmtl model whose predictions supervise unlabelled pairs.
 
-HiTTs' second stage without its tokens (FIELD.md §3.2, §4.2 ``pl_offline``): stage 1 trains any
+HiTTs' second stage without its tokens (docs/teachers.md; "pl_offline"): stage 1 trains any
 dmtl model; stage 2 trains a fresh student of any method with
 ``--model.teacher.checkpoint=<stage-1 checkpoint>``. The teacher sees the same augmented batch as
 the student, in evaluation mode, without gradient; it gives the pseudo-label loss L_p
