@@ -192,3 +192,19 @@ def test_a_checkpoint_older_than_the_teacher_groups_loads_with_them_off(tmp_path
     module = DiffusionMTLModule.load_from_checkpoint(path)
     assert module.teacher == TeacherConfig() and module.mean_teacher == MeanTeacherConfig()
     assert len(module.terms) == 0
+
+
+def test_the_flip_confidence_runs_a_mirrored_teacher_forward_and_masks(tmp_path):
+    path = _checkpoint(tmp_path / "teacher.ckpt")
+    config = TeacherConfig(checkpoint=str(path), confidence="flip", flip_sigma=1e-3)
+    student = _student(teacher=config)
+    student.on_fit_start()
+    calls = []
+    teacher = student.terms["teacher"].teacher
+    teacher.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape))
+    logged = {}
+    student.log = lambda name, value, **k: logged.__setitem__(name, value)
+    student.training_step(_batch(), 0)
+    assert len(calls) == 2  # the batch and its mirror image
+    # σ = 1e-3: an untrained teacher disagrees with its mirror almost everywhere
+    assert float(logged["train/loss/teacher/pseudo/kept/depth"]) < 0.5
