@@ -3,13 +3,17 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.config import (
+    ConsistencyConfig,
     DenoiserConfig,
     DiffusionConfig,
     EvaluationConfig,
+    JTRConfig,
     LossConfig,
+    MeanTeacherConfig,
     NetworkConfig,
     OptimConfig,
     SpeedConfig,
+    TeacherConfig,
     XTCConfig,
 )
 from dmtl.errors import ConfigError
@@ -140,13 +144,14 @@ def test_module_takes_one_argument_per_group():
     params = list(inspect.signature(DiffusionMTLModule.__init__).parameters)[1:]
     assert params == [
         "dataset", "tasks", "network", "diffusion", "denoiser", "loss", "optim", "evaluation",
-        "speed", "xtc",
+        "speed", "xtc", "consistency", "jtr", "teacher", "mean_teacher",
     ]  # fmt: skip
     groups = (NetworkConfig, DiffusionConfig, DenoiserConfig, LossConfig, OptimConfig)
     defaults = [
         p.default for p in inspect.signature(DiffusionMTLModule.__init__).parameters.values()
     ]
-    assert [type(d) for d in defaults[3:]] == [*groups, EvaluationConfig, SpeedConfig, XTCConfig]
+    methods = [XTCConfig, ConsistencyConfig, JTRConfig, TeacherConfig, MeanTeacherConfig]
+    assert [type(d) for d in defaults[3:]] == [*groups, EvaluationConfig, SpeedConfig, *methods]
 
 
 @pytest.mark.parametrize(("total", "power"), [(10, 0.9), (3, 0.9), (1, 1.0), (7, 2.0)])

@@ -13,6 +13,7 @@ Usage:
     python experiments/benchmarks/step_cost.py --methods mtl --xtc   # XTC* against the baseline
     python experiments/benchmarks/step_cost.py --methods mtl --terms consistency jtr
                                         # the MTL baseline with each view term (docs/jtr.md)
+    python experiments/benchmarks/step_cost.py --methods mtl --teachers  # offline and mean teacher
     python experiments/benchmarks/step_cost.py --methods mtl feature \
         --weightings uncertainty dwa famo                   # each method with each weighting
 """
@@ -24,9 +25,12 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
+import lightning
 import torch
 
 from dmtl.config import (
@@ -36,7 +40,9 @@ from dmtl.config import (
     DiffusionConfig,
     JTRConfig,
     LossConfig,
+    MeanTeacherConfig,
     NetworkConfig,
+    TeacherConfig,
     XTCConfig,
 )
 from dmtl.module import DiffusionMTLModule
@@ -58,6 +64,7 @@ METHODS = {  # method -> its model.diffusion options (prediction: as method/pred
     "prediction_refine_only": {"space": "prediction", "refine_only": True, "prediction_scale": 5.0},
 }
 XTC = "xtc"  # the MTL baseline plus XTC*'s consistency loss (--xtc)
+TEACHERS = ("teacher", "mean_teacher")  # the MTL baseline with each teacher (--teachers)
 WEIGHTED = "+"  # "<method>+<weighting>": the method with a loss weighting (--weightings)
 TERMS = ("consistency", "jtr")  # the MTL baseline plus a training term of dmtl.terms (--terms)
 
@@ -102,14 +109,34 @@ def build(name: str, args: argparse.Namespace) -> tuple[DiffusionMTLModule, torc
         xtc=XTCConfig(enabled=method == XTC),
         consistency=ConsistencyConfig(enabled=method == "consistency"),
         jtr=JTRConfig(enabled=method == "jtr", widths=tuple(args.jtr_widths)),
+        teacher=TeacherConfig(
+            checkpoint=args.teacher_checkpoint if method == TEACHERS[0] else None
+        ),
+        mean_teacher=MeanTeacherConfig(enabled=method == TEACHERS[1]),
         loss=LossConfig(weighting=weighting or "equal"),
     )
+    module.on_fit_start()  # the offline teacher loads its checkpoint here
     module.train()
     learned = {id(p) for p in module.weighting.parameters()}
     params = [p for p in module.parameters() if id(p) not in learned]
     undecayed = list(module.weighting.parameters())
     opt = build_optimizer("adam", params, lr=1e-4, weight_decay=1e-4, undecayed=undecayed)
     return module, opt
+
+
+def save_teacher(args: argparse.Namespace) -> str:
+    """An MTL module of the timed network written as a dmtl checkpoint (the offline teacher)."""
+    module, _ = build("mtl", args)
+    path = Path(tempfile.mkdtemp()) / "teacher.ckpt"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": lightning.__version__,
+        },
+        path,
+    )
+    return str(path)
 
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
@@ -121,11 +148,13 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
     if module.xtc_net is not None:  # as training_step adds it
         loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
-    if len(module.terms):  # as training_step adds them (views, their forward, the term's loss)
+    if len(module.terms):  # as training_step adds them (views, teachers, their forwards and losses)
         loss = loss + module._terms_total(out, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    for term in module.terms.values():  # as on_train_batch_end tells them (the EMA update)
+        term.after_optimizer_step(module.net)
     return time.perf_counter() - start
 
 
@@ -162,6 +191,12 @@ def main() -> None:
         help="the JTR auto-encoder's level widths (JTR: 64 128 256 512 512)",
     )  # fmt: skip
     parser.add_argument(
+        "--teachers",
+        action="store_true",
+        help="also time the MTL baseline with the offline teacher (an MTL model of the same "
+        "network, saved to a temporary checkpoint) and with the mean teacher (docs/teachers.md)",
+    )
+    parser.add_argument(
         "--weightings",
         nargs="+",
         default=[],
@@ -177,6 +212,9 @@ def main() -> None:
     if args.xtc and XTC not in args.methods:
         args.methods.append(XTC)
     args.methods += [t for t in args.terms if t not in args.methods]
+    if args.teachers:
+        args.methods += [t for t in TEACHERS if t not in args.methods]
+        args.teacher_checkpoint = save_teacher(args)
     args.methods += [f"{m}{WEIGHTED}{w}" for m in list(args.methods) for w in args.weightings]
     warnings.filterwarnings("ignore", message=".*self.log.*")  # no trainer: nothing is logged
     torch.set_num_threads(args.threads)

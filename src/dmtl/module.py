@@ -21,9 +21,11 @@ from dmtl.config import (
     EvaluationConfig,
     JTRConfig,
     LossConfig,
+    MeanTeacherConfig,
     NetworkConfig,
     OptimConfig,
     SpeedConfig,
+    TeacherConfig,
     XTCConfig,
 )
 from dmtl.data.compact import check_widened
@@ -70,8 +72,11 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         optim: optimiser and poly decay.
         evaluation: what validation and test measure.
         speed: execution options that change speed, not the function.
+        xtc: XTC*'s cross-task consistency.
         consistency: the consistency baseline SS (docs/consistency.md).
         jtr: JTR's joint-task regularisation (docs/jtr.md).
+        teacher: the offline teacher's pseudo-labels (docs/teachers.md).
+        mean_teacher: the EMA mean teacher's pseudo-labels (docs/teachers.md).
     """
 
     def __init__(
@@ -88,6 +93,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         xtc: XTCConfig = XTCConfig(),  # noqa: B008
         consistency: ConsistencyConfig = ConsistencyConfig(),  # noqa: B008
         jtr: JTRConfig = JTRConfig(),  # noqa: B008
+        teacher: TeacherConfig = TeacherConfig(),  # noqa: B008
+        mean_teacher: MeanTeacherConfig = MeanTeacherConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
         given = dict(locals())
@@ -202,6 +209,11 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
                 self.log(f"train/weight/{name}", value, batch_size=bsz)
         return total
+
+    def on_fit_start(self) -> None:
+        """Let the terms prepare for the fit (an offline teacher loads its checkpoint here)."""
+        for term in self.terms.values():
+            term.on_fit_start(self)
 
     def on_train_start(self) -> None:
         self._term_step = self.global_step  # a resumed run starts where it stopped

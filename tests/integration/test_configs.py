@@ -35,6 +35,9 @@ METHOD_MEANS = {
     "prediction_refine_only": ("prediction", "multitask", True),
     "prediction_single_condition": ("prediction", "single", False),
     "prediction_no_condition": ("prediction", "none", False),
+    # the teachers compose after a method overlay; alone, the student is the default's
+    "teacher": ("feature", "multitask", False),
+    "mean_teacher": ("feature", "multitask", False),
 }
 
 

@@ -181,7 +181,11 @@ def test_loss_on_the_denoised_rows_equals_the_loss_on_the_whole_batch(recipe, no
     specs = resolve_tasks("synthetic", TASKS)
     net = DiffusionMTLNet(specs, network=TINY, denoiser={"width": 8})
     labelled = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 1], [1, 1, 0, 0]], dtype=torch.bool)
-    out = net(torch.randn(3, 3, H, W), labelled, NoiseSource.from_generator(torch.Generator().manual_seed(0)))
+    out = net(
+        torch.randn(3, 3, H, W),
+        labelled,
+        NoiseSource.from_generator(torch.Generator().manual_seed(0)),
+    )
     assert "normals" not in out.predictions  # no sample labels it
     targets = _targets(specs, 3)
     criterion = build_criterion(specs, LossConfig(recipe=recipe, normalization=normalization))

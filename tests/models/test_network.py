@@ -200,7 +200,11 @@ def test_evaluation_of_an_image_does_not_depend_on_its_batch():
 def test_training_output_holds_the_denoised_rows_apart_from_the_initial_predictions():
     net = _diffusion_net(["semseg", "depth", "edge"])
     labelled = torch.tensor([[1, 0, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
-    out = net(torch.randn(3, 3, 32, 40), labelled, NoiseSource.from_generator(torch.Generator().manual_seed(0)))
+    out = net(
+        torch.randn(3, 3, 32, 40),
+        labelled,
+        NoiseSource.from_generator(torch.Generator().manual_seed(0)),
+    )
     assert set(out.predictions) == set(out.rows) == {"semseg", "depth"}  # edge: no label
     assert out.rows["semseg"].tolist() == [0, 2] and out.rows["depth"].tolist() == [2]
     assert out.predictions["semseg"].shape == (2, 13, 32, 40)

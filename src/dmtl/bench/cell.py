@@ -115,6 +115,12 @@ def _run_unlocked(spec: Spec, cell: Cell, out: Path, extra: list[str], threads: 
     folder = cell.folder(out)
     env = cell_environment(threads)
     commit, dirty = source_commit()  # the code of this cell, read before it runs
+    teacher = spec.teacher_cell(cell)
+    if teacher is not None and not (teacher.folder(out) / FIT_FILE).is_file():
+        raise CellFailed(
+            f"cell {cell.name}: its teacher cell {teacher.name} has not finished its fit; "
+            "run it first (the grid runs it first in spec order)"
+        )
     if not (folder / FIT_FILE).is_file():
         command = fit_command(spec, cell, out, extra, threads, resume_checkpoint(folder))
         wall = _run(command, env, folder, "fit")

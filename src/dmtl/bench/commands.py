@@ -10,6 +10,7 @@ from dmtl.bench.spec import Cell, Spec
 
 TEST_FOLDER = "test"  # the test run's folder inside the cell's folder
 CSV_LOGGER = "lightning.pytorch.loggers.CSVLogger"
+TEACHER_CHECKPOINT = "checkpoints/last.ckpt"  # a teacher cell's checkpoint, in its folder
 
 
 def dmtl_command() -> list[str]:
@@ -30,12 +31,18 @@ def fit_command(
     The configs are the spec's (base, method, setting, protocol), then its arguments, then the
     cell's: ``seed_everything`` and ``data.label_seed`` = the seed, a CSV logger whose
     ``save_dir/name/version`` is the cell's folder, no progress bar (the output goes to a log),
-    with ``threads`` the data loaded in the training process; then ``extra`` (which wins).
+    with ``threads`` the data loaded in the training process; then ``extra`` (which wins). A method
+    with a ``teacher`` gets the teacher cell's ``TEACHER_CHECKPOINT`` as its
+    ``model.teacher.checkpoint``, before ``extra``.
 
     Args:
         ckpt_path: resume from this checkpoint.
     """
     folder = cell.folder(out)
+    teacher = spec.teacher_cell(cell)
+    if teacher is not None:
+        checkpoint = teacher.folder(out) / TEACHER_CHECKPOINT
+        extra = [f"--model.teacher.checkpoint={checkpoint}", *extra]
     return [
         *dmtl_command(),
         "fit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,7 +45,20 @@ def run_grid(
             print(f"{cell.name}: {plans[cell]}\n  {shlex.join(command)}", flush=True)
         return []
 
+    # A cell waits for its teacher cell (docs/teachers.md) when both run now: the pool starts
+    # cells in order and a teacher comes before its students, so it is never queued behind them.
+    done = {cell: threading.Event() for cell in todo}
+
     def one(cell: Cell) -> str | None:
+        teacher = spec.teacher_cell(cell)
+        if teacher in done:
+            done[teacher].wait()
+        try:
+            return attempt(cell)
+        finally:
+            done[cell].set()
+
+    def attempt(cell: Cell) -> str | None:
         report(f"{cell.name}: {plans[cell]}")
         try:
             record = run_cell(spec, cell, out, extra, threads)

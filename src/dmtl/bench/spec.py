@@ -9,6 +9,7 @@ A spec is a YAML file (docs/bench.md)::
     methods:                            # name -> overlay configs, or {configs: [...], args: [...]}
       mtl: [../method/mtl.yaml]
       feature: {configs: [../method/feature.yaml], args: [--model.diffusion.steps=3]}
+      mtl_teacher: {configs: [../method/mtl.yaml, ../method/teacher.yaml], teacher: mtl}
     settings:                           # name -> configs, or {configs, args, methods}
       onelabel: [../setting/onelabel.yaml]
       randomlabels: {configs: [../setting/randomlabels.yaml], methods: [mtl, feature]}
@@ -17,7 +18,10 @@ A spec is a YAML file (docs/bench.md)::
     baselines: {feature: [mtl]}         # method -> the methods it is paired against by seed
     metrics: {semseg: [miou]}           # shown per task (default: the primary metric)
 
-Paths are relative to the spec file; ``dmtl://...`` names a packaged config.
+Paths are relative to the spec file; ``dmtl://...`` names a packaged config. A method's
+``teacher`` names an earlier method whose cell of the same setting and seed is its offline
+teacher: the cell's fit gets ``--model.teacher.checkpoint=<that cell>/checkpoints/last.ckpt``
+(docs/teachers.md).
 """
 
 from __future__ import annotations
@@ -60,11 +64,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Overlay:
-    """A named method or setting: its configs, CLI arguments and (settings) methods."""
+    """A named method or setting: its configs, CLI arguments, (settings) methods and (methods)
+    the method whose cell is its offline teacher."""
 
     configs: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None
+    teacher: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,11 @@ class Spec:
         """The spec's CLI arguments of a cell: the spec's, the method's, then the setting's."""
         method, setting = self.methods[cell.method], self.settings[cell.setting]
         return [*self.args, *method.args, *setting.args]
+
+    def teacher_cell(self, cell: Cell) -> Cell | None:
+        """The cell whose last checkpoint is ``cell``'s offline teacher (``None``: it has none)."""
+        teacher = self.methods[cell.method].teacher
+        return None if teacher is None else Cell(cell.setting, teacher, cell.seed)
 
     def resolve(self, name: str) -> str:
         """A path of the spec relative to the spec file (a packaged ``dmtl://`` name as is)."""
@@ -184,6 +195,25 @@ def _check(spec: Spec) -> None:
         missing = sorted(set(methods) - set(spec.methods))
         if missing:
             raise ConfigError(f"{where}: `{key}` names methods it does not define: {missing}")
+    order = list(spec.methods)
+    for method, overlay in spec.methods.items():
+        teacher = overlay.teacher
+        if teacher is not None and (
+            teacher not in order or order.index(teacher) >= order.index(method)
+        ):
+            raise ConfigError(
+                f"{where}: `methods.{method}.teacher` must name a method defined before it, "
+                f"got {teacher!r}"
+            )
+        for name, setting in spec.settings.items():
+            if teacher is not None and setting.methods is not None:
+                if method in setting.methods and teacher not in setting.methods:
+                    raise ConfigError(
+                        f"{where}: setting {name} runs {method} but not its teacher {teacher}"
+                    )
+    for name, setting in spec.settings.items():
+        if setting.teacher is not None:
+            raise ConfigError(f"{where}: `settings.{name}.teacher`: only methods have teachers")
     files = [*spec.base, *spec.protocol] + [
         c for o in [*spec.methods.values(), *spec.settings.values()] for c in o.configs
     ]
@@ -196,7 +226,7 @@ def _check(spec: Spec) -> None:
 
 def _overlay(value: object, path: Path, key: str) -> Overlay:
     if isinstance(value, Mapping):
-        unknown = sorted(set(value) - {"configs", "args", "methods"})
+        unknown = sorted(set(value) - {"configs", "args", "methods", "teacher"})
         if unknown:
             raise ConfigError(f"bench spec {path}: `{key}` has unknown keys {unknown}")
         methods = value.get("methods")
@@ -204,6 +234,7 @@ def _overlay(value: object, path: Path, key: str) -> Overlay:
             configs=_strings(value.get("configs") or [], path, f"{key}.configs"),
             args=_strings(value.get("args") or [], path, f"{key}.args"),
             methods=None if methods is None else _strings(methods, path, f"{key}.methods"),
+            teacher=None if value.get("teacher") is None else str(value["teacher"]),
         )
     return Overlay(configs=_strings(value or [], path, key))
 

@@ -22,6 +22,7 @@ from dmtl.config.evaluation import (
     SpeedConfig,
 )
 from dmtl.config.jtr import JTRConfig
+from dmtl.config.mean_teacher import MeanTeacherConfig
 from dmtl.config.network import (
     DEFAULT_DEPTH_SCALE,
     ConditionInput,
@@ -34,6 +35,7 @@ from dmtl.config.network import (
     Schedule,
     Space,
 )
+from dmtl.config.teacher import TeacherConfig
 from dmtl.config.training import (
     WEIGHTINGS,
     LossConfig,
@@ -60,6 +62,8 @@ GROUPS: dict[str, type] = {
     "xtc": XTCConfig,
     "consistency": ConsistencyConfig,
     "jtr": JTRConfig,
+    "teacher": TeacherConfig,
+    "mean_teacher": MeanTeacherConfig,
 }
 
 __all__ = [
@@ -79,6 +83,7 @@ __all__ = [
     "LossConfig",
     "LossNormalization",
     "LossRecipe",
+    "MeanTeacherConfig",
     "NeckName",
     "NetworkConfig",
     "NormalsLoss",
@@ -88,6 +93,7 @@ __all__ = [
     "Schedule",
     "Space",
     "SpeedConfig",
+    "TeacherConfig",
     "Weighting",
     "WeightingOptions",
     "XTCConfig",

@@ -64,5 +64,8 @@ class TrainingTerm(nn.Module):
     def forward(self, inputs: TermInputs) -> TermOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def on_fit_start(self, module: nn.Module) -> None:
+        """Called when a fit starts with the Lightning module (default: nothing)."""
+
     def after_optimizer_step(self, student: nn.Module) -> None:
         """Called after each optimiser step with the trained network (default: nothing)."""

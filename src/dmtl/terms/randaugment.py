@@ -7,10 +7,12 @@ posterize to 8 - round(k / 7.5) bits; solarize above linspace(1, 0, 31)[k]; auto
 Labels are untouched (no geometry).
 
 Here the operations run on the device, on the whole batch at once (each operation computed for the
-samples that drew it), in float arithmetic: posterize, solarize and equalize quantise to 256 levels
-as the reference's PIL round trip does, but intermediate values are not rounded to uint8 between
-operations (a departure of at most 1/255 per operation), and equalize maps each channel through its
-normalised cumulative histogram (PIL's table rounds its steps otherwise).
+samples that drew it), in float arithmetic, and intermediate values are not rounded to uint8
+between operations. Against PIL on uint8 images (tests/terms/test_randaugment.py): posterize,
+solarize (PIL's threshold linspace(255, 0, 31)[k]) and equalize (PIL's table) give
+PIL's values exactly; brightness and autocontrast differ by at most one level (PIL truncates
+its blend and table to integers); colour, contrast and sharpness by at most 1.05 levels (PIL also
+rounds the grey image, its mean and the smoothed image to integers first).
 """
 
 from __future__ import annotations
@@ -58,21 +60,28 @@ def randaugment_lite(
     """``num_ops`` random operations per image of ``image`` (B, 3, H, W) in [0, 1].
 
     Each image draws its operations, magnitude indices k ∈ {0..max_index} and factor signs from
-    ``generator`` (on the images' device, or the CPU generator's draws moved there).
+    ``generator`` (on the generator's device, moved to the images'; without one, from the global
+    generator of the images' device).
     """
     out = image.clamp(0, 1)
     b = image.shape[0]
     for _ in range(num_ops):
-        op = _draw(torch.randint(len(OPS), (b,), generator=generator), image.device)
-        k = _draw(torch.randint(max_index + 1, (b,), generator=generator), image.device)
-        sign = _draw(torch.randint(2, (b,), generator=generator), image.device) * 2 - 1
+        op = _draw(len(OPS), b, generator, image.device)
+        k = _draw(max_index + 1, b, generator, image.device)
+        sign = _draw(2, b, generator, image.device) * 2 - 1
         factor = 1 + sign * torch.linspace(0, MAX_FACTOR, BINS, device=image.device)[k]
         out = _apply(out, op, k, factor)
     return out
 
 
-def _draw(values: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return values.to(device)
+def _draw(high: int, b: int, generator: torch.Generator | None, device: torch.device):
+    """``b`` integers in [0, high) from ``generator`` on its own device, moved to ``device``.
+
+    A CUDA generator draws on the GPU (``torch.randint`` refuses a CPU tensor from it); without
+    one, the draws are the global generator's of ``device``.
+    """
+    where = generator.device if generator is not None else device
+    return torch.randint(high, (b,), generator=generator, device=where).to(device)
 
 
 def _apply(image: torch.Tensor, op: torch.Tensor, k: torch.Tensor, factor: torch.Tensor):
@@ -139,16 +148,23 @@ def _autocontrast(x, f, k):
 
 
 def _equalize(x, f, k):
-    """Per image and channel: values mapped through their 256-bin cumulative histogram."""
+    """Per image and channel, PIL's ``ImageOps.equalize`` table on the 256-level values.
+
+    With h the channel's histogram, m its largest value present and step = ⌊(N − h[m]) / 255⌋,
+    value i maps to ⌊(⌊step / 2⌋ + Σ_{j<i} h[j]) / step⌋ (clipped to 255); a channel with
+    step 0 (one value, or too few pixels) is left as it is.
+    """
     b, c, h, w = x.shape
-    q = torch.round(x * 255).long().view(b * c, h * w)
-    hist = torch.zeros(b * c, 256, device=x.device, dtype=x.dtype)
-    hist.scatter_add_(1, q, torch.ones_like(q, dtype=x.dtype))
-    cdf = hist.cumsum(1)
-    first = torch.gather(cdf, 1, (hist > 0).to(torch.uint8).argmax(1, keepdim=True))
-    span = (h * w - first).clamp_min(1)
-    mapped = ((cdf - first) / span).clamp(0, 1)
-    return torch.gather(mapped, 1, q).view(b, c, h, w)
+    q = torch.round(x.clamp(0, 1) * 255).long().reshape(b * c, h * w)
+    hist = torch.zeros(b * c, 256, device=x.device, dtype=torch.float64)
+    hist.scatter_add_(1, q, torch.ones_like(q, dtype=torch.float64))
+    top = 255 - (hist > 0).flip(1).to(torch.uint8).argmax(1, keepdim=True)  # m
+    step = torch.floor((h * w - torch.gather(hist, 1, top)) / 255)  # (b c, 1)
+    before = hist.cumsum(1) - hist  # Σ_{j<i} h[j]
+    table = torch.floor((torch.floor(step / 2) + before) / step.clamp_min(1)).clamp(0, 255)
+    identity = torch.arange(256, device=x.device, dtype=torch.float64).expand_as(table)
+    table = torch.where(step > 0, table, identity)
+    return (torch.gather(table, 1, q) / 255).to(x.dtype).view(b, c, h, w)
 
 
 OPERATIONS = {

@@ -18,12 +18,16 @@ from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TrainingTerm
 from dmtl.terms.consistency import build_consistency
 from dmtl.terms.jtr import build_jtr
+from dmtl.terms.mean_teacher import build_mean_teacher
+from dmtl.terms.teacher import build_teacher
 
 TermBuilder = Callable[[Sequence[TaskSpec], Mapping[str, Any], nn.Module], TrainingTerm | None]
 
 TERMS: dict[str, TermBuilder] = {
     "consistency": build_consistency,
     "jtr": build_jtr,
+    "teacher": build_teacher,
+    "mean_teacher": build_mean_teacher,
 }
 
 
