@@ -47,6 +47,15 @@ def test_study_spec_loads_and_every_config_exists():
     assert set(spec.single_task.values()) == {"semseg", "depth", "normals"}
 
 
+def test_field_spec_loads_with_every_method_and_its_teachers():
+    spec = load_spec(SPECS / "field.yaml")
+    assert len(spec.cells()) == 18 * 2 * 3
+    methods = set(spec.methods)
+    assert {"mtl", "xtc", "jtr", "consistency", "mean_teacher", "mtl_teacher"} <= methods
+    assert {"feature", "refine_only", "prediction", "prediction_refine_only"} <= methods
+    assert all(spec.baselines[m][0] in methods for m in spec.baselines)
+
+
 def test_cells_run_seed_by_seed_and_filter():
     spec = load_spec(SPECS / "regime.yaml")
     cells = spec.cells(methods=["mtl", "feature"], settings=["onelabel"], seeds=[2, 0])
