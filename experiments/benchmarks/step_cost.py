@@ -149,7 +149,7 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     if module.xtc_net is not None:  # as training_step adds it
         loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
     if len(module.terms):  # as training_step adds them (views, teachers, their forwards and losses)
-        loss = loss + module._terms_total(out, batch)
+        loss = loss + module._terms_total(out, batch, noise)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

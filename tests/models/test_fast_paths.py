@@ -14,6 +14,7 @@ from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig, SpeedCon
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.models.fast_paths import compile_network
 from dmtl.module import DiffusionMTLModule
+from dmtl.noise import NoiseSource
 from dmtl.optim import build_optimizer
 
 TINY = {"network": NetworkConfig(embed_dim=16), "denoiser": DenoiserConfig(width=8)}
@@ -49,7 +50,8 @@ def _train_pass(module: DiffusionMTLModule, batch: dict, autocast: bool = False)
     module.train()
     module.zero_grad(set_to_none=True)
     with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
-        out = module(batch["image"], batch["labelled"], torch.Generator().manual_seed(7))
+        noise = NoiseSource.from_generator(torch.Generator().manual_seed(7))
+        out = module(batch["image"], batch["labelled"], noise)
         loss = module.criterion(out, batch["targets"], batch["labelled"]).total
     loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in module.named_parameters() if p.grad is not None}

@@ -15,6 +15,7 @@ from dmtl.models.denoisers.crossattn import CrossAttention, CrossAttnDenoiser
 from dmtl.models.mtdnet import MTDNet
 from dmtl.models.necks import build_neck
 from dmtl.models.network import DiffusionMTLNet
+from dmtl.noise import NoiseSource
 from dmtl.released.neck import ReleasedNeck
 from dmtl.tasks import resolve_tasks
 
@@ -123,7 +124,7 @@ def test_training_chain_sends_gradients_to_every_parameter():
     net = _net(condition_input="raw").train()
     image = torch.randn(2, 3, 64, 64)
     labelled = torch.ones(2, 3, dtype=torch.bool)
-    out = net(image, labelled, torch.Generator().manual_seed(0))
+    out = net(image, labelled, NoiseSource.from_generator(torch.Generator().manual_seed(0)))
     maps = [*out.predictions.values(), *out.initial.values()]  # as the loss: final + initial
     sum((p**2).mean() for p in maps).backward()
     # (timm starts each ResNet block's last BN at zero, so inside the backbone's residual branches
