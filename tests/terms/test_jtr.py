@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import dmtl.terms.jtr as jtr_module
 from dmtl.config import JTRConfig
 from dmtl.errors import ConfigError
-from dmtl.models.joint_autoencoder import JointTaskAE
+from dmtl.models.joint_autoencoder import JointTaskAE, max_unpool
 from dmtl.terms.jtr import JTRTerm
 from support.view_terms import (
     ONE_LABEL,
@@ -205,3 +205,23 @@ def test_on_pascal_context_the_five_tasks_share_the_auto_encoder():
     assert torch.isfinite(out.total) and set(out.logs) == {"dist1", "dist2", "rec"}
     out.total.backward()
     assert all(not _zero(_grads(net.heads[s.name])) for s in PASCAL_SPECS)
+
+
+def test_the_auto_encoders_unpooling_equals_max_unpool_and_runs_deterministically():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 6, 10, generator=g, dtype=torch.float64)
+    pooled, indices = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+    pooled.requires_grad_(True)
+    reference = torch.nn.functional.max_unpool2d(pooled, indices, 2, 2, output_size=(6, 10))
+    ours = max_unpool(pooled, indices, torch.Size((6, 10)))
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+    weights = torch.randn(2, 3, 6, 10, generator=g, dtype=torch.float64)
+    (expected,) = torch.autograd.grad((reference * weights).sum(), pooled)
+    (got,) = torch.autograd.grad((ours * weights).sum(), pooled)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:  # max_unpool2d refuses to run here; the scatter does not
+        max_unpool(pooled, indices, torch.Size((6, 10)))
+    finally:
+        torch.use_deterministic_algorithms(was)

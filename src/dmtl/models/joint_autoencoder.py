@@ -100,7 +100,7 @@ class JointTaskAE(nn.Module):
         """Reconstruction logits (B, C_in, H, W) of a latent."""
         x = latent
         for level, (indices, size) in zip(self.decoder, reversed(unpool), strict=True):
-            x = level(F.max_unpool2d(x, indices, 2, 2, output_size=size))
+            x = level(max_unpool(x, indices, size))
         return self.head(x)
 
     def forward(
@@ -110,3 +110,15 @@ class JointTaskAE(nn.Module):
         reconstruction logits (B, C_in, H, W): (latent, logits)."""
         latent, unpool = self.encode(x)
         return (latent, self.decode(latent, unpool)) if reconstruct else latent
+
+
+def max_unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """``F.max_unpool2d(x, indices, 2, 2, output_size=size)`` as a scatter into zeros.
+
+    Each pooled value goes back to the flat position (within its map of ``size``) its maximum came
+    from. Unlike ``max_unpool2d``, a scatter has a deterministic implementation on every device, so
+    JTR runs under ``trainer.deterministic=true`` (``torch.use_deterministic_algorithms``).
+    """
+    b, c = x.shape[:2]
+    flat = x.new_zeros(b, c, size[0] * size[1])
+    return flat.scatter(2, indices.flatten(2), x.flatten(2)).view(b, c, *size)
