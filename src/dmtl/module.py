@@ -28,8 +28,9 @@ from dmtl.config import (
     TeacherConfig,
     XTCConfig,
 )
-from dmtl.data.compact import check_widened
-from dmtl.groups import as_group, group_dict
+from dmtl.config.groups import as_group, group_dict
+from dmtl.data.widening import check_widened
+from dmtl.evaluation_seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.losses import build_criterion
 from dmtl.losses.weighting import build_weighting
 from dmtl.losses.xtc import XTCOutput
@@ -39,7 +40,6 @@ from dmtl.models.fast_paths import channels_last_input, compile_network, to_chan
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.noise import NoiseSource, run_noise_seed
 from dmtl.optim import configure_optimization, fused_allowed
-from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
 

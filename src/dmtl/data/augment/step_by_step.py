@@ -9,7 +9,7 @@ Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1],
      "name": str}  # only the keys present
 
 Class-id and edge maps stay uint8 through the loader; the data module widens them to int64 and
-float32 on the device (``dmtl.data.compact``).
+float32 on the device (``dmtl.data.widening``).
 
 Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s of the image and
 resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s

@@ -59,6 +59,6 @@ def check_widened(targets: Mapping[str, torch.Tensor], specs: Sequence[TaskSpec]
         if target.dtype == kind.loader_dtype:
             raise DataError(
                 f"target {spec.name!r} is {target.dtype}, as the loader hands it over; losses and "
-                f"metrics take {kind.target_dtype}: widen the batch first (dmtl.data.compact."
+                f"metrics take {kind.target_dtype}: widen the batch first (dmtl.data.widening."
                 f"widen_batch, which MultiTaskDataModule.on_after_batch_transfer calls)"
             )

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from dmtl.baselines import evaluate_constants
 from dmtl.config import NetworkConfig
-from dmtl.data.compact import check_widened, widen_batch
+from dmtl.constant_baselines import evaluate_constants
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.readers import predecoded
 from dmtl.data.synthetic.dataset import SyntheticConfig
+from dmtl.data.widening import check_widened, widen_batch
 from dmtl.errors import DataError
 from dmtl.kinds.base import TaskKind
 from dmtl.kinds.boundary import BoundaryKind
