@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dmtl.config import checks as check
+import dmtl.config.checks as check
 from dmtl.config.views import SCALES, PredictionSource, check_scales, check_source
 from dmtl.errors import ConfigError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dmtl.config import checks as check
+import dmtl.config.checks as check
 from dmtl.config.teacher import Confidence, check_pseudo_label_options
 from dmtl.errors import ConfigError
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dmtl.config import checks as check
+import dmtl.config.checks as check
 from dmtl.config.groups import as_group
 from dmtl.errors import ConfigError
 
