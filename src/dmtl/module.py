@@ -33,8 +33,6 @@ from dmtl.data.widening import check_widened
 from dmtl.evaluation_seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.losses import build_criterion
 from dmtl.losses.weighting import build_weighting
-from dmtl.losses.xtc import XTCOutput
-from dmtl.losses.xtc_term import build_xtc, xtc_term
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
@@ -42,6 +40,8 @@ from dmtl.noise import NoiseSource, run_noise_seed
 from dmtl.optim import configure_optimization, fused_allowed
 from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
+from dmtl.xtc.loss import XTCOutput
+from dmtl.xtc.term import build_xtc, xtc_term
 
 
 def build_network(
