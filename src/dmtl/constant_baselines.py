@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 
 from dmtl.data.widening import widen_targets
-from dmtl.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
 from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
 
 
 def best_constants(targets: Mapping[str, torch.Tensor], tasks: Sequence[TaskSpec]) -> dict:

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError
-from dmtl.kinds import BoundaryKind, DepthKind, NormalsKind, SaliencyKind, SegmentationKind
-from dmtl.kinds.base import TaskKind
 from dmtl.models.output import MultiTaskOutput
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds import BoundaryKind, DepthKind, NormalsKind, SaliencyKind, SegmentationKind
+from dmtl.tasks.kinds.base import TaskKind
 
 
 class PseudoLabelRule:

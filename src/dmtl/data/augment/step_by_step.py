@@ -23,7 +23,7 @@ markers stay exact; when every step only moves pixels, the maps ride as one map 
 (``dmtl.data.augment.by_index``: the same bytes, faster). What each geometric step does to the
 targets is the table of ``dmtl.data.augment.geometry``, which refuses any step it does not hold.
 Which key needs which format and correction is its task's kind (``TaskKind.prepare_array``,
-``correct_geometry``, ``invalid_value``, ``to_tensor`` in ``dmtl.kinds``).
+``correct_geometry``, ``invalid_value``, ``to_tensor`` in ``dmtl.tasks.kinds``).
 
 Randomness: albumentations 2.0.8 draws from generators owned by the ``Compose`` (numpy
 ``default_rng`` and ``random.Random``), never from the global numpy/random state, so
