@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dmtl.checkpoint_data import given_data_keys, take_data_from_checkpoint
+from dmtl.cli.checkpoint_data import given_data_keys, take_data_from_checkpoint
 
 PARSED = {"dataset": "synthetic", "tasks": None, "num_classes": None, "predict_dir": "photos"}
 

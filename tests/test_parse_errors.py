@@ -1,6 +1,6 @@
 """jsonargparse's errors rewritten as one line that names the option and what to do."""
 
-from dmtl.parse_errors import closest, explain
+from dmtl.cli.parse_errors import closest, explain
 
 OPTIONS = ["model.optim.lr", "model.optim.name", "model.optim.weight_decay", "trainer.max_epochs"]
 

@@ -7,7 +7,7 @@ import warnings
 
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-from dmtl.quiet import TIP_LOGGERS, git_root, quiet_third_party, quiet_wandb_init
+from dmtl.cli.quiet import TIP_LOGGERS, git_root, quiet_third_party, quiet_wandb_init
 
 
 def test_lightning_tips_are_dropped_and_its_other_lines_kept(caplog):

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError, DataError
-from dmtl.kinds import KINDS, SaliencyKind, SegmentationKind, kind_named
 from dmtl.losses.masked import per_sample_task_loss
 from dmtl.losses.released import released_task_loss
 from dmtl.metrics import (
@@ -19,6 +18,7 @@ from dmtl.metrics import (
 )
 from dmtl.metrics.multitask import build_metric
 from dmtl.tasks import IGNORE_INDEX, TASKS, TaskSpec, resolve_tasks
+from dmtl.tasks.kinds import KINDS, SaliencyKind, SegmentationKind, kind_named
 from dmtl.viz import colourise, palette
 
 SPECS = {s.name: s for s in resolve_tasks("pascal_context")}
@@ -276,11 +276,11 @@ def test_target_handling_of_augmentation():
 
 
 def test_compact_normals_widen_to_the_float_path_bit_for_bit():
-    """Codes and flags (``dmtl.kinds.normals``) decode to v * 2/255 - 1, +0.0 where invalid and
-    0 - x where mirrored: what the float path computes before and after a flip."""
+    """Codes and flags (``dmtl.tasks.kinds.normals``) decode to v * 2/255 - 1, +0.0 where invalid
+    and 0 - x where mirrored: what the float path computes before and after a flip."""
     import numpy as np
 
-    from dmtl.kinds.normals import INVALID, MIRRORED, VALID, NormalsKind
+    from dmtl.tasks.kinds.normals import INVALID, MIRRORED, VALID, NormalsKind
 
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 256, size=(2, 3, 5, 7), dtype=np.uint8)

@@ -15,8 +15,8 @@ import argparse
 import json
 import sys
 
-from dmtl.baselines import evaluate_constants
 from dmtl.cli import DMTLCLI
+from dmtl.constant_baselines import evaluate_constants
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.metrics.multitask import load_reference
 from dmtl.module import DiffusionMTLModule

@@ -10,7 +10,6 @@ from typing import IO, Any
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
 
 from dmtl.checkpoint_compat import load_kwargs
 from dmtl.config import (
@@ -28,20 +27,20 @@ from dmtl.config import (
     TeacherConfig,
     XTCConfig,
 )
-from dmtl.data.compact import check_widened
-from dmtl.groups import as_group, group_dict
+from dmtl.config.groups import as_group, group_dict
+from dmtl.data.widening import check_widened
+from dmtl.evaluation_seeds import MultiSeedEvaluation
 from dmtl.losses import build_criterion
 from dmtl.losses.weighting import build_weighting
-from dmtl.losses.xtc import XTCOutput
-from dmtl.losses.xtc_term import build_xtc, xtc_term
-from dmtl.metrics.multitask import MultiTaskMetrics, delta_m, load_reference
+from dmtl.metrics.multitask import MultiTaskMetrics, delta_m
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.noise import NoiseSource, run_noise_seed
 from dmtl.optim import configure_optimization, fused_allowed
-from dmtl.seeds import MultiSeedEvaluation, evaluation_seeds
 from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
+from dmtl.xtc.loss import XTCOutput
+from dmtl.xtc.term import build_xtc, xtc_term
 
 
 def build_network(
@@ -104,11 +103,20 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             setattr(self, name, group)
             self.hparams[name] = group_dict(group)  # plain data: loads with weights_only=True
         self.task_specs = resolve_tasks(dataset, tasks, self.network.num_classes)
+        self._build_models()
+        self._build_losses(groups)
+        self._build_metrics()  # dmtl.evaluation_seeds: the stages' metrics, one set per seed
+
+    def _build_models(self) -> None:
+        """The network (and its execution options)."""
         self.net = build_network(self.task_specs, self.network, self.diffusion, self.denoiser)
         if self.speed.channels_last:
             to_channels_last(self.net)
         if self.speed.compile:
             compile_network(self.net)
+
+    def _build_losses(self, groups: dict[str, Any]) -> None:
+        """The supervised loss, its weighting, and each method's term beside it."""
         self.criterion = build_criterion(self.task_specs, self.loss)
         self.weighting = build_weighting([t.name for t in self.task_specs], self.loss)
         self.xtc_net = (
@@ -119,32 +127,6 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         # The field's methods beside the supervised loss (dmtl.terms): empty for a plain method.
         self.terms = build_terms(self.task_specs, groups, self.net)
         self._term_step = 0  # the optimiser step the terms were last told of
-        ev = self.evaluation
-        names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
-        names += ("depth_clamp_min", "absent_class", "boundary_thresholds")
-        metric_options = {name: getattr(ev, name) for name in names}
-        self.val_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
-        self.test_metrics = MultiTaskMetrics(self.task_specs, **metric_options)
-        # One more set per further inference seed (val_metrics/test_metrics score the first).
-        self.inference_seeds = evaluation_seeds(self.diffusion, self.evaluation)
-        extra_seeds = len(self.inference_seeds) - 1
-        self.seed_metrics = nn.ModuleDict(
-            {
-                stage: nn.ModuleList(
-                    MultiTaskMetrics(self.task_specs, **metric_options) for _ in range(extra_seeds)
-                )
-                for stage in ("val", "test")
-            }
-        )
-        self.results_spread: dict[str, dict[str, Any]] = {}
-        # What the denoiser starts from: the initial predictions' metrics show what it rectifies.
-        self.val_initial_metrics = (
-            MultiTaskMetrics(self.task_specs, **metric_options)
-            if self.diffusion.space != "none" and ev.log_initial_metrics
-            else None
-        )
-        self.results: dict[str, tuple[dict[str, dict[str, float]], dict[str, float]]] = {}
-        self.reference = load_reference(ev.reference) if ev.reference else None
 
     @classmethod
     def load_from_checkpoint(

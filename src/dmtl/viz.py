@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from dmtl.data.classes import known_class_colours
-from dmtl.kinds.colours import palette as palette  # re-exported
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds.colours import palette as palette  # re-exported
 
 PANEL_GAP = 2  # pixels between tiles
 FONT = cv2.FONT_HERSHEY_SIMPLEX

@@ -8,7 +8,7 @@ from dmtl.data.datasets import DATASETS, labelsets
 from dmtl.data.readers.pascal_annotations import PART_OF
 from dmtl.data.synthetic.objects import NYU13_CLASSES
 from dmtl.data.synthetic.street import LABEL7_CLASSES
-from dmtl.kinds.colours import IGNORE_COLOUR
+from dmtl.tasks.kinds.colours import IGNORE_COLOUR
 from dmtl.viz import class_palette, palette
 
 

@@ -9,9 +9,9 @@ import torch
 
 from dmtl.callbacks.results import ResultsReport
 from dmtl.config import DiffusionConfig, EvaluationConfig, NetworkConfig
+from dmtl.evaluation_seeds import evaluation_seeds, mean_std
 from dmtl.module import DiffusionMTLModule
 from dmtl.noise import NoiseSource, identity_seeds
-from dmtl.seeds import evaluation_seeds, mean_std
 
 TINY = NetworkConfig(embed_dim=16)
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from dmtl.baselines import evaluate_constants
 from dmtl.cli import main
+from dmtl.constant_baselines import evaluate_constants
 from support import REPO
 
 pytestmark = pytest.mark.slow

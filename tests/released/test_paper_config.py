@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from dmtl.config import GROUPS
-from dmtl.groups import as_group
+from dmtl.config.groups import as_group
 from dmtl.module import DiffusionMTLModule
 from dmtl.released.convert import module_hparams, released_model_args
 from dmtl.released.recipe import released_recipe

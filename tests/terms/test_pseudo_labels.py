@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError
-from dmtl.kinds.boundary import EDGE_POS_WEIGHT
 from dmtl.models.output import MultiTaskOutput
 from dmtl.tasks import TASKS
+from dmtl.tasks.kinds.boundary import EDGE_POS_WEIGHT
 from dmtl.terms.pseudo_labels import (
     every_sample,
     pseudo_label_loss,

@@ -17,10 +17,10 @@ from dmtl.data.augment import denormalize
 from dmtl.data.classes import class_names
 from dmtl.data.datasets import has_inverse_depth
 from dmtl.errors import ConfigError
-from dmtl.kinds.colours import indexed_palette
-from dmtl.kinds.depth import DepthKind
 from dmtl.report import run_dir
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds.colours import indexed_palette
+from dmtl.tasks.kinds.depth import DepthKind
 from dmtl.viz import (
     class_palette,
     colourise,

@@ -4,12 +4,13 @@
 (``model.network.backbone``, ``model.diffusion.steps``, ...). Each layer below the module takes the
 groups it needs (or their fields by keyword), never a relayed list of positional options.
 A group may also be given as a plain dict (a checkpoint's saved hyper-parameters);
-``dmtl.groups.as_group`` turns it back into the dataclass.
+``dmtl.config.groups.as_group`` turns it back into the dataclass.
 
 One file per concern: ``network`` (the initial network, the chain, the denoiser), ``training``
 (the loss, its weighting, the optimiser), ``evaluation`` (what is measured; speed options), and
-one file per method of the field that adds a training term (``xtc``, ...). A new method's group is
-one file here and one entry in ``GROUPS``.
+one file per method of the field that adds a training term (``xtc``, ``jtr``, ...); ``checks``
+holds the one-line checks of single values, ``groups`` turns saved dicts back into groups. A new
+method's group is one file here and one entry in ``GROUPS``.
 """
 
 from __future__ import annotations

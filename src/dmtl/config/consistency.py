@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dmtl import validation as check
+import dmtl.config.checks as check
 from dmtl.config.views import SCALES, PredictionSource, check_scales, check_source
 from dmtl.errors import ConfigError
 

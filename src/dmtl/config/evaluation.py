@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dmtl import validation as check
+import dmtl.config.checks as check
 
 BoundaryMetricName = Literal["dilation", "ods"]
 

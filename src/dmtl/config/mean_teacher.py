@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dmtl import validation as check
+import dmtl.config.checks as check
 from dmtl.config.teacher import Confidence, check_pseudo_label_options
 from dmtl.errors import ConfigError
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from dmtl import validation as check
+import dmtl.config.checks as check
 from dmtl.errors import ConfigError
 
 Confidence = Literal["one", "flip"]

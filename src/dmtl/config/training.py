@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dmtl import validation as check
+import dmtl.config.checks as check
+from dmtl.config.groups import as_group
 from dmtl.errors import ConfigError
-from dmtl.groups import as_group
 
 LossRecipe = Literal["dmtl", "released"]
 LossNormalization = Literal["task", "sample"]

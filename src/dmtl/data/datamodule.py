@@ -19,7 +19,6 @@ from dmtl.data.augment import (
     build_pascal_train_transform,
     build_train_transform,
 )
-from dmtl.data.compact import widen_batch
 from dmtl.data.datasets import dataset_info
 from dmtl.data.labelled import LabelledDataset
 from dmtl.data.labels import check_label_mask, make_label_mask
@@ -31,6 +30,7 @@ from dmtl.data.sampling import EpochShuffleSampler, ResumableLoader, ShardSample
 from dmtl.data.split_files import read_split_file
 from dmtl.data.synthetic.dataset import SyntheticConfig
 from dmtl.data.synthetic.variants import ensure_dataset_rendered
+from dmtl.data.widening import widen_batch
 from dmtl.errors import ConfigError
 from dmtl.tasks import TaskSpec, resolve_tasks, standard_tasks
 
@@ -47,7 +47,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
     {task: tensor} for every task (labelled or not), ``labelled`` bool (B, K) in the order of
     ``tasks``, and ``meta`` {"name": [...], "index": (B,)}. The loaders hand class-id targets
     over as uint8; ``on_after_batch_transfer`` widens them to int64 on the device
-    (``dmtl.data.compact``), so the model and the callbacks see int64.
+    (``dmtl.data.widening``), so the model and the callbacks see int64.
 
     Args:
         dataset: ``synthetic``, ``synthetic_pascal``, ``synthetic_cityscapes`` (rendered on first

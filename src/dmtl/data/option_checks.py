@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dmtl import validation as check
+import dmtl.config.checks as check
 from dmtl.data.labels import LABEL_SETTINGS
 from dmtl.errors import ConfigError, MissingDataError
 

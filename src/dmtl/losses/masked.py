@@ -11,9 +11,9 @@ from torch import nn
 
 from dmtl.config import LossNormalization, NormalsLoss
 from dmtl.errors import ConfigError
-from dmtl.kinds.boundary import EDGE_POS_WEIGHT as EDGE_POS_WEIGHT  # re-exported
 from dmtl.models.output import MultiTaskOutput
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds.boundary import EDGE_POS_WEIGHT as EDGE_POS_WEIGHT  # re-exported
 
 
 @dataclass

@@ -4,7 +4,8 @@ Only saliency and boundaries differ from ``dmtl.losses.masked.per_sample_task_lo
 2-class cross-entropy whose class weights [p, 1 − p] come from the sample's own fraction p of
 salient pixels, and the boundary BCE (positives weighted 0.95 / 0.05) is scaled by 0.05. The other
 tasks (cross-entropy, L1 of the normalised normals) are the package's. Each task kind holds its
-released loss (``TaskKind.released_loss``; ``dmtl.kinds.saliency``, ``dmtl.kinds.boundary``).
+released loss (``TaskKind.released_loss``; ``dmtl.tasks.kinds.saliency``,
+``dmtl.tasks.kinds.boundary``).
 Everything is batched: the per-sample class weights are gathered per pixel, no loop over samples.
 """
 

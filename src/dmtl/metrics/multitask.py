@@ -15,12 +15,12 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.kinds import MetricOptions
 from dmtl.metrics.boundary import DEFAULT_THRESHOLDS, DEFAULT_TOLERANCE_PX
 from dmtl.metrics.boundary_ods import MAX_DIST_PASCAL
 from dmtl.metrics.normals import DEFAULT_BINS_PER_DEGREE
 from dmtl.metrics.segmentation import AbsentClassRule
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds import MetricOptions
 
 PERCENT = 100.0
 BoundaryMetricName = Literal["dilation", "ods"]

@@ -16,15 +16,15 @@ log-probabilities as logits, the logit of the edge probability, the vector itsel
 inverts the encoding up to what the encoding forgets (a constant added to all logits, the length of
 a normal vector); prediction diffusion turns its final x̂_0 into raw predictions with it
 (``dmtl.models.spaces.PredictionSpace``).
-The formulas live in the task kinds (``dmtl.kinds``); these functions dispatch to them.
+The formulas live in the task kinds (``dmtl.tasks.kinds``); these functions dispatch to them.
 """
 
 from __future__ import annotations
 
 import torch
 
-from dmtl.kinds import DECODE_EPS
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds import DECODE_EPS
 
 __all__ = ["DECODE_EPS", "DEFAULT_DEPTH_SCALE", "decode_prediction", "encode_prediction"]
 

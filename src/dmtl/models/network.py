@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmtl.config import DenoiserConfig, DiffusionConfig, NetworkConfig
+from dmtl.config.groups import as_group
 from dmtl.diffusion import Trace
 from dmtl.errors import ConfigError
-from dmtl.groups import as_group
 from dmtl.models.backbone import TimmBackbone
 from dmtl.models.condition import CONDITION_INPUTS, ConditionFusion
 from dmtl.models.decoders import TaskDecoder

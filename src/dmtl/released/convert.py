@@ -23,10 +23,10 @@ import lightning.pytorch as pl
 import torch
 
 from dmtl.config import GROUPS, EvaluationConfig
+from dmtl.config.groups import as_group, group_dict
 from dmtl.data.datasets import dataset_info
 from dmtl.diffusion import GaussianDiffusion
 from dmtl.errors import ConfigError, DataError, MissingDataError
-from dmtl.groups import as_group, group_dict
 from dmtl.released.recipe import DATASET, released_recipe
 
 COMMAND = "convert-checkpoint"

@@ -15,6 +15,7 @@ should not carry them).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,13 +57,14 @@ class TermOutput:
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-class TrainingTerm(nn.Module):
+class TrainingTerm(nn.Module, ABC):
     """A loss term beside the supervised one; subclasses set ``name`` and implement ``forward``."""
 
     name: str = ""
 
-    def forward(self, inputs: TermInputs) -> TermOutput:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, inputs: TermInputs) -> TermOutput:
+        """The term's loss of one training step (weighted) and what to log beside it."""
 
     def on_fit_start(self, module: nn.Module) -> None:
         """Called when a fit starts with the Lightning module (default: nothing)."""

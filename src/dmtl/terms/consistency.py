@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from dmtl.config.consistency import ConsistencyConfig
+from dmtl.config.groups import as_group
 from dmtl.errors import ConfigError
-from dmtl.groups import as_group
 from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TermInputs, TermOutput, TrainingTerm
 from dmtl.terms.predictions import every_sample, predict_every_sample

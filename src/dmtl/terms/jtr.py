@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from dmtl.config.groups import as_group
 from dmtl.config.jtr import JTRConfig
 from dmtl.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from dmtl.groups import as_group
 from dmtl.models.joint_autoencoder import JointTaskAE
 from dmtl.tasks import TaskSpec
 from dmtl.terms.base import TermInputs, TermOutput, TrainingTerm

@@ -22,6 +22,7 @@ between the teacher's prediction and its prediction of the mirrored image mirror
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -29,13 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError
-from dmtl.kinds import BoundaryKind, DepthKind, NormalsKind, SaliencyKind, SegmentationKind
-from dmtl.kinds.base import TaskKind
 from dmtl.models.output import MultiTaskOutput
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds import BoundaryKind, DepthKind, NormalsKind, SaliencyKind, SegmentationKind
+from dmtl.tasks.kinds.base import TaskKind
 
 
-class PseudoLabelRule:
+class PseudoLabelRule(ABC):
     """How a kind's teacher prediction becomes a pseudo-label with a confidence.
 
     Attributes:
@@ -50,6 +51,7 @@ class PseudoLabelRule:
     beta: ClassVar[float] = 1.0
     weighted: ClassVar[bool] = False
 
+    @abstractmethod
     def label(self, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The pseudo-label of a raw teacher prediction (B, C, H, W) and its confidence.
 
@@ -57,7 +59,6 @@ class PseudoLabelRule:
             the label in the kind's target format and the confidence shaped like the kind's
             pixel loss, or ``None`` where the prediction carries none (regression).
         """
-        raise NotImplementedError
 
     def unflip(self, pred: torch.Tensor) -> torch.Tensor:
         """The prediction of a horizontally mirrored image, mirrored back (B, C, H, W)."""

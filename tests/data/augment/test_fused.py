@@ -22,7 +22,7 @@ from dmtl.data.augment.fused import FusedSampleTransform, fusable, why_not_fused
 from dmtl.data.augment.normalisation import IMAGENET_STD
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.readers.predecoded import FIELDS, expand
-from dmtl.kinds.normals import NormalsKind
+from dmtl.tasks.kinds.normals import NormalsKind
 from support.bits import same_bits as _same
 from support.floats import IMAGE_ULPS, assert_float32_close
 from support.pascal import write_pascal_context

@@ -13,7 +13,7 @@ from dmtl.data.augment.normalisation import IMAGENET_MEAN, IMAGENET_STD, normali
 from dmtl.data.augment.step_by_step import SampleTransform
 from dmtl.data.augment.steps import RandomScaleCrop
 from dmtl.errors import ConfigError
-from dmtl.kinds import KINDS, DepthKind, NormalsKind
+from dmtl.tasks.kinds import KINDS, DepthKind, NormalsKind
 
 SCALE = 1.5
 ZOOMS = {RandomScaleCrop, A.RandomScale}

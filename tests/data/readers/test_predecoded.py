@@ -15,7 +15,7 @@ import dmtl  # noqa: F401  (sets NO_ALBUMENTATIONS_UPDATE before albumentations 
 from dmtl.data.prepare.predecode import predecode_tree
 from dmtl.data.readers.pascal_context import TASKS, PascalContextDataset
 from dmtl.data.readers.predecoded import INDEX_NAME, PredecodedSplit, expand_normals, split_folder
-from dmtl.kinds.normals import NormalsKind
+from dmtl.tasks.kinds.normals import NormalsKind
 from support.pascal import TRAIN_IDS, VAL_IDS, write_pascal_context
 
 LOGGER = "dmtl.data.readers.predecoded"

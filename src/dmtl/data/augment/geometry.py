@@ -20,7 +20,7 @@ step                            metric     inverse depth   normals            cl
 "padding": the added pixels are invalid in every target (``track_padding``: 0 for depth and
 normals, 255 for the rest). ``STEPS`` holds the table as an ``Effect`` per step type; the task
 kinds apply it (``TaskKind.correct_geometry(scale=, flipped=)``, one method per kind in
-``dmtl.kinds``), after the step-by-step executor or the fused one has moved the pixels.
+``dmtl.tasks.kinds``), after the step-by-step executor or the fused one has moved the pixels.
 
 A geometric step that is not in ``STEPS`` is refused when a transform is built (``effect_of``):
 a rotation or a vertical flip would otherwise leave the normals unrotated or unflipped, with no
@@ -39,7 +39,7 @@ import numpy as np
 
 from dmtl.data.augment.steps import RandomScaleCrop
 from dmtl.errors import ConfigError
-from dmtl.kinds import TaskKind
+from dmtl.tasks.kinds import TaskKind
 
 
 @dataclass(frozen=True)

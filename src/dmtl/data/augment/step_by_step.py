@@ -9,7 +9,7 @@ Input: the numpy sample dict of a reader (``image`` float32 (H, W, 3) in [0, 1],
      "name": str}  # only the keys present
 
 Class-id and edge maps stay uint8 through the loader; the data module widens them to int64 and
-float32 on the device (``dmtl.data.compact``).
+float32 on the device (``dmtl.data.widening``).
 
 Training follows MTPSL: a random scale-crop (scale s from a fixed set; crop 1/s of the image and
 resize back, which zooms in by s: the scene looks s times closer, so metric depth is divided by s
@@ -23,7 +23,7 @@ markers stay exact; when every step only moves pixels, the maps ride as one map 
 (``dmtl.data.augment.by_index``: the same bytes, faster). What each geometric step does to the
 targets is the table of ``dmtl.data.augment.geometry``, which refuses any step it does not hold.
 Which key needs which format and correction is its task's kind (``TaskKind.prepare_array``,
-``correct_geometry``, ``invalid_value``, ``to_tensor`` in ``dmtl.kinds``).
+``correct_geometry``, ``invalid_value``, ``to_tensor`` in ``dmtl.tasks.kinds``).
 
 Randomness: albumentations 2.0.8 draws from generators owned by the ``Compose`` (numpy
 ``default_rng`` and ``random.Random``), never from the global numpy/random state, so

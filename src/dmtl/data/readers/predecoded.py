@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dmtl.kinds.normals import CODE_VALUES, COMPACT_CHANNELS, VALID
+from dmtl.tasks.kinds.normals import CODE_VALUES, COMPACT_CHANNELS, VALID
 
 FOLDER = "predecoded"
 INDEX_NAME = "index.json"
@@ -84,7 +84,7 @@ def expand(
         edges: dtype of the edge map (uint8: the compact field itself, for a transform that
             hands edges over as uint8 anyway).
         normal_codes: hand the normals over in the normals kind's compact form (uint8 (H, W, 4):
-            the codes and the validity flag; ``dmtl.kinds.normals``), decoded on the device.
+            the codes and the validity flag; ``dmtl.tasks.kinds.normals``), decoded on the device.
 
     Returns:
         ``image`` float32 (H, W, 3) in [0, 1]; ``semseg``/``human_parts``/``sal`` int64 (H, W);
@@ -111,7 +111,7 @@ def expand_normals(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     ``valid``; in the memory layout of ``codes`` (channel-first planes stay channel-first).
 
     The arithmetic is a function of the code alone, so it is done once for the 256 codes
-    (``dmtl.kinds.normals.CODE_VALUES``, float32 with the same two roundings) and looked up by
+    (``dmtl.tasks.kinds.normals.CODE_VALUES``, float32 with the same two roundings) and looked up by
     ``cv2.LUT``; the invalid pixels are cleared by a bitwise AND of the float bits with an
     all-ones or all-zeros word, which leaves valid pixels' bits as they are and gives +0.0
     elsewhere (a multiplication by 0 would give −0.0 for negative components). Bit for bit the

@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import torch
 
-from dmtl.kinds.base import MetricOptions, TaskKind
-from dmtl.kinds.colours import IGNORE_COLOUR
+from dmtl.tasks.kinds.base import MetricOptions, TaskKind
+from dmtl.tasks.kinds.colours import IGNORE_COLOUR
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 JOINT_DEPTH_EPS = 1e-6  # a cross-task mapping's per-sample depth maximum is at least this
 

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError, DataError
-from dmtl.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind, ignore_index_of
+from dmtl.tasks.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind, ignore_index_of
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 # boundary pixels are rare: weight positives up (as in the literature)
 EDGE_POS_WEIGHT = 0.95 / 0.05

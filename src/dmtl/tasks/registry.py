@@ -13,9 +13,9 @@ from typing import Literal
 from dmtl.data.datasets import DATASETS, DatasetInfo, dataset_info
 from dmtl.data.datasets import dataset_names as _registered
 from dmtl.errors import ConfigError
-from dmtl.kinds import IGNORE_INDEX, TaskKind, kind_named
+from dmtl.tasks.kinds import IGNORE_INDEX, TaskKind, kind_named
 
-# the keys of dmtl.kinds.KINDS
+# the keys of dmtl.tasks.kinds.KINDS
 KindName = Literal["segmentation", "saliency", "depth", "normals", "boundary"]
 
 
@@ -25,7 +25,7 @@ class TaskSpec:
 
     Attributes:
         name: registry key, also the key of targets and predictions.
-        kind: the name of the task's kind in ``dmtl.kinds.KINDS``, which decides the loss, the
+        kind: the name of the task's kind in ``dmtl.tasks.kinds.KINDS``, which decides the loss, the
             metric, the target format and the rest of the task's behaviour (``behaviour``).
         channels: output channels of the network head (classes for segmentation and saliency).
         primary_metric: the metric that enters Δm.

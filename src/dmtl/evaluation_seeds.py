@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
 from dmtl.config import DiffusionConfig, EvaluationConfig
-from dmtl.metrics.multitask import MultiTaskMetrics
+from dmtl.metrics.multitask import MultiTaskMetrics, load_reference
 from dmtl.models.output import MultiTaskOutput
 from dmtl.noise import NoiseSource, identity_seeds
 
@@ -58,10 +60,39 @@ def seed_spread(
 class MultiSeedEvaluation:
     """The evaluation steps of ``DiffusionMTLModule`` over its inference seeds (a mixin).
 
-    The module provides ``diffusion``, ``inference_seeds``, ``seed_metrics`` (stage -> the metrics
-    of the seeds after the first), ``results``, ``results_spread``, ``_log_results`` and
-    ``_delta``.
+    ``_build_metrics`` makes the metric attributes from the module's ``task_specs``,
+    ``evaluation`` and ``diffusion``; the module provides ``_log_results`` and ``_delta``.
     """
+
+    def _build_metrics(self) -> None:
+        """The metrics of validation and test: one set per inference seed of each stage, the
+        initial predictions' (DiffusionMTL), the results kept for the callbacks, the reference."""
+        ev = self.evaluation
+        names = ("boundary_metric", "boundary_max_dist", "saliency_literature_sigmoid")
+        names += ("depth_clamp_min", "absent_class", "boundary_thresholds")
+        options = {name: getattr(ev, name) for name in names}
+        self.val_metrics = MultiTaskMetrics(self.task_specs, **options)
+        self.test_metrics = MultiTaskMetrics(self.task_specs, **options)
+        # One more set per further inference seed (val_metrics/test_metrics score the first).
+        self.inference_seeds = evaluation_seeds(self.diffusion, ev)
+        extra_seeds = len(self.inference_seeds) - 1
+        self.seed_metrics = nn.ModuleDict(
+            {
+                stage: nn.ModuleList(
+                    MultiTaskMetrics(self.task_specs, **options) for _ in range(extra_seeds)
+                )
+                for stage in ("val", "test")
+            }
+        )
+        self.results_spread: dict[str, dict[str, Any]] = {}
+        # What the denoiser starts from: the initial predictions' metrics show what it rectifies.
+        self.val_initial_metrics = (
+            MultiTaskMetrics(self.task_specs, **options)
+            if self.diffusion.space != "none" and ev.log_initial_metrics
+            else None
+        )
+        self.results: dict[str, tuple[Results, dict[str, float]]] = {}
+        self.reference = load_reference(ev.reference) if ev.reference else None
 
     def _evaluate(self, batch: dict, first: MultiTaskMetrics, stage: str) -> MultiTaskOutput:
         """Score a batch once per inference seed, each image with its own noise; return the

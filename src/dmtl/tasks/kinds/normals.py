@@ -9,14 +9,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmtl.kinds.base import MetricOptions, TaskKind
-from dmtl.kinds.colours import IGNORE_COLOUR
+from dmtl.tasks.kinds.base import MetricOptions, TaskKind
+from dmtl.tasks.kinds.colours import IGNORE_COLOUR
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 SPHERE_SAMPLES = 4096  # candidate directions for the best constant normal
 MAX_NORMAL_PIXELS = 200_000  # pixels used to pick that direction (all are used to evaluate it)

@@ -4,7 +4,7 @@ A kind decides everything that depends on what a task's maps mean rather than on
 name: which target pixels are usable, the per-pixel loss, how predictions are post-processed,
 encoded for diffusion and coloured, which metric evaluates them, the best constant prediction and
 how augmentation treats the targets. Each kind is one subclass of ``TaskKind`` in its own module;
-``dmtl.kinds.KINDS`` is the registry and ``TaskSpec.behaviour`` the way in from a task.
+``dmtl.tasks.kinds.KINDS`` is the registry and ``TaskSpec.behaviour`` the way in from a task.
 
 The defaults here are those of float maps (depth, normals, boundaries: (C, H, W) targets);
 segmentation overrides them for class-id maps ((H, W) targets).
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 
 # What a kind's maps are in a joint (cross-task) space: class or edge probabilities, a value of a

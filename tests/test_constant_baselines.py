@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dmtl.baselines import best_constants, evaluate_constants, fibonacci_sphere
+from dmtl.constant_baselines import best_constants, evaluate_constants, fibonacci_sphere
 from dmtl.tasks import resolve_tasks
 
 TASKS = resolve_tasks("synthetic")

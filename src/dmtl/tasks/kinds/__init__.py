@@ -8,12 +8,12 @@ tasks differently by what their maps mean calls the kind (``spec.behaviour.valid
 from __future__ import annotations
 
 from dmtl.errors import ConfigError
-from dmtl.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind
-from dmtl.kinds.boundary import BoundaryKind
-from dmtl.kinds.depth import DepthKind
-from dmtl.kinds.normals import NormalsKind
-from dmtl.kinds.saliency import SaliencyKind
-from dmtl.kinds.segmentation import SegmentationKind
+from dmtl.tasks.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind
+from dmtl.tasks.kinds.boundary import BoundaryKind
+from dmtl.tasks.kinds.depth import DepthKind
+from dmtl.tasks.kinds.normals import NormalsKind
+from dmtl.tasks.kinds.saliency import SaliencyKind
+from dmtl.tasks.kinds.segmentation import SegmentationKind
 
 KINDS: dict[str, TaskKind] = {
     kind.name: kind

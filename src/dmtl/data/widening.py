@@ -4,8 +4,8 @@ Class-id maps (segmentation, saliency) and edge maps leave the loader as uint8
 (``TaskKind.loader_dtype``): every reader's class ids, the edges' 0 and 1 and the ignore value
 255 fit, and a full-resolution int64 (float32) map costs eight (four) times the memory to write,
 collate, pin and copy to the GPU; so do normals read from 8-bit codes (PASCAL-Context), as codes
-and a flag plane (``dmtl.kinds.normals``). ``widen_batch`` turns them into what losses, metrics,
-XTC* and the callbacks take (``TaskKind.target_dtype``: int64 class ids, float32 edges and
+and a flag plane (``dmtl.tasks.kinds.normals``). ``widen_batch`` turns them into what losses,
+metrics, XTC* and the callbacks take (``TaskKind.target_dtype``: int64 class ids, float32 edges and
 normals, exact): the
 data module calls it in ``on_after_batch_transfer``, so every batch a ``Trainer`` hands on is
 widened; code that reads the loaders without a ``Trainer`` calls it itself. ``check_widened``
@@ -59,6 +59,6 @@ def check_widened(targets: Mapping[str, torch.Tensor], specs: Sequence[TaskSpec]
         if target.dtype == kind.loader_dtype:
             raise DataError(
                 f"target {spec.name!r} is {target.dtype}, as the loader hands it over; losses and "
-                f"metrics take {kind.target_dtype}: widen the batch first (dmtl.data.compact."
+                f"metrics take {kind.target_dtype}: widen the batch first (dmtl.data.widening."
                 f"widen_batch, which MultiTaskDataModule.on_after_batch_transfer calls)"
             )

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from dmtl.kinds.base import MetricOptions, ignore_index_of
-from dmtl.kinds.segmentation import SegmentationKind
+from dmtl.tasks.kinds.base import MetricOptions, ignore_index_of
+from dmtl.tasks.kinds.segmentation import SegmentationKind
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 SALIENT = 1  # class id of salient pixels
 

@@ -1,7 +1,7 @@
 """Compact class-id and edge maps from the loaders, widened by the data module's transfer hook.
 
 The loaders hand class-id and edge targets, and normals read from 8-bit codes, over as uint8
-(``TaskKind.loader_dtype``; the normals as codes and flags, ``dmtl.kinds.normals``); after
+(``TaskKind.loader_dtype``; the normals as codes and flags, ``dmtl.tasks.kinds.normals``); after
 ``MultiTaskDataModule.on_after_batch_transfer`` a batch must hold exactly what the loaders
 produced when they made them int64 and float32 themselves (``LEGACY_TO_TENSOR`` and the float
 maps' ``TaskKind`` defaults, the conversions they used), values and dtypes, on the synthetic
@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from dmtl.baselines import evaluate_constants
 from dmtl.config import NetworkConfig
-from dmtl.data.compact import check_widened, widen_batch
+from dmtl.constant_baselines import evaluate_constants
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.readers import predecoded
 from dmtl.data.synthetic.dataset import SyntheticConfig
+from dmtl.data.widening import check_widened, widen_batch
 from dmtl.errors import DataError
-from dmtl.kinds.base import TaskKind
-from dmtl.kinds.boundary import BoundaryKind
-from dmtl.kinds.segmentation import SegmentationKind
 from dmtl.module import DiffusionMTLModule
+from dmtl.tasks.kinds.base import TaskKind
+from dmtl.tasks.kinds.boundary import BoundaryKind
+from dmtl.tasks.kinds.segmentation import SegmentationKind
 
 TINY = SyntheticConfig(height=32, width=40, num_train=8, num_val=4, seed=0)
 DATASETS = {  # dataset -> extra data-module arguments

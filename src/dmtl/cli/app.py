@@ -11,7 +11,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dmtl import __version__, environment_errors, plot_command, resume_check
+import dmtl.cli.plot_command as plot_command
+from dmtl import __version__, environment_errors, resume_check
 from dmtl.bench import command as bench
 from dmtl.callbacks.fault_tolerance import FaultTolerance
 from dmtl.callbacks.learning_rate import LearningRateLog
@@ -24,28 +25,24 @@ from dmtl.callbacks.resume import keep_run_files, remove_files_of_a_failed_start
 from dmtl.callbacks.wandb_run import WandbSaveConfig, check_wandb_login, wandb_loggers
 from dmtl.callbacks.worker_signals import shutdown_workers
 from dmtl.checkpoint_check import checkpoint_file, read_checked
-from dmtl.checkpoint_data import take_data_from_checkpoint
 from dmtl.checkpoint_overrides import command_line_keys, keep_command_line
-from dmtl.checkpoint_run import log_into_checkpoint_run
+from dmtl.cli.checkpoint_data import take_data_from_checkpoint
+from dmtl.cli.checkpoint_run import log_into_checkpoint_run
+from dmtl.cli.packaged_configs import resolve_config_args
+from dmtl.cli.parse_errors import OneLineParser
+from dmtl.cli.preflight import check_accelerator, check_logger_extras
+from dmtl.cli.quiet import quiet_third_party, quiet_wandb_init
+from dmtl.cli.wandb_names import check_wandb_names
 from dmtl.data.datamodule import MultiTaskDataModule
 from dmtl.data.prepare import command as prepare
 from dmtl.errors import ConfigError, DMTLError, one_line
 from dmtl.logs import configure_logging
 from dmtl.module import DiffusionMTLModule
-from dmtl.packaged_configs import (  # noqa: F401 (re-exported)
-    PACKAGED_CONFIGS,
-    packaged_config,
-    resolve_config_args,
-)
-from dmtl.parse_errors import OneLineParser
-from dmtl.preflight import check_accelerator, check_logger_extras
-from dmtl.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.released import convert
 from dmtl.report import run_dir
 from dmtl.run_folders import discard_unused, place_runs, rank_zero
 from dmtl.run_lock import RunLock
 from dmtl.run_summary import draw_training_curves, print_summary
-from dmtl.wandb_names import check_wandb_names
 
 OOM_HINT = (
     "out of GPU memory ({first_line}); lower --data.batch_size (keep the effective batch with "
@@ -76,7 +73,7 @@ LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
 class DMTLCLI(LightningCLI):
     """LightningCLI whose model takes its dataset and task list from the data module.
 
-    Its parsers print a parse error as one line (``dmtl.parse_errors.OneLineParser``).
+    Its parsers print a parse error as one line (``dmtl.cli.parse_errors.OneLineParser``).
     """
 
     def __init__(self, *args: Any, parser_class: type = OneLineParser, **kwargs: Any) -> None:
@@ -121,13 +118,13 @@ class DMTLCLI(LightningCLI):
         optimiser and drop its poly schedule.
 
         ``validate``, ``test`` and ``predict`` of a run's checkpoint log into that run's folder
-        (``dmtl.checkpoint_run``). Then the machine is checked against the options
-        (``dmtl.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
+        (``dmtl.cli.checkpoint_run``). Then the machine is checked against the options
+        (``dmtl.cli.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
         not installed.
 
         Raises:
             ConfigError: either is set (on the command line or in a config file), or a check
-                of ``dmtl.preflight`` fails.
+                of ``dmtl.cli.preflight`` fails.
         """
         for key in LIGHTNING_OPTIMISER_KEYS:
             if self._get(self.config, key) is not None:
@@ -156,7 +153,7 @@ class DMTLCLI(LightningCLI):
         LightningCLI lets a checkpoint's hyper-parameters override the config's model section;
         a checkpoint of the earlier flat layout has them mapped onto the groups first
         (``dmtl.checkpoint_compat``), where LightningCLI's own reading would fail to parse them.
-        ``predict`` takes the data options the checkpoint saved (``dmtl.checkpoint_data``).
+        ``predict`` takes the data options the checkpoint saved (``dmtl.cli.checkpoint_data``).
         The command line's evaluation, loss, optimiser, speed and noise options then win over the
         saved ones, and any other option that differs from the checkpoint's is refused
         (``dmtl.checkpoint_overrides``).

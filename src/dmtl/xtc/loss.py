@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from dmtl.config import XTCDistance, XTCPairs
 from dmtl.errors import ConfigError
-from dmtl.models.xtc import CrossTaskMapper, joint_label, joint_prediction, pair_index
 from dmtl.tasks import TaskSpec
+from dmtl.xtc.mapper import CrossTaskMapper, joint_label, joint_prediction, pair_index
 
 COSINE_EPS = 1e-12  # MTPSL's eps of the cosine similarity
 
@@ -100,7 +100,7 @@ def xtc_loss(
         labelled: bool (B, K).
         feature: the shared feature (B, E, h, w); it is detached here.
         gumbel: task -> Gumbel noise like the pooled prediction, for the class-id tasks
-            (``dmtl.models.xtc.draw_gumbel`` with the mapper's input stride); None: no noise.
+            (``dmtl.xtc.mapper.draw_gumbel`` with the mapper's input stride); None: no noise.
         reg_weight: weight of the regularisation to the feature.
         kind: the distance, ``cosine`` or ``l1``.
         pairs: ``unlabelled`` or ``all`` source tasks.

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
-from dmtl.data.compact import widen_targets
-from dmtl.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
+from dmtl.data.widening import widen_targets
 from dmtl.metrics.multitask import MultiTaskMetrics
 from dmtl.tasks import TaskSpec
+from dmtl.tasks.kinds.normals import fibonacci_sphere as fibonacci_sphere  # re-exported
 
 
 def best_constants(targets: Mapping[str, torch.Tensor], tasks: Sequence[TaskSpec]) -> dict:
@@ -35,7 +35,7 @@ def evaluate_constants(
 
     Args:
         batches: batches in the package's batch contract (only ``targets`` is read), straight
-            from a loader (compact class ids are widened here, ``dmtl.data.compact``) or widened.
+            from a loader (compact class ids are widened here, ``dmtl.data.widening``) or widened.
         tasks: the tasks to evaluate.
 
     Returns:

@@ -5,15 +5,15 @@ import torch
 
 from dmtl.config import DiffusionConfig, NetworkConfig, XTCConfig
 from dmtl.errors import ConfigError
-from dmtl.models.xtc import (
+from dmtl.module import DiffusionMTLModule
+from dmtl.tasks import IGNORE_INDEX, resolve_tasks
+from dmtl.xtc.mapper import (
     CrossTaskMapper,
     joint_label,
     joint_prediction,
     num_pairs,
     pair_index,
 )
-from dmtl.module import DiffusionMTLModule
-from dmtl.tasks import IGNORE_INDEX, resolve_tasks
 
 SPECS = resolve_tasks("synthetic", ["semseg", "depth", "normals"])
 TINY = NetworkConfig(backbone="resnet10t", embed_dim=16, neck="lateral", neck_stride=8)

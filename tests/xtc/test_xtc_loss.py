@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import ConfigError
-from dmtl.losses.xtc import xtc_loss, xtc_pairs
-from dmtl.models.xtc import CrossTaskMapper, draw_gumbel
 from dmtl.tasks import IGNORE_INDEX, resolve_tasks
+from dmtl.xtc.loss import xtc_loss, xtc_pairs
+from dmtl.xtc.mapper import CrossTaskMapper, draw_gumbel
 
 SPECS = resolve_tasks("synthetic", ["semseg", "depth", "normals"])
 B, H, W, E = 5, 32, 24, 8

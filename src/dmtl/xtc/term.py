@@ -2,7 +2,7 @@
 
 ``DiffusionMTLModule`` holds the mapping network (``xtc_net``); this file builds it (checking the
 options) and computes a training batch's XTC* loss from the network output, whose ``shared`` neck
-feature is what the joint-space embeddings are regularised to (``dmtl.losses.xtc.xtc_loss``;
+feature is what the joint-space embeddings are regularised to (``dmtl.xtc.loss.xtc_loss``;
 docs/method.md).
 """
 
@@ -14,10 +14,10 @@ import torch
 
 from dmtl.config import DiffusionConfig, NetworkConfig, XTCConfig
 from dmtl.errors import ConfigError
-from dmtl.losses.xtc import XTCOutput, xtc_loss
 from dmtl.models.output import MultiTaskOutput
-from dmtl.models.xtc import CrossTaskMapper, draw_gumbel
 from dmtl.tasks import TaskSpec
+from dmtl.xtc.loss import XTCOutput, xtc_loss
+from dmtl.xtc.mapper import CrossTaskMapper, draw_gumbel
 
 
 def build_xtc(

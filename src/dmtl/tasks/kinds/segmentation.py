@@ -9,14 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from dmtl.errors import DataError
-from dmtl.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind, ignore_index_of
-from dmtl.kinds.colours import IGNORE_COLOUR, palette
+from dmtl.tasks.kinds.base import DECODE_EPS, IGNORE_INDEX, MetricOptions, TaskKind, ignore_index_of
+from dmtl.tasks.kinds.colours import IGNORE_COLOUR, palette
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
 
     from dmtl.losses.masked import NormalsLoss
-    from dmtl.tasks import TaskSpec
+    from dmtl.tasks.registry import TaskSpec
 
 CONSTANT_LOGIT = 10.0  # logit of the class a constant prediction picks (the others get 0)
 

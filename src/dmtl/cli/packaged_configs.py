@@ -16,7 +16,7 @@ import yaml
 from dmtl.errors import ConfigError
 
 CONFIG_SCHEME = "dmtl://"
-PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # dmtl/configs
 CONFIG_FLAGS = ("--config", "-c")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")  # a --config value that is a file, not inline YAML
 
