@@ -147,7 +147,7 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     loss = module.criterion(out, batch["targets"], batch["labelled"])
     loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
     if module.xtc_net is not None:  # as training_step adds it
-        loss = loss + module.xtc.weight * module._xtc_term(out, batch).total
+        loss = loss + module.xtc.weight * module._xtc_term(out, batch, noise).total
     if len(module.terms):  # as training_step adds them (views, teachers, their forwards and losses)
         loss = loss + module._terms_total(out, batch, noise)
     opt.zero_grad(set_to_none=True)

@@ -181,7 +181,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         weighted = self.weighting(loss, self.criterion.weights)
         total = weighted.total
         if self.xtc_net is not None:
-            total = total + self.xtc.weight * self._xtc_term(out, batch).total
+            total = total + self.xtc.weight * self._xtc_term(out, batch, noise).total
         if len(self.terms):
             total = total + self._terms_total(out, batch, noise)
         self.log("train/loss", total, prog_bar=True, batch_size=bsz)
@@ -258,10 +258,10 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         )
 
     # ----------------------------------------------------------------- helpers
-    def _xtc_term(self, out: MultiTaskOutput, batch: dict) -> XTCOutput:
-        """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``)."""
-        generator = self._training_noise(batch["image"]).generator
-        term = xtc_term(self.xtc_net, self.task_specs, self.xtc, out, batch, generator)
+    def _xtc_term(self, out: MultiTaskOutput, batch: dict, noise: NoiseSource) -> XTCOutput:
+        """XTC*'s consistency loss of a training batch, logged (``train/loss/xtc*``); its Gumbel
+        noise comes from the step's source (XTC* runs on the baseline, which draws none of it)."""
+        term = xtc_term(self.xtc_net, self.task_specs, self.xtc, out, batch, noise.generator)
         bsz = batch["image"].shape[0]
         self.log("train/loss/xtc", term.total, batch_size=bsz)
         self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)

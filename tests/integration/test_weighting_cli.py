@@ -118,12 +118,13 @@ def test_the_weighting_applies_to_the_supervised_loss_of_every_method(space, xtc
     batch = _batch()
     total = module.training_step(batch, 0)
     image, labelled = batch["image"], batch["labelled"]
-    out = module(image, labelled, module._training_noise(image))
+    noise = module._training_noise(image)
+    out = module(image, labelled, noise)
     loss = module.criterion(out, batch["targets"], labelled)
     expected = module.weighting(loss, module.criterion.weights).total
     assert expected.item() != pytest.approx(loss.total.item())  # the weighting took effect
     if xtc:  # XTC*'s term is added after the weighting, with its own weight
-        expected = expected + module.xtc.weight * module._xtc_term(out, batch).total
+        expected = expected + module.xtc.weight * module._xtc_term(out, batch, noise).total
     torch.testing.assert_close(total, expected)
     assert logged["train/weight/normals"].item() == pytest.approx(0.5 * math.exp(0.5))
     total.backward()

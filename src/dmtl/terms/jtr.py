@@ -73,7 +73,7 @@ class JTRTerm(TrainingTerm):
         images = torch.cat([v["image"] for v in views])
         if cfg.randaugment:
             plain = denormalise(images, IMAGENET_MEAN, IMAGENET_STD)
-            images = normalise(randaugment_lite(plain, _on_cpu(g)), IMAGENET_MEAN, IMAGENET_STD)
+            images = normalise(randaugment_lite(plain, g), IMAGENET_MEAN, IMAGENET_STD)
         preds = predict_every_sample(inputs, images, cfg.predictions, len(self.specs))
         preds = [{n: p[k * b : (k + 1) * b] for n, p in preds.items()} for k in range(2)]
         noise = self.draw_gumbel(preds, g)
@@ -184,14 +184,6 @@ class JTRTerm(TrainingTerm):
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         s = self.config.input_stride
         return x if s == 1 else F.avg_pool2d(x, s, s, ceil_mode=True)
-
-
-def _on_cpu(generator: torch.Generator | None) -> torch.Generator | None:
-    """A CPU generator seeded from ``generator`` (RandAugment-lite draws on the CPU)."""
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    seed = torch.randint(2**62, (1,), generator=generator, device=generator.device)
-    return torch.Generator().manual_seed(int(seed))
 
 
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
