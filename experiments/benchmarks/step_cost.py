@@ -15,7 +15,7 @@ Usage:
                                         # the MTL baseline with each view term (docs/jtr.md)
     python experiments/benchmarks/step_cost.py --methods mtl --teachers  # offline and mean teacher
     python experiments/benchmarks/step_cost.py --methods mtl feature \
-        --weightings uncertainty dwa famo                   # each method with each weighting
+        --weightings uncertainty dwa famo upgrad            # each method with each weighting
 """
 
 from __future__ import annotations
@@ -140,18 +140,21 @@ def save_teacher(args: argparse.Namespace) -> str:
 
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
+    """One training step as ``training_step`` takes it, timed: forward, the losses, backward (or
+    the Jacobian and its aggregation), the optimiser step and the terms' EMA update."""
     start = time.perf_counter()
-    trace: dict = {}  # the chain's noise statistics, as training_step logs them
-    noise = module._training_noise(batch["image"])
-    out = module(batch["image"], batch["labelled"], noise, trace=trace)
-    loss = module.criterion(out, batch["targets"], batch["labelled"])
-    loss = module.weighting(loss, module.criterion.weights).total  # as training_step weighs it
-    if module.xtc_net is not None:  # as training_step adds it
-        loss = loss + module.xtc.weight * module._xtc_term(out, batch, noise).total
-    if len(module.terms):  # as training_step adds them (views, teachers, their forwards and losses)
-        loss = loss + module._terms_total(out, batch, noise)
+    objectives = module.training_objectives(batch)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    if module.jacobian is not None:  # a torchjd aggregator (docs/weighting.md)
+        params = [p for p in module.parameters() if p.requires_grad]
+        module.jacobian.backward(module.jacobian_rows(objectives), params)
+    else:
+        loss = module.weighting(objectives.loss, module.criterion.weights).total
+        if objectives.xtc is not None:
+            loss = loss + objectives.xtc
+        if objectives.terms:
+            loss = loss + torch.stack(list(objectives.terms.values())).sum()
+        loss.backward()
     opt.step()
     for term in module.terms.values():  # as on_train_batch_end tells them (the EMA update)
         term.after_optimizer_step(module.net)

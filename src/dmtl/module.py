@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,8 @@ from dmtl.config.groups import as_group, group_dict
 from dmtl.data.widening import check_widened
 from dmtl.evaluation_seeds import MultiSeedEvaluation
 from dmtl.losses import build_criterion
+from dmtl.losses.aggregation import JacobianDescent, check_trainer, is_aggregator
+from dmtl.losses.masked import LossOutput
 from dmtl.losses.weighting import build_weighting
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
@@ -51,6 +54,25 @@ def build_network(
 ) -> DiffusionMTLNet:
     """The multi-task network of the three architecture groups (the one place that builds it)."""
     return DiffusionMTLNet(specs, network=network, diffusion=diffusion, denoiser=denoiser)
+
+
+@dataclass
+class StepObjectives:
+    """What a training batch gives to minimise, before it is combined into one step.
+
+    Attributes:
+        out: the network's output.
+        loss: the masked supervised loss, per task (``MultiTaskLoss``).
+        xtc: XTC*'s weighted loss, or ``None`` without it.
+        terms: each method term's loss (``dmtl.terms``), in the registry's order.
+        trace: the chain's noise statistics (``train/noise/...``).
+    """
+
+    out: MultiTaskOutput
+    loss: LossOutput
+    xtc: torch.Tensor | None
+    terms: dict[str, torch.Tensor]
+    trace: dict
 
 
 class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
@@ -119,6 +141,12 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         """The supervised loss, its weighting, and each method's term beside it."""
         self.criterion = build_criterion(self.task_specs, self.loss)
         self.weighting = build_weighting([t.name for t in self.task_specs], self.loss)
+        self.jacobian = (  # the tasks' gradients combined by torchjd: manual optimisation
+            JacobianDescent(self.loss.weighting, self.loss.weighting_options.jacobian_chunk_size)
+            if is_aggregator(self.loss.weighting)
+            else None
+        )
+        self.automatic_optimization = self.jacobian is None
         self.xtc_net = (
             build_xtc(self.task_specs, self.network, self.diffusion, self.xtc)
             if self.xtc.enabled
@@ -170,30 +198,103 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         check_widened(batch["targets"], self.task_specs)  # no uint8 class ids into a loss
-        trace: dict = {}
-        noise = self._training_noise(batch["image"])
-        out = self(batch["image"], batch["labelled"], noise, trace=trace)
-        loss = self.criterion(out, batch["targets"], batch["labelled"])
+        objectives = self.training_objectives(batch)
         bsz = batch["image"].shape[0]
-        for name, stats in trace.items():  # the chain's noise level and what each step did
+        for name, stats in objectives.trace.items():  # the chain's noise level and each step's
             for stat, value in stats.items():
                 self.log(f"train/noise/{name}/{stat}", value, batch_size=bsz)
-        weighted = self.weighting(loss, self.criterion.weights)
-        total = weighted.total
-        if self.xtc_net is not None:
-            total = total + self.xtc.weight * self._xtc_term(out, batch, noise).total
-        if len(self.terms):
-            total = total + self._terms_total(out, batch, noise)
-        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
-        for name, value in loss.per_task.items():
+        for name, value in objectives.loss.per_task.items():
             self.log(f"train/loss/{name}", value, batch_size=bsz)
+        if self.jacobian is not None:  # the gradients combined by an aggregator: a manual step
+            return self._jacobian_step(objectives, bsz)
+        weighted = self.weighting(objectives.loss, self.criterion.weights)
+        total = weighted.total
+        if objectives.xtc is not None:
+            total = total + objectives.xtc
+        if objectives.terms:
+            total = total + torch.stack(list(objectives.terms.values())).sum()
+        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         if weighted.weights is not None:  # None: ``equal``, nothing learnt
             for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
                 self.log(f"train/weight/{name}", value, batch_size=bsz)
         return total
 
+    def training_objectives(self, batch: dict) -> StepObjectives:
+        """The forward of a training batch and every loss to minimise, before they are combined.
+
+        The chain's noise is this step's (``_training_noise``); XTC*'s and each method term's
+        losses are logged here (``train/loss/xtc``, ``train/loss/<term>``).
+        """
+        trace: dict = {}
+        noise = self._training_noise(batch["image"])
+        out = self(batch["image"], batch["labelled"], noise, trace=trace)
+        loss = self.criterion(out, batch["targets"], batch["labelled"])
+        xtc = None
+        if self.xtc_net is not None:
+            xtc = self.xtc.weight * self._xtc_term(out, batch, noise).total
+        terms = self._term_totals(out, batch, noise) if len(self.terms) else {}
+        return StepObjectives(out=out, loss=loss, xtc=xtc, terms=terms, trace=trace)
+
+    def jacobian_rows(self, objectives: StepObjectives) -> dict[str, torch.Tensor]:
+        """The objectives of Jacobian descent: each present task's w_t · L_t, XTC*, each term."""
+        rows = {
+            name: self.criterion.weights[name] * value
+            for name, value in objectives.loss.per_task.items()
+            if bool(objectives.loss.counts[name] > 0)
+        }
+        if objectives.xtc is not None:
+            rows["xtc"] = objectives.xtc
+        rows.update(objectives.terms)
+        return rows
+
+    def _jacobian_step(self, objectives: StepObjectives, bsz: int) -> torch.Tensor:
+        """One optimiser step of Jacobian descent (``dmtl.losses.aggregation``).
+
+        The logged ``train/loss`` is the sum of the rows (the ``equal`` weighting's total). The
+        trainer's hooks run as in an automatic step: the loss guard sees the loss before the
+        backward and the gradients before the optimiser step; a non-finite loss is not
+        differentiated (the guard stops the run, or skips the step).
+        """
+        assert self.jacobian is not None
+        rows = self.jacobian_rows(objectives)
+        total = torch.stack(list(rows.values())).sum()
+        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
+        opt = self.optimizers()
+        precision = self.trainer.strategy.precision_plugin
+        opt.zero_grad(set_to_none=True)
+        precision.pre_backward(total, self)  # on_before_backward: the loss guard
+        if bool(torch.isfinite(total.detach())):
+            params = [p for p in self.parameters() if p.requires_grad]
+            weights = self.jacobian.backward(rows, params)
+            for name, value in weights.items():
+                self.log(f"train/weight/{name}", value, batch_size=bsz)
+        precision.post_backward(total, self)
+        opt.step()  # on_before_optimizer_step: the loss guard's gradient check
+        if self.optim.poly_interval == "step":
+            self.lr_schedulers().step()
+        return total.detach()
+
+    def on_train_epoch_end(self) -> None:
+        """Step a per-epoch decay under manual optimisation (Lightning steps it otherwise)."""
+        if self.jacobian is not None and self.optim.poly_interval == "epoch":
+            self.lr_schedulers().step()
+
     def on_fit_start(self) -> None:
-        """Let the terms prepare for the fit (an offline teacher loads its checkpoint here)."""
+        """Let the terms prepare for the fit (an offline teacher loads its checkpoint here).
+
+        Raises:
+            ConfigError: a Jacobian aggregator with settings it cannot honour (``check_trainer``).
+        """
+        trainer = self._trainer
+        if self.jacobian is not None and trainer is not None:
+            check_trainer(
+                self.loss.weighting,
+                precision=trainer.precision,
+                gradient_clip_val=trainer.gradient_clip_val,
+                accumulate_grad_batches=trainer.accumulate_grad_batches,
+                compile=self.speed.compile,
+                world_size=trainer.world_size,
+            )
         for term in self.terms.values():
             term.on_fit_start(self)
 
@@ -267,8 +368,10 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         self.log("train/loss/xtc_consistency", term.consistency, batch_size=bsz)
         return term
 
-    def _terms_total(self, out: MultiTaskOutput, batch: dict, noise: NoiseSource) -> torch.Tensor:
-        """The terms' losses of a training batch, summed; each logged as ``train/loss/<name>``."""
+    def _term_totals(
+        self, out: MultiTaskOutput, batch: dict, noise: NoiseSource
+    ) -> dict[str, torch.Tensor]:
+        """Each term's loss of a training batch; each logged as ``train/loss/<name>``."""
         trainer = self._trainer
         inputs = TermInputs(
             batch=batch,
@@ -279,14 +382,14 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             total_steps=int(trainer.estimated_stepping_batches) if trainer is not None else 1,
         )
         bsz = batch["image"].shape[0]
-        totals = []
+        totals = {}
         for name, term in self.terms.items():
             result = term(inputs)
             self.log(f"train/loss/{name}", result.total, batch_size=bsz)
             for key, value in result.logs.items():
                 self.log(f"train/loss/{name}/{key}", value, batch_size=bsz)
-            totals.append(result.total)
-        return torch.stack(totals).sum()
+            totals[name] = result.total
+        return totals
 
     def _training_noise(self, image: torch.Tensor) -> NoiseSource:
         """This step's noise: a generator of (noise seed, step, rank), also the terms' source."""

@@ -1,14 +1,12 @@
 """Failure handling in training: non-finite losses (callbacks.loss_guard) and out of GPU memory."""
 
-import dataclasses
-
 import pytest
 import torch
 
 from dmtl.cli import main
-from dmtl.losses.masked import MultiTaskLoss
 from dmtl.module import DiffusionMTLModule
 from support.cli import _args
+from support.poison import poison_depth
 
 
 @pytest.fixture(scope="module")
@@ -16,24 +14,8 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("guard-cache")
 
 
-def _poison_depth(monkeypatch, at_calls):
-    """Make the depth loss NaN in the given (0-based) training loss calls."""
-    forward = MultiTaskLoss.forward
-    calls = []
-
-    def poisoned(self, *args, **kwargs):
-        out = forward(self, *args, **kwargs)
-        calls.append(1)
-        if len(calls) - 1 in at_calls:
-            per_task = dict(out.per_task, depth=out.per_task["depth"] * float("nan"))
-            out = dataclasses.replace(out, total=out.total + per_task["depth"], per_task=per_task)
-        return out
-
-    monkeypatch.setattr(MultiTaskLoss, "forward", poisoned)
-
-
 def test_non_finite_loss_stops_naming_step_task_and_samples(cache, tmp_path, capsys, monkeypatch):
-    _poison_depth(monkeypatch, at_calls={2})
+    poison_depth(monkeypatch, at_calls={2})
     with pytest.raises(SystemExit) as exit_info:
         main(_args("fit", cache, tmp_path, "--trainer.max_epochs=1"))
     assert exit_info.value.code == 2
@@ -46,7 +28,7 @@ def test_non_finite_loss_stops_naming_step_task_and_samples(cache, tmp_path, cap
 
 
 def test_skip_leaves_weights_and_optimiser_state_of_that_step_alone(cache, tmp_path, monkeypatch):
-    _poison_depth(monkeypatch, at_calls={1})
+    poison_depth(monkeypatch, at_calls={1})
     with pytest.warns(UserWarning, match=r"at step 1 .*depth.*step skipped"):
         cli = main(
             _args("fit", cache, tmp_path, "--trainer.max_epochs=1", "--loss_guard.action=skip")

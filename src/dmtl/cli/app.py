@@ -30,7 +30,7 @@ from dmtl.cli.checkpoint_data import take_data_from_checkpoint
 from dmtl.cli.checkpoint_run import log_into_checkpoint_run
 from dmtl.cli.packaged_configs import resolve_config_args
 from dmtl.cli.parse_errors import OneLineParser
-from dmtl.cli.preflight import check_accelerator, check_logger_extras
+from dmtl.cli.preflight import check_accelerator, check_jacobian_descent, check_logger_extras
 from dmtl.cli.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.cli.wandb_names import check_wandb_names
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -68,6 +68,14 @@ OWN_COMMANDS = {
     plot_command.COMMAND: plot_command.HELP,
 }
 LIGHTNING_OPTIMISER_KEYS = ("optimizer", "lr_scheduler")
+# what ``check_jacobian_descent`` reads, in the order of its arguments
+JACOBIAN_DESCENT_KEYS = (
+    "model.loss.weighting",
+    "trainer.precision",
+    "trainer.gradient_clip_val",
+    "trainer.accumulate_grad_batches",
+    "model.speed.compile",
+)
 
 
 class DMTLCLI(LightningCLI):
@@ -120,7 +128,7 @@ class DMTLCLI(LightningCLI):
         ``validate``, ``test`` and ``predict`` of a run's checkpoint log into that run's folder
         (``dmtl.cli.checkpoint_run``). Then the machine is checked against the options
         (``dmtl.cli.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
-        not installed.
+        not installed, trainer options a Jacobian aggregator cannot honour.
 
         Raises:
             ConfigError: either is set (on the command line or in a config file), or a check
@@ -140,6 +148,8 @@ class DMTLCLI(LightningCLI):
             )
         check_accelerator(self._get(self.config, "trainer.accelerator"))
         check_logger_extras(self._get(self.config, "trainer.logger"))
+        if self.subcommand == "fit":
+            check_jacobian_descent(*(self._get(self.config, k) for k in JACOBIAN_DESCENT_KEYS))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """LightningCLI's parsing; the argument list is kept for ``_parse_ckpt_path``."""

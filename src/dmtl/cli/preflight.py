@@ -2,7 +2,8 @@
 
 Lightning finds these late and says them in a traceback: a GPU accelerator without a usable GPU
 ("No supported gpu backend found!"), the W&B logger without wandb installed (a chained
-``ModuleNotFoundError`` whose hint is Lightning's, not dmtl's extra).
+``ModuleNotFoundError`` whose hint is Lightning's, not dmtl's extra), gradient clipping or
+accumulation with a Jacobian aggregator, which trains by manual optimisation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from dmtl.errors import ConfigError
+from dmtl.losses.aggregation import check_trainer, is_aggregator
 
 GPU_ACCELERATORS = ("gpu", "cuda")
 # logger class -> (module it needs, the pip command that installs it with dmtl)
@@ -71,3 +73,15 @@ def _class_path(entry: Any) -> str:
     if class_path is None and entry is not None and not isinstance(entry, bool):
         class_path = f"{type(entry).__module__}.{type(entry).__qualname__}"
     return class_path or ""
+
+
+def check_jacobian_descent(
+    weighting: Any, precision: Any, gradient_clip_val: Any, accumulate: Any, compile: Any
+) -> None:
+    """Refuse the trainer options a Jacobian aggregator cannot honour (``check_trainer``).
+
+    Raises:
+        ConfigError: e.g. ``--model.loss.weighting=upgrad`` with ``--trainer.gradient_clip_val``.
+    """
+    if isinstance(weighting, str) and is_aggregator(weighting):
+        check_trainer(weighting, precision, gradient_clip_val, accumulate, bool(compile))

@@ -38,6 +38,8 @@ from dmtl.config.network import (
 )
 from dmtl.config.teacher import TeacherConfig
 from dmtl.config.training import (
+    JACOBIAN_AGGREGATORS,
+    LOSS_WEIGHTINGS,
     WEIGHTINGS,
     LossConfig,
     LossNormalization,
@@ -73,6 +75,8 @@ __all__ = [
     "JTRConfig",
     "MAX_DIST_PASCAL",
     "WEIGHTINGS",
+    "JACOBIAN_AGGREGATORS",
+    "LOSS_WEIGHTINGS",
     "BoundaryMetricName",
     "ConsistencyConfig",
     "ConditionInput",

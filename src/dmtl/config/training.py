@@ -14,8 +14,13 @@ from dmtl.errors import ConfigError
 LossRecipe = Literal["dmtl", "released"]
 LossNormalization = Literal["task", "sample"]
 NormalsLoss = Literal["l1", "cosine"]
-Weighting = Literal["equal", "uncertainty", "dwa", "famo"]
-WEIGHTINGS = ("equal", "uncertainty", "dwa", "famo")
+Weighting = Literal[
+    "equal", "uncertainty", "dwa", "famo",
+    "upgrad", "dualproj", "mgda", "pcgrad", "imtl_g", "aligned_mtl",
+]  # fmt: skip
+LOSS_WEIGHTINGS = ("equal", "uncertainty", "dwa", "famo")  # a scalar loss
+JACOBIAN_AGGREGATORS = ("upgrad", "dualproj", "mgda", "pcgrad", "imtl_g", "aligned_mtl")  # torchjd
+WEIGHTINGS = LOSS_WEIGHTINGS + JACOBIAN_AGGREGATORS
 OptimizerName = Literal["adam", "adamw", "sgd"]
 PolyInterval = Literal["step", "epoch"]
 
@@ -30,6 +35,9 @@ class WeightingOptions:
         famo_lr: ``famo``'s Adam learning rate of the logits.
         famo_weight_decay: ``famo``'s weight decay γ of the logits.
         famo_eps: ``famo``'s ε in log(L_t + ε).
+        jacobian_chunk_size: the Jacobian aggregators' rows differentiated at once (torchjd's
+            ``parallel_chunk_size``): ``null`` all at once through ``torch.vmap``, 1 one after
+            the other (for a network that ``torch.vmap`` cannot run through).
     """
 
     uncertainty_init: float = -0.5
@@ -37,6 +45,7 @@ class WeightingOptions:
     famo_lr: float = 0.025
     famo_weight_decay: float = 1e-3
     famo_eps: float = 1e-8
+    jacobian_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         key = "model.loss.weighting_options"
@@ -50,6 +59,7 @@ class WeightingOptions:
         check.positive(f"{key}.famo_lr", self.famo_lr)
         check.non_negative(f"{key}.famo_weight_decay", self.famo_weight_decay)
         check.positive(f"{key}.famo_eps", self.famo_eps)
+        check.optional_integer_at_least(f"{key}.jacobian_chunk_size", self.jacobian_chunk_size, 1)
 
 
 @dataclass
@@ -64,8 +74,10 @@ class LossConfig:
             ``recipe: released``.
         normals: ``l1`` or ``cosine``.
         weighting: how the tasks' losses combine: ``equal`` (the fixed ``weights``),
-            ``uncertainty``, ``dwa`` or ``famo`` (docs/weighting.md); the learned ones need
-            ``task`` normalisation.
+            ``uncertainty``, ``dwa`` or ``famo``; or how their gradients combine, by a Jacobian
+            aggregator of torchjd: ``upgrad``, ``dualproj``, ``mgda``, ``pcgrad``, ``imtl_g``,
+            ``aligned_mtl`` (docs/weighting.md; ``pip install 'dmtl[jd]'``). All but ``equal``
+            need ``task`` normalisation.
         weighting_options: their hyper-parameters.
     """
 

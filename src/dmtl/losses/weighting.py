@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dmtl.config import LossConfig
+from dmtl.config import JACOBIAN_AGGREGATORS, LossConfig
 from dmtl.errors import ConfigError
 from dmtl.losses.masked import LossOutput
 
@@ -242,6 +242,9 @@ class FAMOWeighting(LossWeighting):
 def build_weighting(tasks: Sequence[str], loss: LossConfig | None = None) -> LossWeighting:
     """The weighting ``loss.weighting`` of ``tasks`` with ``loss.weighting_options``.
 
+    A Jacobian aggregator (``dmtl.losses.aggregation``) combines gradients, not losses: its steps
+    keep the ``equal`` weighting, whose total is the logged ``train/loss``.
+
     Raises:
         ConfigError: an unknown weighting.
     """
@@ -253,6 +256,8 @@ def build_weighting(tasks: Sequence[str], loss: LossConfig | None = None) -> Los
         "dwa": lambda: DWAWeighting(tasks, o.dwa_temperature),
         "famo": lambda: FAMOWeighting(tasks, o.famo_lr, o.famo_weight_decay, o.famo_eps),
     }
+    if loss.weighting in JACOBIAN_AGGREGATORS:
+        return EqualWeighting(tasks)
     if loss.weighting not in builders:
         raise ConfigError(
             f"unknown model.loss.weighting {loss.weighting!r}; use one of {', '.join(builders)}"
