@@ -115,3 +115,20 @@ def test_bad_specs_are_refused_with_what_is_wrong(tmp_path, text, match):
 def test_missing_spec():
     with pytest.raises(MissingDataError):
         load_spec("no/such/spec.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "tasks", "methods"),
+    [
+        ("field_cityscapes.yaml", {"semseg", "depth"}, 17),
+        ("field_pascal.yaml", {"semseg", "human_parts", "sal", "normals", "edge"}, 20),
+    ],
+)
+def test_the_field_specs_of_the_other_scene_families_load(name, tasks, methods):
+    spec = load_spec(SPECS / name)
+    assert len(spec.methods) == methods
+    assert len(spec.cells()) == methods * 1 * 3  # onelabel, seeds 0-2
+    assert set(spec.single_task.values()) == tasks == set(spec.metrics)
+    base = (spec.path.parent / spec.base[0]).resolve()
+    assert base.parent.name.startswith("synthetic_") and base.is_file()
+    assert all(spec.baselines[m][0] in spec.methods for m in spec.baselines)
