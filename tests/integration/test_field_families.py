@@ -84,7 +84,8 @@ def _synthetic(name: str, data: list[str], inverse_depth: bool = False) -> Famil
     """
     mtl = SYNTHETIC_METHOD / "mtl.yaml"
     # The Cityscapes-like scenes hold inverse depth, which a zoom multiplies instead of dividing:
-    # the view terms must be told (experiments/cityscapes/{jtr,consistency}.yaml do the same).
+    # the view terms must be told, as experiments/cityscapes/{jtr,consistency}.yaml do (dmtl fit
+    # refuses them otherwise: tests/integration/test_cli_errors.py).
     inverse = ["--model.consistency.inverse_depth=true"] if inverse_depth else []
     jtr_inverse = ["--model.jtr.inverse_depth=true"] if inverse_depth else []
     methods = {
