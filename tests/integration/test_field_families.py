@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from dmtl.cli import main
+from dmtl.data.datasets import find_dataset
 from support import REPO
 from support.battery import fails_with_one_line
 from support.mtpsl import write_cityscapes, write_nyuv2
@@ -232,18 +233,38 @@ def _rows(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+TEACHERS = ("teacher", "mean_teacher")
+
+
+def _every_pixel_kept(method: str, tasks: tuple[str, ...]) -> list[str]:
+    """Thresholds of 0 for a teacher's every task: a two-step teacher is nowhere near as
+    confident as HiTTs' thresholds ask, which would leave the class kinds' pseudo-labels unrun."""
+    if method not in TEACHERS:
+        return []
+    zeros = ", ".join(f"{task}: 0.0" for task in tasks)
+    return [f"--model.{method}.thresholds={{{zeros}}}"]
+
+
+def _check_every_task_pseudo_labelled(method: str, tasks: tuple[str, ...], rows) -> None:
+    """Each task's pseudo-label loss ran on kept pixels at some step, and was finite."""
+    prefix = f"train/loss/{method}/pseudo"
+    for task in tasks:
+        kept = [float(row[f"{prefix}/kept/{task}"]) for row in rows if row[f"{prefix}/kept/{task}"]]
+        assert max(kept, default=0.0) > 0, (task, kept)
+        losses = [float(row[f"{prefix}/{task}"]) for row in rows if row[f"{prefix}/{task}"]]
+        assert losses and all(math.isfinite(v) for v in losses), (task, losses)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_every_method_trains_on_every_family(name, method, data_roots, teachers, tmp_path):
     family = FAMILIES[name]
+    tasks = find_dataset(name).standard_tasks
     extra = list(family.methods[method])
     if method == "teacher":
         extra.append(f"--model.teacher.checkpoint={teachers(name)}")
-    main(
-        _args(
-            family, data_roots[name], tmp_path, "fit", extra, CELL_OPTIONS.get((name, method), [])
-        )
-    )
+    last = CELL_OPTIONS.get((name, method), []) + _every_pixel_kept(method, tasks)
+    main(_args(family, data_roots[name], tmp_path, "fit", extra, last))
     run = tmp_path / "run" / "fit"
 
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
@@ -256,6 +277,8 @@ def test_every_method_trains_on_every_family(name, method, data_roots, teachers,
         values = {"train/loss": row["train/loss"], **_method_values(method, row)}
         assert len(values) > 1, row  # the method's own column was logged at this step
         assert all(v and math.isfinite(float(v)) for v in values.values()), values
+    if method in TEACHERS:
+        _check_every_task_pseudo_labelled(method, tasks, rows)
 
 
 def test_upgrad_refuses_the_pascal_clip_in_one_line(data_roots, tmp_path, capsys):
