@@ -162,7 +162,8 @@ for _name in ("synthetic_cityscapes", "synthetic_pascal"):
     FAMILIES[_name].methods["xtc"] += XTC_AT_STRIDE_4
 CELL_OPTIONS = {
     # JTR's SegNet auto-encoder pools five times: the maps it reads (the crop average-pooled by
-    # pascal_context/jtr.yaml's input_stride 2) must be at least 32 pixels a side.
+    # pascal_context/jtr.yaml's input_stride 2) must be at least 32 pixels a side (a smaller crop
+    # is refused in one line: tests/terms/test_jtr.py).
     ("pascal_context", "jtr"): ["--data.crop_size=[64,64]"],
     # Jacobian descent steps by manual optimisation and refuses base.yaml's clip of 10 on purpose
     # (test_upgrad_refuses_the_pascal_clip): the user sets it to null, as here.
