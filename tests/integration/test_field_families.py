@@ -8,7 +8,9 @@ JTR, the offline teacher, the EMA mean teacher, XTC* and the UPGrad Jacobian agg
 through the overlay a user would pass: the dataset's own overlay where the real datasets have
 one, ``experiments/synthetic/method/*.yaml`` otherwise. Each cell is a one-epoch fit of two
 optimiser steps (plus one validation batch) on a small backbone; it must log a finite
-``train/loss`` at both steps, the method's own column, and end with a checkpoint.
+``train/loss`` at both steps, the method's own column, and end with a checkpoint. The teachers
+run with every threshold at 0 so that each task kind's pseudo-label loss runs (a two-step
+teacher is confident nowhere), and each task's must have run on kept pixels.
 
 The option combinations the code refuses on purpose are tested as refusals: UPGrad under
 PASCAL's clip of 10, and XTC*'s default input stride on the synthetic families whose neck runs
@@ -77,7 +79,9 @@ def _cfg(*paths: Path) -> list[str]:
     return [arg for path in paths for arg in ("--config", str(path))]
 
 
-def _synthetic(name: str, data: list[str], inverse_depth: bool = False) -> Family:
+def _synthetic(
+    name: str, data: list[str], inverse_depth: bool = False, xtc: tuple[str, ...] = ()
+) -> Family:
     """A synthetic family: ``default.yaml`` plus the overlays of ``synthetic/method``.
 
     The teacher, mean teacher and UPGrad compose after a method overlay (their files say so);
@@ -94,7 +98,7 @@ def _synthetic(name: str, data: list[str], inverse_depth: bool = False) -> Famil
         "jtr": _cfg(SYNTHETIC_METHOD / "jtr.yaml") + TINY_JTR + jtr_inverse,
         "teacher": _cfg(mtl, SYNTHETIC_METHOD / "teacher.yaml"),
         "mean_teacher": _cfg(mtl, SYNTHETIC_METHOD / "mean_teacher.yaml"),
-        "xtc": _cfg(SYNTHETIC_METHOD / "xtc.yaml"),
+        "xtc": _cfg(SYNTHETIC_METHOD / "xtc.yaml") + list(xtc),
         "upgrad": _cfg(mtl, SYNTHETIC_METHOD / "weighting_upgrad.yaml"),
     }
     return Family(name, EXPERIMENTS / name / "default.yaml", data, methods)
@@ -129,14 +133,18 @@ def _rendered(height: int, width: int, *extra: str) -> list[str]:
 # The synthetic_cityscapes and synthetic_pascal networks run their neck at stride 4, where XTC*'s
 # default input stride (4) leaves the mapping network no level: the code refuses it in one line
 # (test_xtc_default_stride_is_refused_where_the_neck_runs_at_stride_4); the maps enter at 2.
-XTC_AT_STRIDE_4 = ["--model.xtc.input_stride=2"]
+XTC_AT_STRIDE_4 = ("--model.xtc.input_stride=2",)
 
 FAMILIES = {
     f.name: f
     for f in [
         _synthetic("synthetic", _rendered(32, 40)),
-        _synthetic("synthetic_cityscapes", _rendered(32, 64), inverse_depth=True),
-        _synthetic("synthetic_pascal", _rendered(32, 32, "--data.crop_size=[32,32]")),
+        _synthetic(
+            "synthetic_cityscapes", _rendered(32, 64), inverse_depth=True, xtc=XTC_AT_STRIDE_4
+        ),
+        _synthetic(
+            "synthetic_pascal", _rendered(32, 32, "--data.crop_size=[32,32]"), xtc=XTC_AT_STRIDE_4
+        ),
         _real(
             "nyuv2",
             lambda d: write_nyuv2(d, {"train": 4, "val": 2}, 32, 40),
@@ -152,21 +160,19 @@ FAMILIES = {
             write_pascal_context,
             ["--data.batch_size=2", "--data.eval_batch_size=2", "--data.crop_size=[32,32]"],
             # base.yaml asks for SyncBN (meaningless in one process) and a grad-norm clip of 10,
-            # which Jacobian descent refuses (test_upgrad_refuses_pascal_base_clip); the clip
-            # stays on for the other methods, off for UPGrad only (see _args).
+            # which Jacobian descent refuses (test_upgrad_refuses_the_pascal_clip_in_one_line);
+            # the clip stays on for the other methods, off for UPGrad only (CELL_OPTIONS).
             extra=["--trainer.sync_batchnorm=false"],
         ),
     ]
 }
-for _name in ("synthetic_cityscapes", "synthetic_pascal"):
-    FAMILIES[_name].methods["xtc"] += XTC_AT_STRIDE_4
 CELL_OPTIONS = {
     # JTR's SegNet auto-encoder pools five times: the maps it reads (the crop average-pooled by
     # pascal_context/jtr.yaml's input_stride 2) must be at least 32 pixels a side (a smaller crop
     # is refused in one line: tests/terms/test_jtr.py).
     ("pascal_context", "jtr"): ["--data.crop_size=[64,64]"],
     # Jacobian descent steps by manual optimisation and refuses base.yaml's clip of 10 on purpose
-    # (test_upgrad_refuses_the_pascal_clip): the user sets it to null, as here.
+    # (test_upgrad_refuses_the_pascal_clip_in_one_line): the user sets it to null, as here.
     ("pascal_context", "upgrad"): ["--trainer.gradient_clip_val=null"],
 }
 METHODS = ["consistency", "jtr", "teacher", "mean_teacher", "xtc", "upgrad"]
