@@ -44,6 +44,15 @@ def test_the_auto_encoder_has_jtrs_size_and_shapes():
     assert latent.shape == (2, 16, 1, 1) and logits.shape == (2, 17, 32, 40)
 
 
+def test_maps_too_small_for_the_five_pools_are_a_one_line_error():
+    # PASCAL's input_stride 2 on a 32×32 crop leaves 16×16 maps: the fifth pool would empty them
+    ae = JointTaskAE(3, widths=(4, 4, 4, 4, 4))
+    with pytest.raises(ConfigError, match="at least 32 pixels a side, got 16×40: lower model.jtr"):
+        ae(torch.zeros(2, 3, 16, 40))
+    latent, logits = ae(torch.zeros(2, 3, 32, 40))  # the smallest that fits: a 1×1 latent
+    assert latent.shape == (2, 4, 1, 1) and logits.shape == (2, 3, 32, 40)
+
+
 def test_per_sample_normalisation_is_the_batch_of_one_of_the_released_code():
     torch.manual_seed(0)
     ae = JointTaskAE(5, SMALL, per_sample=True).double()  # float64: 13 normalisations deep

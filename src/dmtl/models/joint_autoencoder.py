@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmtl.errors import ConfigError
+
 SEGNET_WIDTHS = (64, 128, 256, 512, 512)
 SEGNET_BLOCKS = (2, 2, 3, 3, 3)  # conv blocks per level (VGG-16's)
 
@@ -87,7 +89,20 @@ class JointTaskAE(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list]:
-        """The latent (B, widths[-1], H/32, W/32) and what the decoder needs to unpool."""
+        """The latent (B, widths[-1], H/32, W/32) and what the decoder needs to unpool.
+
+        Raises:
+            ConfigError: maps under 32 pixels a side, which the fifth pool would empty.
+        """
+        smallest = 2 ** len(self.encoder)
+        if min(x.shape[-2:]) < smallest:
+            height, width = x.shape[-2:]
+            raise ConfigError(
+                f"jtr: the auto-encoder halves its input {len(self.encoder)} times, so the maps it "
+                f"reads (the crop average-pooled by model.jtr.input_stride) must be at least "
+                f"{smallest} pixels a side, got {height}×{width}: lower model.jtr.input_stride "
+                "or enlarge the crop"
+            )
         unpool = []
         for level in self.encoder:
             x = level(x)
