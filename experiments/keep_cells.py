@@ -1,7 +1,7 @@
 """Copy the finished cells of a ``dmtl bench`` grid into the repository's results.
 
-Each finished cell (one with a ``cell.json``) keeps its record (commit, commands, wall time, test and
-validation metrics), its commands and its ``metrics.csv`` (the validation curve) under
+Each finished cell (one with a ``cell.json``) keeps its record (commit, commands, wall time, test
+and validation metrics), its commands and its ``metrics.csv`` (the validation curve) under
 ``DEST/<setting>/<method>/seed<s>/``: the layout of a grid's own folder, so that
 
     dmtl bench report DEST --spec SPEC

@@ -29,6 +29,7 @@ from dmtl.config import (
     XTCConfig,
 )
 from dmtl.config.groups import as_group, group_dict
+from dmtl.data.datasets import has_inverse_depth
 from dmtl.data.widening import check_widened
 from dmtl.evaluation_seeds import MultiSeedEvaluation
 from dmtl.losses import build_criterion
@@ -44,6 +45,9 @@ from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
 from dmtl.xtc.loss import XTCOutput
 from dmtl.xtc.term import build_xtc, xtc_term
+
+# the option groups of the method terms whose scale-crop views zoom the depth maps
+VIEW_TERM_GROUPS = ("consistency", "jtr")
 
 
 def build_network(
@@ -153,8 +157,21 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
             else None
         )
         # The field's methods beside the supervised loss (dmtl.terms): empty for a plain method.
+        self._resolve_depth_units(groups)
         self.terms = build_terms(self.task_specs, groups, self.net)
         self._term_step = 0  # the optimiser step the terms were last told of
+
+    def _resolve_depth_units(self, groups: dict[str, Any]) -> None:
+        """An enabled view term's ``inverse_depth: null`` becomes the dataset's units.
+
+        Their scale-crop views zoom the depth maps, which divides metric depth by s and multiplies
+        inverse depth (Cityscapes) by s; the data pipeline takes that from the dataset, and so do
+        the terms unless their option says otherwise. The saved hyper-parameters keep ``null``.
+        """
+        inverse = has_inverse_depth(self.hparams["dataset"])
+        for name in VIEW_TERM_GROUPS:
+            if groups[name].enabled and groups[name].inverse_depth is None:
+                groups[name].inverse_depth = inverse
 
     @classmethod
     def load_from_checkpoint(

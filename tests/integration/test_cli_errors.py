@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from dmtl.cli import main
-from dmtl.cli.preflight import check_view_terms_depth
 from support.cli import _args
 
 
@@ -95,34 +94,6 @@ def test_the_wandb_logger_without_wandb_names_the_extra(cache, tmp_path, monkeyp
         "needs the wandb package, which is not installed: pip install 'dmtl[wandb]'"
     )
     assert "lightning.pytorch.loggers.WandbLogger" in line
-
-
-@pytest.mark.parametrize("term", ["consistency", "jtr"])
-def test_a_view_term_on_inverse_depth_without_its_flag_is_refused(term, cache, tmp_path, capsys):
-    # A zoom multiplies inverse depth: left false, the term's depth targets are off by s², silently
-    args = _args("fit", cache, tmp_path, "--data.dataset=synthetic_cityscapes",
-                 "--model.diffusion.space=none", f"--model.{term}.enabled=true")  # fmt: skip
-    line = one_error_line(args, capsys)
-    assert line == (
-        f"dmtl: error: model.{term}.enabled on synthetic_cityscapes, whose depth is inverse depth "
-        f"(a zoom multiplies it): set --model.{term}.inverse_depth=true"
-    )
-    assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize(
-    "dataset, tasks, enabled, inverse_depth",
-    [
-        ("cityscapes", None, True, True),  # the flag set, as experiments/cityscapes/*.yaml do
-        ("cityscapes", ["semseg"], True, False),  # no depth to zoom
-        ("nyuv2", None, True, False),  # metric depth: the default is right
-        ("cityscapes", None, False, False),  # the term is off
-        ("my_folder", None, True, False),  # not a registered dataset: its units are the user's
-    ],
-)
-def test_a_view_term_passes_where_the_depth_is_zoomed_right(dataset, tasks, enabled, inverse_depth):
-    terms = {"consistency": (enabled, inverse_depth), "jtr": (False, False)}
-    check_view_terms_depth(dataset, tasks, terms)  # raises nothing
 
 
 def test_a_malformed_config_names_the_file_line_and_column(tmp_path, capsys):

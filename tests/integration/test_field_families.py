@@ -79,9 +79,7 @@ def _cfg(*paths: Path) -> list[str]:
     return [arg for path in paths for arg in ("--config", str(path))]
 
 
-def _synthetic(
-    name: str, data: list[str], inverse_depth: bool = False, xtc: tuple[str, ...] = ()
-) -> Family:
+def _synthetic(name: str, data: list[str], xtc: tuple[str, ...] = ()) -> Family:
     """A synthetic family: ``default.yaml`` plus the overlays of ``synthetic/method``.
 
     The teacher, mean teacher and UPGrad compose after a method overlay (their files say so);
@@ -89,13 +87,10 @@ def _synthetic(
     """
     mtl = SYNTHETIC_METHOD / "mtl.yaml"
     # The Cityscapes-like scenes hold inverse depth, which a zoom multiplies instead of dividing:
-    # the view terms must be told, as experiments/cityscapes/{jtr,consistency}.yaml do (dmtl fit
-    # refuses them otherwise: tests/integration/test_cli_errors.py).
-    inverse = ["--model.consistency.inverse_depth=true"] if inverse_depth else []
-    jtr_inverse = ["--model.jtr.inverse_depth=true"] if inverse_depth else []
+    # the view terms take that from the dataset (tests/terms/test_view_terms_module.py).
     methods = {
-        "consistency": _cfg(SYNTHETIC_METHOD / "consistency.yaml") + inverse,
-        "jtr": _cfg(SYNTHETIC_METHOD / "jtr.yaml") + TINY_JTR + jtr_inverse,
+        "consistency": _cfg(SYNTHETIC_METHOD / "consistency.yaml"),
+        "jtr": _cfg(SYNTHETIC_METHOD / "jtr.yaml") + TINY_JTR,
         "teacher": _cfg(mtl, SYNTHETIC_METHOD / "teacher.yaml"),
         "mean_teacher": _cfg(mtl, SYNTHETIC_METHOD / "mean_teacher.yaml"),
         "xtc": _cfg(SYNTHETIC_METHOD / "xtc.yaml") + list(xtc),
@@ -139,9 +134,7 @@ FAMILIES = {
     f.name: f
     for f in [
         _synthetic("synthetic", _rendered(32, 40)),
-        _synthetic(
-            "synthetic_cityscapes", _rendered(32, 64), inverse_depth=True, xtc=XTC_AT_STRIDE_4
-        ),
+        _synthetic("synthetic_cityscapes", _rendered(32, 64), xtc=XTC_AT_STRIDE_4),
         _synthetic(
             "synthetic_pascal", _rendered(32, 32, "--data.crop_size=[32,32]"), xtc=XTC_AT_STRIDE_4
         ),

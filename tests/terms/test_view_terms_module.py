@@ -42,3 +42,26 @@ def test_a_checkpoint_without_the_groups_builds_no_term():
     assert module.jtr == JTRConfig() and module.consistency == ConsistencyConfig()
     assert len(module.terms) == 0
     assert module.hparams["jtr"]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("dataset", "given", "expected"),
+    [
+        ("cityscapes", None, True),  # inverse depth: a zoom multiplies it
+        ("synthetic_cityscapes", None, True),
+        ("nyuv2", None, False),  # metres: a zoom divides them
+        ("cityscapes", False, False),  # JTR's released code divides inverse depth too
+        ("synthetic", True, True),
+    ],
+)
+def test_the_view_terms_take_the_datasets_depth_units_unless_given(dataset, given, expected):
+    module = DiffusionMTLModule(
+        dataset=dataset,
+        network=NetworkConfig(backbone="mobilenetv3_small_050", embed_dim=16),
+        diffusion=DiffusionConfig(space="none"),
+        consistency=ConsistencyConfig(enabled=True, inverse_depth=given),
+        jtr=JTRConfig(enabled=True, widths=(8, 8, 8, 8, 8), inverse_depth=given),
+    )
+    for name in ("consistency", "jtr"):
+        assert module.terms[name].config.inverse_depth is expected, name
+        assert module.hparams[name]["inverse_depth"] is given  # saved as given: null stays null

@@ -30,13 +30,7 @@ from dmtl.cli.checkpoint_data import take_data_from_checkpoint
 from dmtl.cli.checkpoint_run import log_into_checkpoint_run
 from dmtl.cli.packaged_configs import resolve_config_args
 from dmtl.cli.parse_errors import OneLineParser
-from dmtl.cli.preflight import (
-    VIEW_TERMS,
-    check_accelerator,
-    check_jacobian_descent,
-    check_logger_extras,
-    check_view_terms_depth,
-)
+from dmtl.cli.preflight import check_accelerator, check_jacobian_descent, check_logger_extras
 from dmtl.cli.quiet import quiet_third_party, quiet_wandb_init
 from dmtl.cli.wandb_names import check_wandb_names
 from dmtl.data.datamodule import MultiTaskDataModule
@@ -82,9 +76,6 @@ JACOBIAN_DESCENT_KEYS = (
     "trainer.accumulate_grad_batches",
     "model.speed.compile",
 )
-
-# what ``check_view_terms_depth`` reads of each view term's group
-VIEW_TERM_KEYS = ("enabled", "inverse_depth")
 
 
 class DMTLCLI(LightningCLI):
@@ -137,8 +128,7 @@ class DMTLCLI(LightningCLI):
         ``validate``, ``test`` and ``predict`` of a run's checkpoint log into that run's folder
         (``dmtl.cli.checkpoint_run``). Then the machine is checked against the options
         (``dmtl.cli.preflight``): a GPU accelerator without a visible GPU, a logger whose package is
-        not installed, trainer options a Jacobian aggregator cannot honour, a view term that would
-        zoom inverse depth as metres.
+        not installed, trainer options a Jacobian aggregator cannot honour.
 
         Raises:
             ConfigError: either is set (on the command line or in a config file), or a check
@@ -160,15 +150,6 @@ class DMTLCLI(LightningCLI):
         check_logger_extras(self._get(self.config, "trainer.logger"))
         if self.subcommand == "fit":
             check_jacobian_descent(*(self._get(self.config, k) for k in JACOBIAN_DESCENT_KEYS))
-            view_terms = {
-                term: tuple(self._get(self.config, f"model.{term}.{k}") for k in VIEW_TERM_KEYS)
-                for term in VIEW_TERMS
-            }
-            check_view_terms_depth(
-                self._get(self.config, "data.dataset"),
-                self._get(self.config, "data.tasks"),
-                view_terms,
-            )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """LightningCLI's parsing; the argument list is kept for ``_parse_ckpt_path``."""

@@ -3,9 +3,7 @@
 Lightning finds these late and says them in a traceback: a GPU accelerator without a usable GPU
 ("No supported gpu backend found!"), the W&B logger without wandb installed (a chained
 ``ModuleNotFoundError`` whose hint is Lightning's, not dmtl's extra), gradient clipping or
-accumulation with a Jacobian aggregator, which trains by manual optimisation. One check is of the
-options alone: a view term (SS, JTR) left to zoom a dataset's inverse depth as metric depth, which
-would train on wrong targets without any error.
+accumulation with a Jacobian aggregator, which trains by manual optimisation.
 """
 
 from __future__ import annotations
@@ -15,14 +13,10 @@ from typing import Any
 
 import torch
 
-from dmtl.data.datasets import find_dataset
 from dmtl.errors import ConfigError
 from dmtl.losses.aggregation import check_trainer, is_aggregator
-from dmtl.tasks import TASKS
 
 GPU_ACCELERATORS = ("gpu", "cuda")
-# the method terms whose scale-crop views zoom the depth maps (``dmtl.terms.views``)
-VIEW_TERMS = ("consistency", "jtr")
 # logger class -> (module it needs, the pip command that installs it with dmtl)
 LOGGER_EXTRAS = {
     "WandbLogger": ("wandb", "pip install 'dmtl[wandb]'"),
@@ -91,34 +85,3 @@ def check_jacobian_descent(
     """
     if isinstance(weighting, str) and is_aggregator(weighting):
         check_trainer(weighting, precision, gradient_clip_val, accumulate, bool(compile))
-
-
-def check_view_terms_depth(dataset: Any, tasks: Any, terms: dict[str, tuple[Any, Any]]) -> None:
-    """Refuse a view term that would zoom a dataset's inverse depth as metric depth.
-
-    SS and JTR compare predictions across scale-crops, and a zoom by s divides metric depth by s
-    but multiplies inverse depth by s. The data pipeline takes that from the dataset; the terms
-    take it from their own ``inverse_depth`` option (the module is not told the dataset's units),
-    so left false on Cityscapes their depth targets are off by s² and nothing fails.
-
-    Args:
-        dataset: ``data.dataset``.
-        tasks: ``data.tasks`` (``None``: the dataset's standard tasks).
-        terms: view term -> (``model.<term>.enabled``, ``model.<term>.inverse_depth``).
-
-    Raises:
-        ConfigError: an enabled view term without ``inverse_depth`` on a dataset of inverse depth
-            whose tasks include one that a zoom rescales (depth).
-    """
-    info = find_dataset(dataset) if isinstance(dataset, str) else None
-    if info is None or not info.inverse_depth:
-        return
-    names = tasks if tasks else info.standard_tasks
-    if not any(name in TASKS and TASKS[name].behaviour.zoom_power for name in names):
-        return
-    for term, (enabled, inverse_depth) in terms.items():
-        if enabled and not inverse_depth:
-            raise ConfigError(
-                f"model.{term}.enabled on {dataset}, whose depth is inverse depth (a zoom "
-                f"multiplies it): set --model.{term}.inverse_depth=true"
-            )

@@ -28,8 +28,10 @@ class ConsistencyConfig:
         task_weights: task -> w_t (default 1 for every task).
         predictions: with diffusion on, which predictions agree: ``initial`` (the initial
             decoders', no chain on the view) or ``final`` (the chain's, on every pair).
-        inverse_depth: the dataset's depth is inverse depth (Cityscapes): a zoom multiplies it
-            by s instead of dividing.
+        inverse_depth: the depth maps hold inverse depth (Cityscapes), which a zoom by s
+            multiplies instead of dividing; ``None`` (the default): the dataset's units (the
+            module resolves it from ``dataset``); ``false`` on inverse depth divides it, as JTR's
+            released code does.
     """
 
     enabled: bool = False
@@ -39,7 +41,7 @@ class ConsistencyConfig:
     rampup: float = 0.0
     task_weights: dict[str, float] | None = None
     predictions: PredictionSource = "initial"
-    inverse_depth: bool = False
+    inverse_depth: bool | None = None
 
     def __post_init__(self) -> None:
         key = "model.consistency"

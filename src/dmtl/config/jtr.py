@@ -44,8 +44,10 @@ class JTRConfig:
             initial decoders') or ``final`` (the chain's, run on every pair of the views).
         input_stride: the auto-encoder reads the stacked maps average-pooled by this factor
             (1: full resolution, as JTR; 2 or 4 bound its cost on large crops, a departure).
-        inverse_depth: the dataset's depth is inverse depth (Cityscapes): a zoom multiplies it
-            by s instead of dividing.
+        inverse_depth: the depth maps hold inverse depth (Cityscapes), which a zoom by s
+            multiplies instead of dividing; ``None`` (the default): the dataset's units (the
+            module resolves it from ``dataset``); ``false`` on inverse depth divides it, as JTR's
+            released code does.
     """
 
     enabled: bool = False
@@ -62,7 +64,7 @@ class JTRConfig:
     mixed_normal_targets_quirk: bool = True
     predictions: PredictionSource = "initial"
     input_stride: int = 1
-    inverse_depth: bool = False
+    inverse_depth: bool | None = None
 
     def __post_init__(self) -> None:
         key = "model.jtr"
