@@ -78,7 +78,11 @@ def write_report(spec: Spec, out: Path, split: str = "test") -> Path:
         if setting not in cells:
             continue
         reference, described = reference_of(spec, cells[setting])
-        deltas = {m: seed_deltas(s, reference) for m, s in cells[setting].items()}
+        deltas = {  # a single-task cell holds its own task only: it is the reference, no Δm
+            m: seed_deltas(s, reference)
+            for m, s in cells[setting].items()
+            if m not in spec.single_task
+        }
         lines += _metrics_table(spec, out, setting, cells[setting], shown, reference, deltas)
         pairs = _pairs(spec, deltas)
         lines += _paired_table(pairs)
