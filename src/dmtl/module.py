@@ -274,7 +274,8 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         """
         assert self.jacobian is not None
         rows = self.jacobian_rows(objectives)
-        total = torch.stack(list(rows.values())).sum()
+        # a batch that labels no task and has no term: no row, nothing to step
+        total = torch.stack(list(rows.values())).sum() if rows else objectives.loss.total.detach()
         self.log("train/loss", total, prog_bar=True, batch_size=bsz)
         opt = self.optimizers()
         precision = self.trainer.strategy.precision_plugin

@@ -56,8 +56,8 @@ def _cell(out, method, seed, miou, abs_err, mean, curve=None):
 def _stl(out, seeds=(0, 1), values=((48.0, 0.38, 19.0), (52.0, 0.42, 21.0))):
     """Single-task cells as ``dmtl test`` writes them: the metrics of their one task only."""
     for seed, (m, d, n) in zip(seeds, values, strict=True):
-        for method, task, value in [("stl_semseg", "semseg", m), ("stl_depth", "depth", d),
-                                    ("stl_normals", "normals", n)]:  # fmt: skip
+        for method, task in [("stl_semseg", "semseg"), ("stl_depth", "depth"),
+                             ("stl_normals", "normals")]:  # fmt: skip
             _cell(out, method, seed, m, d, n)
             record = json.loads((out / "onelabel" / method / f"seed{seed}" / CELL_FILE).read_text())
             record["test"] = {task: record["test"][task]}

@@ -144,3 +144,13 @@ def test_the_loss_guard_skips_a_non_finite_step(cache, tmp_path, monkeypatch):
     state = cli.trainer.optimizers[0].state  # 4 batches, one skipped
     assert {int(state[p]["step"]) for p in params if p in state} == {3}
     assert cli.trainer.global_step == 4
+
+
+def test_a_batch_without_any_label_has_no_row():
+    module = DiffusionMTLModule(network=TINY, loss=LossConfig(weighting="mgda"))
+    module.log = lambda *a, **k: None
+    objectives = module.training_objectives(_batch([[0, 0, 0], [0, 0, 0]]))
+    assert module.jacobian_rows(objectives) == {}
+    params = [p for p in module.parameters() if p.requires_grad]
+    assert module.jacobian.backward(module.jacobian_rows(objectives), params) == {}
+    assert all(p.grad is None for p in params)
