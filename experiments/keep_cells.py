@@ -11,6 +11,8 @@ checkpoints and logs stay in the grid's folder.
 
 Usage:
     python experiments/keep_cells.py runs/field experiments/synthetic/results/field
+    python experiments/keep_cells.py runs/field experiments/synthetic/results/field_diagnostics \
+        --methods stl_semseg stl_depth stl_normals mtl consistency consistency_no_depth
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from pathlib import Path
 KEPT = ("cell.json", "commands.jsonl", "metrics.csv")
 
 
-def keep(grid: Path, dest: Path) -> list[str]:
-    """Copy every finished cell of ``grid`` not yet under ``dest``; return their names."""
+def keep(grid: Path, dest: Path, methods: list[str] | None = None) -> list[str]:
+    """Copy every finished cell of ``grid`` (of ``methods``, if given) not yet under ``dest``;
+    return their names."""
     copied = []
     for record in sorted(grid.glob("*/*/seed*/cell.json")):
         cell = record.parent
         name = cell.relative_to(grid)
+        if methods is not None and name.parts[1] not in methods:
+            continue
         target = dest / name
         if (target / "cell.json").exists():
             continue
@@ -43,8 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grid", type=Path, help="the grid's output folder (dmtl bench run --out)")
     parser.add_argument("dest", type=Path, help="where the kept cells go")
+    parser.add_argument("--methods", nargs="+", help="only these methods' cells")
     args = parser.parse_args()
-    for name in keep(args.grid, args.dest):
+    for name in keep(args.grid, args.dest, args.methods):
         print(f"kept {name}")
 
 
