@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,9 +31,9 @@ from dmtl.config.groups import as_group, group_dict
 from dmtl.data.datasets import has_inverse_depth
 from dmtl.data.widening import check_widened
 from dmtl.evaluation_seeds import MultiSeedEvaluation
+from dmtl.jacobian_steps import JacobianDescentSteps, StepObjectives
 from dmtl.losses import build_criterion
-from dmtl.losses.aggregation import JacobianDescent, check_trainer, is_aggregator
-from dmtl.losses.masked import LossOutput
+from dmtl.losses.aggregation import JacobianDescent, is_aggregator
 from dmtl.losses.weighting import build_weighting
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
@@ -60,26 +59,7 @@ def build_network(
     return DiffusionMTLNet(specs, network=network, diffusion=diffusion, denoiser=denoiser)
 
 
-@dataclass
-class StepObjectives:
-    """What a training batch gives to minimise, before it is combined into one step.
-
-    Attributes:
-        out: the network's output.
-        loss: the masked supervised loss, per task (``MultiTaskLoss``).
-        xtc: XTC*'s weighted loss, or ``None`` without it.
-        terms: each method term's loss (``dmtl.terms``), in the registry's order.
-        trace: the chain's noise statistics (``train/noise/...``).
-    """
-
-    out: MultiTaskOutput
-    loss: LossOutput
-    xtc: torch.Tensor | None
-    terms: dict[str, torch.Tensor]
-    trace: dict
-
-
-class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
+class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.LightningModule):
     """Trains and evaluates DiffusionMTL (or the MTL baseline) from partially labelled batches.
 
     Each option group (``dmtl.config``, docs/options.md) is one argument, on the command line
@@ -252,67 +232,13 @@ class DiffusionMTLModule(MultiSeedEvaluation, pl.LightningModule):
         terms = self._term_totals(out, batch, noise) if len(self.terms) else {}
         return StepObjectives(out=out, loss=loss, xtc=xtc, terms=terms, trace=trace)
 
-    def jacobian_rows(self, objectives: StepObjectives) -> dict[str, torch.Tensor]:
-        """The objectives of Jacobian descent: each present task's w_t · L_t, XTC*, each term."""
-        rows = {
-            name: self.criterion.weights[name] * value
-            for name, value in objectives.loss.per_task.items()
-            if bool(objectives.loss.counts[name] > 0)
-        }
-        if objectives.xtc is not None:
-            rows["xtc"] = objectives.xtc
-        rows.update(objectives.terms)
-        return rows
-
-    def _jacobian_step(self, objectives: StepObjectives, bsz: int) -> torch.Tensor:
-        """One optimiser step of Jacobian descent (``dmtl.losses.aggregation``).
-
-        The logged ``train/loss`` is the sum of the rows (the ``equal`` weighting's total). The
-        trainer's hooks run as in an automatic step: the loss guard sees the loss before the
-        backward and the gradients before the optimiser step; a non-finite loss is not
-        differentiated (the guard stops the run, or skips the step).
-        """
-        assert self.jacobian is not None
-        rows = self.jacobian_rows(objectives)
-        # a batch that labels no task and has no term: no row, nothing to step
-        total = torch.stack(list(rows.values())).sum() if rows else objectives.loss.total.detach()
-        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
-        opt = self.optimizers()
-        precision = self.trainer.strategy.precision_plugin
-        opt.zero_grad(set_to_none=True)
-        precision.pre_backward(total, self)  # on_before_backward: the loss guard
-        if bool(torch.isfinite(total.detach())):
-            params = [p for p in self.parameters() if p.requires_grad]
-            weights = self.jacobian.backward(rows, params)
-            for name, value in weights.items():
-                self.log(f"train/weight/{name}", value, batch_size=bsz)
-        precision.post_backward(total, self)
-        opt.step()  # on_before_optimizer_step: the loss guard's gradient check
-        if self.optim.poly_interval == "step":
-            self.lr_schedulers().step()
-        return total.detach()
-
-    def on_train_epoch_end(self) -> None:
-        """Step a per-epoch decay under manual optimisation (Lightning steps it otherwise)."""
-        if self.jacobian is not None and self.optim.poly_interval == "epoch":
-            self.lr_schedulers().step()
-
     def on_fit_start(self) -> None:
         """Let the terms prepare for the fit (an offline teacher loads its checkpoint here).
 
         Raises:
-            ConfigError: a Jacobian aggregator with settings it cannot honour (``check_trainer``).
+            ConfigError: a Jacobian aggregator with settings it cannot honour.
         """
-        trainer = self._trainer
-        if self.jacobian is not None and trainer is not None:
-            check_trainer(
-                self.loss.weighting,
-                precision=trainer.precision,
-                gradient_clip_val=trainer.gradient_clip_val,
-                accumulate_grad_batches=trainer.accumulate_grad_batches,
-                compile=self.speed.compile,
-                world_size=trainer.world_size,
-            )
+        self._check_jacobian_descent()
         for term in self.terms.values():
             term.on_fit_start(self)
 

@@ -88,7 +88,18 @@ def test_fit_with_upgrad_logs_weights_and_keeps_the_poly_schedule(cache, tmp_pat
     assert max(int(s["step"]) for s in adam.values()) == 8  # denoiser only with its labels)
 
 
-def test_a_resumed_upgrad_run_ends_with_the_uninterrupted_weights(cache, tmp_path):
+@pytest.fixture()
+def restore_determinism():
+    """``--trainer.deterministic=true`` sets torch's process-wide flag; later tests get it back."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def test_a_resumed_upgrad_run_ends_with_the_uninterrupted_weights(
+    cache, tmp_path, restore_determinism
+):
     # a constant rate (the poly decay's horizon is each start's max_epochs); the augmentation
     # stream is not in the checkpoint
     common = [*LIGHT, "--model.loss.weighting=upgrad", "--model.optim.poly_power=0",
