@@ -149,12 +149,7 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
         params = [p for p in module.parameters() if p.requires_grad]
         module.jacobian.backward(module.jacobian_rows(objectives), params)
     else:
-        loss = module.weighting(objectives.loss, module.criterion.weights).total
-        if objectives.xtc is not None:
-            loss = loss + objectives.xtc
-        if objectives.terms:
-            loss = loss + torch.stack(list(objectives.terms.values())).sum()
-        loss.backward()
+        module.combined_loss(objectives).total.backward()
     opt.step()
     for term in module.terms.values():  # as on_train_batch_end tells them (the EMA update)
         term.after_optimizer_step(module.net)

@@ -34,7 +34,7 @@ from dmtl.evaluation_seeds import MultiSeedEvaluation
 from dmtl.jacobian_steps import JacobianDescentSteps, StepObjectives
 from dmtl.losses import build_criterion
 from dmtl.losses.aggregation import JacobianDescent, is_aggregator
-from dmtl.losses.weighting import build_weighting
+from dmtl.losses.weighting import WeightedLoss, build_weighting
 from dmtl.metrics.multitask import MultiTaskMetrics, delta_m
 from dmtl.models.fast_paths import channels_last_input, compile_network, to_channels_last
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
@@ -204,17 +204,23 @@ class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.Lightning
             self.log(f"train/loss/{name}", value, batch_size=bsz)
         if self.jacobian is not None:  # the gradients combined by an aggregator: a manual step
             return self._jacobian_step(objectives, bsz)
+        weighted = self.combined_loss(objectives)
+        self.log("train/loss", weighted.total, prog_bar=True, batch_size=bsz)
+        if weighted.weights is not None:  # None: ``equal``, nothing learnt
+            for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
+                self.log(f"train/weight/{name}", value, batch_size=bsz)
+        return weighted.total
+
+    def combined_loss(self, objectives: StepObjectives) -> WeightedLoss:
+        """The scalar an automatic step minimises: the weighted supervised loss, then XTC*'s, then
+        the terms' sum; ``weights`` are the weighting's (``None`` for ``equal``)."""
         weighted = self.weighting(objectives.loss, self.criterion.weights)
         total = weighted.total
         if objectives.xtc is not None:
             total = total + objectives.xtc
         if objectives.terms:
             total = total + torch.stack(list(objectives.terms.values())).sum()
-        self.log("train/loss", total, prog_bar=True, batch_size=bsz)
-        if weighted.weights is not None:  # None: ``equal``, nothing learnt
-            for name, value in zip(self.weighting.tasks, weighted.weights, strict=True):
-                self.log(f"train/weight/{name}", value, batch_size=bsz)
-        return total
+        return WeightedLoss(total, weighted.weights)
 
     def training_objectives(self, batch: dict) -> StepObjectives:
         """The forward of a training batch and every loss to minimise, before they are combined.
