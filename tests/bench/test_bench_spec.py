@@ -25,13 +25,17 @@ def test_regime_spec_is_the_issue_grid():
     mtl = {"mtl", "feature", "refine_only", "prediction", "prediction_refine_only", "xtc"}
     stl = {"stl_semseg", "stl_depth", "stl_normals"}
     noise = {"feature_s0.423", "feature_s0.211", "feature_noskip"}  # where the noise goes
-    assert onelabel == mtl | stl | noise
+    field = {"mtl_teacher", "feature_teacher"}  # the field's two best (issue 24)
+    assert onelabel == mtl | stl | noise | field
     assert randomlabels == {"mtl", "feature", "refine_only"} | stl
-    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * (12 + 6)
+    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * (14 + 6)
     for method in noise:
         assert spec.baselines[method] == ("feature", "refine_only")
     assert spec.baselines["feature"] == ("mtl", "refine_only")
     assert spec.baselines["prediction"] == ("mtl", "prediction_refine_only")
+    student = Cell("onelabel", "feature_teacher", 2)
+    assert spec.teacher_cell(student) == Cell("onelabel", "feature", 2)
+    assert spec.teacher_cell(Cell("onelabel", "mtl_teacher", 0)) == Cell("onelabel", "mtl", 0)
     configs = [p.rsplit("/", 2)[-2:] for p in spec.configs(Cell("randomlabels", "feature", 1))]
     assert configs == [
         ["synthetic", "default.yaml"],
