@@ -100,14 +100,14 @@ def _synthetic(name: str, data: list[str], xtc: tuple[str, ...] = ()) -> Family:
 
 
 def _real(name: str, write: Callable[[Path], Path], data: list[str], extra=()) -> Family:
-    """A real dataset: ``base.yaml`` plus its own overlays; XTC* and UPGrad from synthetic/."""
+    """A real dataset: ``base.yaml`` plus its own overlays; UPGrad from synthetic/."""
     folder = EXPERIMENTS / name
     methods = {
         "consistency": _cfg(folder / "consistency.yaml"),
         "jtr": _cfg(folder / "jtr.yaml") + TINY_JTR,
         "teacher": _cfg(folder / "mtl_teacher.yaml"),
         "mean_teacher": _cfg(folder / "mtl_mean_teacher.yaml"),
-        "xtc": _cfg(SYNTHETIC_METHOD / "xtc.yaml"),
+        "xtc": _cfg(folder / "xtc.yaml"),
         "upgrad": _cfg(SYNTHETIC_METHOD / "weighting_upgrad.yaml"),
     }
     return Family(name, folder / "base.yaml", data, methods, write, list(extra))
