@@ -141,8 +141,10 @@ def save_teacher(args: argparse.Namespace) -> str:
 
 def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) -> float:
     """One training step as ``training_step`` takes it, timed: forward, the losses, backward (or
-    the Jacobian and its aggregation), the optimiser step and the terms' EMA update."""
+    the Jacobian and its aggregation), the optimiser step and its follow-up (the terms' EMA
+    update, FAMO's re-evaluated batch)."""
     start = time.perf_counter()
+    module.remember_step_batch(batch, module.global_step)
     objectives = module.training_objectives(batch)
     opt.zero_grad(set_to_none=True)
     if module.jacobian is not None:  # a torchjd aggregator (docs/weighting.md)
@@ -151,8 +153,7 @@ def step(module: DiffusionMTLModule, opt: torch.optim.Optimizer, batch: dict) ->
     else:
         module.combined_loss(objectives).total.backward()
     opt.step()
-    for term in module.terms.values():  # as on_train_batch_end tells them (the EMA update)
-        term.after_optimizer_step(module.net)
+    module.after_optimizer_step()
     return time.perf_counter() - start
 
 

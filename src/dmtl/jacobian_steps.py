@@ -78,6 +78,7 @@ class JacobianDescentSteps:
                 self.log(f"train/weight/{name}", value, batch_size=bsz)
         precision.post_backward(total, self)
         opt.step()  # on_before_optimizer_step: the loss guard's gradient check
+        self.after_optimizer_step()  # the terms' updates (dmtl.step_followup)
         if self.optim.poly_interval == "step":
             self.lr_schedulers().step()
         return total.detach()

@@ -40,6 +40,7 @@ from dmtl.models.fast_paths import channels_last_input, compile_network, to_chan
 from dmtl.models.network import DiffusionMTLNet, MultiTaskOutput
 from dmtl.noise import NoiseSource, run_noise_seed
 from dmtl.optim import configure_optimization, fused_allowed
+from dmtl.step_followup import StepFollowUp
 from dmtl.tasks import TaskSpec, resolve_tasks
 from dmtl.terms import TermInputs, build_terms
 from dmtl.xtc.loss import XTCOutput
@@ -59,7 +60,9 @@ def build_network(
     return DiffusionMTLNet(specs, network=network, diffusion=diffusion, denoiser=denoiser)
 
 
-class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.LightningModule):
+class DiffusionMTLModule(
+    MultiSeedEvaluation, JacobianDescentSteps, StepFollowUp, pl.LightningModule
+):
     """Trains and evaluates DiffusionMTL (or the MTL baseline) from partially labelled batches.
 
     Each option group (``dmtl.config``, docs/options.md) is one argument, on the command line
@@ -139,7 +142,6 @@ class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.Lightning
         # The field's methods beside the supervised loss (dmtl.terms): empty for a plain method.
         self._resolve_depth_units(groups)
         self.terms = build_terms(self.task_specs, groups, self.net)
-        self._term_step = 0  # the optimiser step the terms were last told of
 
     def _resolve_depth_units(self, groups: dict[str, Any]) -> None:
         """An enabled view term's ``inverse_depth: null`` becomes the dataset's units.
@@ -195,6 +197,7 @@ class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.Lightning
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         check_widened(batch["targets"], self.task_specs)  # no uint8 class ids into a loss
+        self.remember_step_batch(batch, self.global_step)
         objectives = self.training_objectives(batch)
         bsz = batch["image"].shape[0]
         for name, stats in objectives.trace.items():  # the chain's noise level and each step's
@@ -247,16 +250,6 @@ class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.Lightning
         self._check_jacobian_descent()
         for term in self.terms.values():
             term.on_fit_start(self)
-
-    def on_train_start(self) -> None:
-        self._term_step = self.global_step  # a resumed run starts where it stopped
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """Tell the terms of an optimiser step (an EMA teacher follows the network there)."""
-        if self.global_step != self._term_step:  # accumulated batches step once
-            self._term_step = self.global_step
-            for term in self.terms.values():
-                term.after_optimizer_step(self.net)
 
     def on_train_epoch_start(self) -> None:
         """Hand the epoch to the loss weighting (``dwa`` records the finished epoch's means)."""
@@ -341,10 +334,12 @@ class DiffusionMTLModule(MultiSeedEvaluation, JacobianDescentSteps, pl.Lightning
             totals[name] = result.total
         return totals
 
-    def _training_noise(self, image: torch.Tensor) -> NoiseSource:
-        """This step's noise: a generator of (noise seed, step, rank), also the terms' source."""
+    def _training_noise(self, image: torch.Tensor, step: int | None = None) -> NoiseSource:
+        """A step's noise (this one's by default): a generator of (noise seed, step, rank), also
+        the terms' source."""
         seed = run_noise_seed(self.diffusion.noise_seed)
-        return NoiseSource.training(seed, self.global_step, self.global_rank, image.device)
+        step = self.global_step if step is None else step
+        return NoiseSource.training(seed, step, self.global_rank, image.device)
 
     def _log_results(
         self, stage: str, metrics: MultiTaskMetrics

@@ -38,6 +38,7 @@ from dmtl.config.network import (
 )
 from dmtl.config.teacher import TeacherConfig
 from dmtl.config.training import (
+    FAMO_UPDATES,
     JACOBIAN_AGGREGATORS,
     LOSS_WEIGHTINGS,
     WEIGHTINGS,
@@ -75,6 +76,7 @@ __all__ = [
     "JTRConfig",
     "MAX_DIST_PASCAL",
     "WEIGHTINGS",
+    "FAMO_UPDATES",
     "JACOBIAN_AGGREGATORS",
     "LOSS_WEIGHTINGS",
     "BoundaryMetricName",

@@ -23,6 +23,8 @@ JACOBIAN_AGGREGATORS = ("upgrad", "dualproj", "mgda", "pcgrad", "imtl_g", "align
 WEIGHTINGS = LOSS_WEIGHTINGS + JACOBIAN_AGGREGATORS
 OptimizerName = Literal["adam", "adamw", "sgd"]
 PolyInterval = Literal["step", "epoch"]
+FamoUpdate = Literal["same_batch", "previous_batch"]
+FAMO_UPDATES = ("same_batch", "previous_batch")
 
 
 @dataclass
@@ -35,6 +37,10 @@ class WeightingOptions:
         famo_lr: ``famo``'s Adam learning rate of the logits.
         famo_weight_decay: ``famo``'s weight decay γ of the logits.
         famo_eps: ``famo``'s ε in log(L_t + ε).
+        famo_update: where ``famo``'s logits learn the fall of each task's log loss:
+            ``same_batch`` (the reference: the batch re-evaluated after the optimiser step, one
+            forward without gradient) or ``previous_batch`` (against the previous step's batch,
+            no extra forward).
         jacobian_chunk_size: the Jacobian aggregators' rows differentiated at once (torchjd's
             ``parallel_chunk_size``): ``null`` all at once through ``torch.vmap``, 1 one after
             the other (for a network that ``torch.vmap`` cannot run through).
@@ -45,6 +51,7 @@ class WeightingOptions:
     famo_lr: float = 0.025
     famo_weight_decay: float = 1e-3
     famo_eps: float = 1e-8
+    famo_update: FamoUpdate = "same_batch"
     jacobian_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -59,6 +66,11 @@ class WeightingOptions:
         check.positive(f"{key}.famo_lr", self.famo_lr)
         check.non_negative(f"{key}.famo_weight_decay", self.famo_weight_decay)
         check.positive(f"{key}.famo_eps", self.famo_eps)
+        if self.famo_update not in FAMO_UPDATES:
+            raise ConfigError(
+                f"{key}.famo_update must be one of {', '.join(FAMO_UPDATES)}, "
+                f"got {self.famo_update!r}"
+            )
         check.optional_integer_at_least(f"{key}.jacobian_chunk_size", self.jacobian_chunk_size, 1)
 
 

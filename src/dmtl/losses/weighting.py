@@ -11,7 +11,8 @@ leaves it out of its terms and of its state updates (each class says how).
 - ``dwa`` (Liu et al.): Σ_t λ_t L_t, λ = K · softmax(r / τ) of the last two epochs' loss ratios.
 - ``famo`` (Liu et al., 2023): Σ_{t present} z_t log(L_t + ε) / Σ_{t present} z_t / (L_t + ε)
   (the denominator detached), z = softmax of learnt logits over the present tasks, the logits
-  stepped from the change of the log losses between consecutive steps.
+  stepped from the change of the batch's log losses over the optimiser step (the batch
+  re-evaluated after it, as the reference) or between consecutive steps (no extra forward).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dmtl.config import JACOBIAN_AGGREGATORS, LossConfig
+from dmtl.config import FAMO_UPDATES, JACOBIAN_AGGREGATORS, LossConfig
 from dmtl.errors import ConfigError
 from dmtl.losses.masked import LossOutput
 
@@ -55,9 +56,14 @@ def _same(values: torch.Tensor) -> torch.Tensor:
 class LossWeighting(nn.Module, abc.ABC):
     """The base: the batch losses of a ``LossOutput`` as tensors, handed to ``combine``.
 
+    A weighting with ``reevaluates`` set also wants, after each optimiser step, the losses of the
+    batch it stepped on as the stepped network computes them (``after_step``).
+
     Args:
         tasks: task names, in the order of the weights.
     """
+
+    reevaluates: bool = False
 
     def __init__(self, tasks: Sequence[str]) -> None:
         super().__init__()
@@ -65,9 +71,21 @@ class LossWeighting(nn.Module, abc.ABC):
 
     def forward(self, loss: LossOutput, task_weights: Mapping[str, float]) -> WeightedLoss:
         """The weighted total of ``loss`` (its ``per_task`` times ``task_weights``)."""
+        return self.combine(*self._stack(loss, task_weights))
+
+    def after_step(self, loss: LossOutput, task_weights: Mapping[str, float]) -> None:
+        """The stepped batch's ``loss``, re-evaluated after the optimiser step (``reevaluates``)."""
+        self.update(*self._stack(loss, task_weights))
+
+    def _stack(
+        self, loss: LossOutput, task_weights: Mapping[str, float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         losses = torch.stack([task_weights[n] * loss.per_task[n] for n in self.tasks]).float()
         counts = torch.stack([loss.counts[n] for n in self.tasks])
-        return self.combine(losses, counts)
+        return losses, counts
+
+    def update(self, losses: torch.Tensor, counts: torch.Tensor) -> None:
+        """Learn from the re-evaluated batch losses (only a weighting that ``reevaluates``)."""
 
     @abc.abstractmethod
     def combine(self, losses: torch.Tensor, counts: torch.Tensor) -> WeightedLoss:
@@ -176,26 +194,41 @@ class DWAWeighting(LossWeighting):
 class FAMOWeighting(LossWeighting):
     """Fast adaptive multitask optimisation with the absent-task mask.
 
-    Each training step first moves the logits ξ by Adam (``lr``, L2 ``weight_decay``) along
-    the softmax's Jacobian applied to δ_t = log(L_t(k−1) + ε) − log(L_t(k) + ε), over the tasks
-    present in both steps k−1 and k only (the reference re-evaluates step k−1's batch after the
-    optimiser step instead: one more forward). The softmax, the loss and the Adam moments of a
-    task absent from the batch leave it out, so no log(ε) of a missing loss enters, and its
-    logit does not move. The logits, their moments and the previous step's log losses are buffers
-    (the checkpoint holds them); the ``weights`` are softmax(ξ) over all tasks.
+    The logits ξ move by Adam (``lr``, L2 ``weight_decay``) along the softmax's Jacobian
+    applied to δ_t = log(L_t + ε) − log(L'_t + ε), the fall of a task's log loss. With
+    ``update="same_batch"`` (the reference) L_t is the batch's loss before the optimiser step and
+    L'_t the same batch's after it (``after_step``: one more forward, without gradient); with
+    ``"previous_batch"`` L_t is the previous step's batch loss and L'_t this step's, and ξ
+    moves before the loss (no extra forward, a noisier δ). Only the tasks present in both losses
+    enter δ. The softmax, the loss and the Adam moments of a task absent from the batch leave it
+    out, so no log(ε) of a missing loss enters, and its logit does not move. The logits, their
+    moments and the last log losses are buffers (the checkpoint holds them); the ``weights`` are
+    softmax(ξ) over all tasks.
 
     Args:
         tasks: task names.
         lr: Adam learning rate of the logits.
         weight_decay: their L2 weight decay γ.
         eps: ε.
+        update: ``same_batch`` or ``previous_batch``.
     """
 
     def __init__(
-        self, tasks: Sequence[str], lr: float = 0.025, weight_decay: float = 1e-3, eps: float = 1e-8
+        self,
+        tasks: Sequence[str],
+        lr: float = 0.025,
+        weight_decay: float = 1e-3,
+        eps: float = 1e-8,
+        update: str = "same_batch",
     ) -> None:
         super().__init__(tasks)
+        if update not in FAMO_UPDATES:
+            raise ConfigError(
+                f"model.loss.weighting_options.famo_update must be one of {', '.join(FAMO_UPDATES)}"
+                f", got {update!r}"
+            )
         self.lr, self.weight_decay, self.eps = lr, weight_decay, eps
+        self.reevaluates = update == "same_batch"
         n = len(self.tasks)
         self.register_buffer("logits", torch.zeros(n))
         self.register_buffer("moment1", torch.zeros(n))
@@ -206,10 +239,10 @@ class FAMOWeighting(LossWeighting):
 
     def combine(self, losses: torch.Tensor, counts: torch.Tensor) -> WeightedLoss:
         present = counts > 0
-        if self.training:  # a non-finite loss (a step the loss guard skips) counts as absent
-            measured = present & torch.isfinite(losses.detach())
-            now = torch.log(losses.detach().clamp(min=0) + self.eps)
-            self._step(now, measured & self.previous_present)
+        if self.training:
+            now, measured = self._log_losses(losses, counts)
+            if not self.reevaluates:  # δ against the previous step's batch
+                self._step(now, measured & self.previous_present)
             self.previous.copy_(torch.where(measured, now, torch.zeros_like(now)))
             self.previous_present.copy_(measured)
         weights = torch.softmax(self.logits, dim=0)
@@ -219,6 +252,21 @@ class FAMOWeighting(LossWeighting):
         scale = (z / shifted).sum().detach().clamp(min=self.eps)
         total = (z * torch.log(shifted)).sum() / scale
         return WeightedLoss(total, weights)
+
+    def update(self, losses: torch.Tensor, counts: torch.Tensor) -> None:
+        """δ from the batch's losses before (``combine``) and after the optimiser step (only with
+        ``update="same_batch"``)."""
+        if not self.reevaluates:
+            return
+        now, measured = self._log_losses(losses, counts)
+        self._step(now, measured & self.previous_present)
+        self.previous_present.zero_()  # one update a step: a second call finds nothing
+
+    def _log_losses(self, losses: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """log(L_t + ε), and which tasks are measured: present with a finite loss (a non-finite
+        one, a step the loss guard skips, counts as absent)."""
+        measured = (counts > 0) & torch.isfinite(losses.detach())
+        return torch.log(losses.detach().clamp(min=0) + self.eps), measured
 
     def _step(self, now: torch.Tensor, both: torch.Tensor) -> None:
         """One masked Adam step of the logits of the tasks ``both`` (present in both steps)."""
@@ -254,7 +302,9 @@ def build_weighting(tasks: Sequence[str], loss: LossConfig | None = None) -> Los
         "equal": lambda: EqualWeighting(tasks),
         "uncertainty": lambda: UncertaintyWeighting(tasks, o.uncertainty_init),
         "dwa": lambda: DWAWeighting(tasks, o.dwa_temperature),
-        "famo": lambda: FAMOWeighting(tasks, o.famo_lr, o.famo_weight_decay, o.famo_eps),
+        "famo": lambda: FAMOWeighting(
+            tasks, o.famo_lr, o.famo_weight_decay, o.famo_eps, o.famo_update
+        ),
     }
     if loss.weighting in JACOBIAN_AGGREGATORS:
         return EqualWeighting(tasks)
