@@ -53,11 +53,14 @@ def test_study_spec_loads_and_every_config_exists():
 
 def test_field_spec_loads_with_every_method_and_its_teachers():
     spec = load_spec(SPECS / "field.yaml")
-    assert len(spec.cells()) == 19 * 2 * 3
+    assert len(spec.cells()) == 20 * 2 * 3
     methods = set(spec.methods)
     assert {"mtl", "xtc", "jtr", "consistency", "mean_teacher", "mtl_teacher"} <= methods
     assert {"feature", "refine_only", "prediction", "prediction_refine_only"} <= methods
     assert {"mtl_uncertainty", "mtl_dwa", "mtl_famo", "mtl_upgrad"} <= methods
+    assert "--model.loss.weighting_options.famo_update=previous_batch" in (
+        spec.methods["mtl_famo_previous"].args
+    )
     assert all(spec.baselines[m][0] in methods for m in spec.baselines)
 
 
