@@ -2,6 +2,9 @@
 step's own loss when the network has not moved (the same chain noise, the batch's normalisation
 statistics), and it leaves no trace: running statistics and the global random stream unchanged."""
 
+from contextlib import contextmanager
+from types import SimpleNamespace
+
 import torch
 
 from dmtl.config import LossConfig, NetworkConfig, WeightingOptions
@@ -54,3 +57,20 @@ def test_famo_learns_after_the_step_and_other_weightings_keep_no_batch():
     )
     cheap.training_step(batch, 0)
     assert cheap._stepped is None and not cheap.weighting.reevaluates
+
+
+def test_the_reevaluation_runs_in_the_training_steps_precision_context():
+    """Under bf16-mixed the step's loss is computed in autocast: δ must compare like with like."""
+    entered = []
+
+    class Plugin:
+        @contextmanager
+        def train_step_context(self):
+            entered.append(torch.is_autocast_enabled("cpu"))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                yield
+
+    module = _module(weighting="famo")
+    module._trainer = SimpleNamespace(precision_plugin=Plugin(), global_rank=0)
+    loss = module.reevaluated_loss(_batch(), 0)
+    assert entered == [False] and all(torch.isfinite(v) for v in loss.per_task.values())

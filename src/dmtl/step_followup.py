@@ -12,7 +12,7 @@ gradient accumulation they run once per optimiser step.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -64,10 +64,17 @@ class StepFollowUp:
     @torch.no_grad()
     def reevaluated_loss(self, batch: dict, step: int) -> LossOutput:
         """The supervised loss of a training batch by the network as it is now: in train mode
-        with the chain noise of step ``step``, as that step computed it, without gradient and
-        without changing the normalisation statistics or the global random streams."""
+        with the chain noise of step ``step`` and the training step's precision (autocast under
+        ``bf16-mixed``), as that step computed it, without gradient and without changing the
+        normalisation statistics or the global random streams."""
         devices = [self.device] if self.device.type == "cuda" else []
         with running_stats_kept(self.net), torch.random.fork_rng(devices=devices):
-            noise = self._training_noise(batch["image"], step)
-            out = self(batch["image"], batch["labelled"], noise)
-        return self.criterion(out, batch["targets"], batch["labelled"])
+            with self._training_precision():
+                noise = self._training_noise(batch["image"], step)
+                out = self(batch["image"], batch["labelled"], noise)
+                return self.criterion(out, batch["targets"], batch["labelled"])
+
+    def _training_precision(self) -> AbstractContextManager:
+        """The trainer's context of a training step (its autocast); none without a trainer."""
+        trainer = self._trainer
+        return nullcontext() if trainer is None else trainer.precision_plugin.train_step_context()
