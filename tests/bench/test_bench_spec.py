@@ -53,7 +53,7 @@ def test_study_spec_loads_and_every_config_exists():
 
 def test_field_spec_loads_with_every_method_and_its_teachers():
     spec = load_spec(SPECS / "field.yaml")
-    assert len(spec.cells()) == 20 * 2 * 3
+    assert len(spec.cells()) == 22 * 2 * 3
     methods = set(spec.methods)
     assert {"mtl", "xtc", "jtr", "consistency", "mean_teacher", "mtl_teacher"} <= methods
     assert {"feature", "refine_only", "prediction", "prediction_refine_only"} <= methods
