@@ -1,5 +1,6 @@
 """``dmtl bench`` end to end: a tiny grid killed mid-way finishes without redoing cells, its
-paired numbers match a hand computation from the cells, and the SLURM path submits its cells."""
+paired numbers match a hand computation from the cells, a stop signal to the grid stops its
+running cell resumably, and the SLURM path submits its cells."""
 
 import json
 import os
@@ -17,6 +18,7 @@ from dmtl.bench.spec import Cell
 from dmtl.cli import main
 from support import REPO
 from support.cli import TINY_DATA
+from support.hold import held_at, wait_for
 
 SYNTHETIC = REPO / "experiments" / "synthetic"
 REFERENCE = {"semseg": {"miou": 40.0}, "depth": {"abs_err": 0.5}, "normals": {"mean": 20.0}}
@@ -151,3 +153,44 @@ def test_slurm_array_runs_each_unfinished_cell_as_a_task(tmp_path, monkeypatch, 
         main(args)
     assert exit_info.value.code == 2
     assert "nothing to submit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_stop_signal_to_the_grid_stops_its_running_cell_resumably_and_starts_no_other(tmp_path):
+    """SIGTERM to ``dmtl bench`` alone (not its process group): the running fit gets it too,
+    writes its checkpoint and exits, no cell starts after it, nothing is left running, and the
+    same command then resumes the cell from that checkpoint."""
+    spec, out = _spec(tmp_path), tmp_path / "grid"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    held, release = tmp_path / "held", tmp_path / "release"
+    hold = held_at(3, held, release)  # step 3: in the second epoch, after its first checkpoint
+    command = _bench("run", spec, "--out", out, "--threads", "1", "--", *hold)
+    first = CELLS[0].folder(out)
+    with (tmp_path / "stopped.log").open("w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            wait_for(held, proc, 900, tmp_path / "stopped.log")
+            os.kill(proc.pid, signal.SIGTERM)  # the bench process only
+        finally:
+            release.touch()
+        assert proc.wait(timeout=900) == 128 + signal.SIGTERM
+    err = (tmp_path / "stopped.log").read_text()
+    assert "onelabel/mtl/seed0: stopped by SIGTERM with a resumable checkpoint" in err
+    assert "dmtl bench: stopped by SIGTERM" in err and "1 cells stopped, 0 failed" in err
+    assert "onelabel/feature/seed0" not in err  # not started, not announced
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no fit left running in the grid's session
+    assert "dmtl: stopped by SIGTERM" in (first / "fit.log").read_text()
+    assert plan(CELLS[0], out) == "resume"
+    assert [plan(c, out) for c in CELLS[1:]] == ["start"] * 3  # none started after the signal
+
+    subprocess.run([*command[:-len(hold) - 1], "--methods", "mtl", "--seeds", "0", "--", *hold],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    record = json.loads((first / CELL_FILE).read_text())
+    assert [cmd[3] for cmd in record["commands"]] == ["fit", "fit", "test"]
+    assert record["commands"][1][-1] == f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}"
+    assert record["checkpoint"].startswith("checkpoints/epoch=2-")

@@ -29,6 +29,7 @@ from pathlib import Path
 import dmtl
 from dmtl.bench.commands import TEST_FOLDER, cell_environment, evaluation_command, fit_command
 from dmtl.bench.spec import Cell, Spec
+from dmtl.bench.stopping import STOP
 from dmtl.errors import DMTLError
 
 CELL_FILE = "cell.json"
@@ -94,6 +95,7 @@ def run_cell(
     Raises:
         CellFailed: its fit or test exited with an error, or wrote no results.
         CellBusy: another process runs it now.
+        CellStopped: the grid is stopping (``dmtl.bench.stopping``).
     """
     folder = cell.folder(out)
     if (folder / CELL_FILE).is_file():
@@ -181,10 +183,10 @@ def _run(command: list[str], env: dict, folder: Path, stage: str) -> float:
         handle.write(json.dumps(line) + "\n")
     log = folder / f"{stage}.log"
     start = time.monotonic()
-    with log.open("a") as handle:
-        done = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise CellFailed(f"`dmtl {stage}` of {folder} exited with {done.returncode}; see {log}")
+    with log.open("a") as handle:  # a stop signal of the grid reaches it (dmtl.bench.stopping)
+        code = STOP.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise CellFailed(f"`dmtl {stage}` of {folder} exited with {code}; see {log}")
     return round(time.monotonic() - start, 1)
 
 

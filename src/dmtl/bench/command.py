@@ -10,7 +10,8 @@ Usage::
 ``run`` trains and tests every cell of the grid spec (``dmtl.bench.spec``, docs/bench.md) that
 is not finished, each a ``dmtl fit`` then a ``dmtl test`` of its last checkpoint in its own run
 folder ``DIR/<setting>/<method>/seed<s>/``; a finished cell is never run again, an interrupted
-one resumes from its checkpoint (``dmtl.bench.cell``). ``--jobs N`` runs N cells at once,
+one resumes from its checkpoint (``dmtl.bench.cell``). A stop signal to the bench stops its cells
+with resumable checkpoints (``dmtl.bench.stopping``). ``--jobs N`` runs N cells at once,
 ``--threads T`` gives each T CPU threads and loads its data in the training process. Arguments
 after ``--`` go to every ``dmtl fit`` and ``dmtl test`` (after the spec's). ``slurm`` writes a
 SLURM array script, one task per cell (each ``dmtl bench run ... --cell INDEX``), and submits it.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from dmtl.bench.runner import run_grid, say
 from dmtl.bench.spec import Spec, load_spec
+from dmtl.bench.stopping import stop_signals
 from dmtl.errors import ConfigError, MissingDataError
 
 COMMAND = "bench"
@@ -67,7 +69,15 @@ def main(argv: Sequence[str]) -> None:
         cells = [cells[args.cell]]
     if not args.dry_run:
         _keep_spec(spec, out)
-    failures = run_grid(spec, cells, out, extra, args.jobs, args.threads, args.dry_run)
+    with stop_signals() as stop:
+        failures = run_grid(spec, cells, out, extra, args.jobs, args.threads, args.dry_run)
+        received = stop.received
+    if received is not None:
+        say(
+            f"stopped by {received.name}; the stopped cells resume from their checkpoints "
+            "when the same command runs again"
+        )
+        sys.exit(128 + received)
     if failures:
         print("\n".join(f"dmtl bench: failed: {line}" for line in failures), file=sys.stderr)
         sys.exit(1)

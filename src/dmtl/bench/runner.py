@@ -12,6 +12,7 @@ from pathlib import Path
 from dmtl.bench.cell import CellBusy, plan, resume_checkpoint, run_cell
 from dmtl.bench.commands import fit_command
 from dmtl.bench.spec import Cell, Spec
+from dmtl.bench.stopping import STOP, CellStopped
 
 
 def say(text: str) -> None:
@@ -48,6 +49,7 @@ def run_grid(
     # A cell waits for its teacher cell (docs/teachers.md) when both run now: the pool starts
     # cells in order and a teacher comes before its students, so it is never queued behind them.
     done = {cell: threading.Event() for cell in todo}
+    stopped: list[str] = []
 
     def one(cell: Cell) -> str | None:
         teacher = spec.teacher_cell(cell)
@@ -59,11 +61,17 @@ def run_grid(
             done[cell].set()
 
     def attempt(cell: Cell) -> str | None:
+        if STOP.received is not None:  # the grid is stopping (dmtl.bench.stopping)
+            return None
         report(f"{cell.name}: {plans[cell]}")
         try:
             record = run_cell(spec, cell, out, extra, threads)
         except CellBusy as busy:
             report(f"{cell.name}: passed over: {busy}")
+            return None
+        except CellStopped as stop:
+            report(f"{cell.name}: {stop}")
+            stopped.append(cell.name)
             return None
         except Exception as err:  # noqa: BLE001 - one cell's failure must not stop the others
             report(f"{cell.name}: failed: {err}")
@@ -75,5 +83,8 @@ def run_grid(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         failures = [error for error in pool.map(one, todo) if error is not None]
-    report(f"{len(todo) - len(failures)} cells run, {len(failures)} failed")
+    if STOP.received is None:
+        report(f"{len(todo) - len(failures)} cells run, {len(failures)} failed")
+    else:
+        report(f"{len(stopped)} cells stopped, {len(failures)} failed before the stop")
     return failures
