@@ -105,6 +105,25 @@ def test_paired_differences_use_the_same_seed_and_show_the_signs(grid):
     assert signs({2: -0.1, 0: 0.3}) == "+ −"
 
 
+def test_each_task_paired_by_seed_with_the_sign_of_better_and_worse(grid):
+    """Per task, without a Δm reference: the metric differences at the same seed, the signs
+    saying where the method was better (higher mIoU, lower errors)."""
+    spec, out = grid
+    _cell(out, "mtl", 0, 50.0, 0.40, 20.0)
+    _cell(out, "mtl", 1, 52.0, 0.50, 21.0)
+    _cell(out, "feature", 0, 49.0, 0.38, 20.5)  # worse mIoU, better depth, worse normals
+    _cell(out, "feature", 1, 50.0, 0.46, 20.0)
+    text = write_report(spec, out).read_text()
+    assert "Δm difference" not in text  # no Δm pair without a reference
+    heads = "| method | − baseline | seeds | semseg miou ↑ | depth abs_err ↓ | normals mean ↓ |"
+    assert heads in text
+    row = _row(text, "feature", "mtl", "0,1")
+    miou = f"{statistics.fmean([-1, -2]):.2f} ± {statistics.stdev([-1, -2]):.2f} (− −)"
+    depth = f"{statistics.fmean([-0.02, -0.04]):.4f} ± {statistics.stdev([-0.02, -0.04]):.4f} (+ +)"
+    normals = f"{statistics.fmean([0.5, -1.0]):.2f} ± {statistics.stdev([0.5, -1.0]):.2f} (− +)"
+    assert row == f"| feature | mtl | 0,1 | {miou} | {depth} | {normals} |"
+
+
 def test_no_delta_m_until_every_task_has_a_single_task_cell(grid):
     spec, out = grid
     _cell(out, "stl_semseg", 0, 50.0, 9.0, 90.0)

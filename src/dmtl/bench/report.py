@@ -5,7 +5,8 @@ single-task cells of the grid (or the spec's reference file), the last epoch's c
 the protocol selects it, beside a best-epoch Δm read from the validation curves (labelled: it
 picks the epoch on the data it reports). Then every method paired by seed against its named
 baselines: the mean ± std over seeds of its Δm minus the baseline's Δm at the same seed, and
-the sign of each seed's difference.
+the sign of each seed's difference; and the same pairs per task, on each task's primary metric
+(where Δm averages a gain on one task with a loss on another, or has no reference yet).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def write_report(spec: Spec, out: Path, split: str = "test") -> Path:
         lines += _metrics_table(spec, out, setting, cells[setting], shown, reference, deltas)
         pairs = _pairs(spec, deltas)
         lines += _paired_table(pairs)
+        lines += _task_pairs_table(spec, cells[setting], shown)
         lines += _denoising_table(spec, records.get(setting, {}))
         lines += [NOTES.format(split=split, reference=described), ""]
         figures = [
@@ -159,6 +161,42 @@ def _paired_table(pairs: list) -> list[str]:
             f"| {signs(differences) or '–'} |"
         )
     return lines + [""]
+
+
+def _task_pairs_table(spec: Spec, cells: dict, shown: dict) -> list[str]:
+    """Every named pair per task: the method's primary metric minus the baseline's at the same
+    seed, mean ± std, and at each seed whether the method was better (+) or worse (−)."""
+    tasks = [task for task in shown if task in TASKS]
+    rows = []
+    for method, baselines in spec.baselines.items():
+        for baseline in baselines:
+            mine, theirs = cells.get(method, {}), cells.get(baseline, {})
+            values = []
+            for task in tasks:
+                spec_t, key = TASKS[task], TASKS[task].primary_metric
+                differences = {
+                    seed: metrics[task][key] - theirs[seed][task][key]
+                    for seed, metrics in sorted(mine.items())
+                    if seed in theirs and task in metrics and task in theirs[seed]
+                }
+                better = {s: d if spec_t.higher_is_better else -d for s, d in differences.items()}
+                text = fmt(list(differences.values()), digits_of(task))
+                values.append(f"{text} ({signs(better)})" if differences else "–")
+            seeds = set(mine) & set(theirs)
+            if seeds and any(v != "–" for v in values):
+                rows.append(f"| {method} | {baseline} | {_seeds(seeds)} | " + " | ".join(values))
+    if not rows:
+        return []
+    arrows = {True: "↑", False: "↓"}
+    heads = [f"{t} {TASKS[t].primary_metric} {arrows[TASKS[t].higher_is_better]}" for t in tasks]
+    lines = [
+        "Per task, paired: the method's metric minus the baseline's at the same seed, mean ± std "
+        "(signs: + where the method was better at that seed, − where worse):",
+        "",
+        "| method | − baseline | seeds | " + " | ".join(heads) + " |",
+        "|---" * (len(heads) + 3) + "|",
+    ]
+    return lines + [row + " |" for row in rows] + [""]
 
 
 def _denoising_table(spec: Spec, records: dict) -> list[str]:
