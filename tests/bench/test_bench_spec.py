@@ -127,7 +127,7 @@ def test_missing_spec():
 @pytest.mark.parametrize(
     ("name", "tasks", "methods"),
     [
-        ("field_cityscapes.yaml", {"semseg", "depth"}, 17),
+        ("field_cityscapes.yaml", {"semseg", "depth"}, 18),
         ("field_pascal.yaml", {"semseg", "human_parts", "sal", "normals", "edge"}, 20),
     ],
 )
@@ -139,3 +139,5 @@ def test_the_field_specs_of_the_other_scene_families_load(name, tasks, methods):
     base = (spec.path.parent / spec.base[0]).resolve()
     assert base.parent.name.startswith("synthetic_") and base.is_file()
     assert all(spec.baselines[m][0] in spec.methods for m in spec.baselines)
+    if name == "field_cityscapes.yaml":  # MTPSL's Cityscapes script: consistency weight 1
+        assert "--model.xtc.weight=1.0" in spec.methods["xtc"].args
