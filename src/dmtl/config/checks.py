@@ -53,6 +53,17 @@ def non_negative(key: str, value: Any) -> None:
         raise ConfigError(f"{key} must be a finite number >= 0, got {value!r}")
 
 
+def one_of(key: str, value: Any, choices: Iterable[str]) -> None:
+    """``value`` is one of ``choices``.
+
+    Raises:
+        ConfigError: it is not, naming ``key``, the choices and the value.
+    """
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def integers_at_least(key: str, values: Iterable[Any], low: int) -> None:
     """``values`` is a non-empty sequence of ints >= ``low``.
 

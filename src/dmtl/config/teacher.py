@@ -72,8 +72,5 @@ def check_pseudo_label_options(key: str, group: object) -> None:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not math.isfinite(value) or not 0 <= value <= 1:
                 raise ConfigError(f"{key}.thresholds.{task} must lie in [0, 1], got {value!r}")
-    if group.confidence not in CONFIDENCES:
-        raise ConfigError(
-            f"{key}.confidence must be one of {', '.join(CONFIDENCES)}, got {group.confidence!r}"
-        )
+    check.one_of(f"{key}.confidence", group.confidence, CONFIDENCES)
     check.positive(f"{key}.flip_sigma", group.flip_sigma)

@@ -66,11 +66,7 @@ class WeightingOptions:
         check.positive(f"{key}.famo_lr", self.famo_lr)
         check.non_negative(f"{key}.famo_weight_decay", self.famo_weight_decay)
         check.positive(f"{key}.famo_eps", self.famo_eps)
-        if self.famo_update not in FAMO_UPDATES:
-            raise ConfigError(
-                f"{key}.famo_update must be one of {', '.join(FAMO_UPDATES)}, "
-                f"got {self.famo_update!r}"
-            )
+        check.one_of(f"{key}.famo_update", self.famo_update, FAMO_UPDATES)
         check.optional_integer_at_least(f"{key}.jacobian_chunk_size", self.jacobian_chunk_size, 1)
 
 

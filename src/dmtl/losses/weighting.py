@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+import dmtl.config.checks as check
 from dmtl.config import FAMO_UPDATES, JACOBIAN_AGGREGATORS, LossConfig
 from dmtl.errors import ConfigError
 from dmtl.losses.masked import LossOutput
@@ -222,11 +223,7 @@ class FAMOWeighting(LossWeighting):
         update: str = "same_batch",
     ) -> None:
         super().__init__(tasks)
-        if update not in FAMO_UPDATES:
-            raise ConfigError(
-                f"model.loss.weighting_options.famo_update must be one of {', '.join(FAMO_UPDATES)}"
-                f", got {update!r}"
-            )
+        check.one_of("model.loss.weighting_options.famo_update", update, FAMO_UPDATES)
         self.lr, self.weight_decay, self.eps = lr, weight_decay, eps
         self.reevaluates = update == "same_batch"
         n = len(self.tasks)
