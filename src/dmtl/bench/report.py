@@ -173,13 +173,10 @@ def _task_pairs_table(spec: Spec, cells: dict, shown: dict) -> list[str]:
             mine, theirs = cells.get(method, {}), cells.get(baseline, {})
             values = []
             for task in tasks:
-                spec_t, key = TASKS[task], TASKS[task].primary_metric
-                differences = {
-                    seed: metrics[task][key] - theirs[seed][task][key]
-                    for seed, metrics in sorted(mine.items())
-                    if seed in theirs and task in metrics and task in theirs[seed]
-                }
-                better = {s: d if spec_t.higher_is_better else -d for s, d in differences.items()}
+                key = TASKS[task].primary_metric
+                differences = paired(_metric(mine, task, key), _metric(theirs, task, key))
+                sign = 1 if TASKS[task].higher_is_better else -1
+                better = {seed: sign * d for seed, d in differences.items()}
                 text = fmt(list(differences.values()), digits_of(task))
                 values.append(f"{text} ({signs(better)})" if differences else "–")
             seeds = set(mine) & set(theirs)
@@ -197,6 +194,11 @@ def _task_pairs_table(spec: Spec, cells: dict, shown: dict) -> list[str]:
         "|---" * (len(heads) + 3) + "|",
     ]
     return lines + [row + " |" for row in rows] + [""]
+
+
+def _metric(by_seed: dict, task: str, key: str) -> dict[int, float]:
+    """seed -> ``task``'s ``key`` of the cells that hold the task."""
+    return {seed: metrics[task][key] for seed, metrics in by_seed.items() if task in metrics}
 
 
 def _denoising_table(spec: Spec, records: dict) -> list[str]:
