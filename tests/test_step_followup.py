@@ -33,7 +33,8 @@ def test_the_reevaluated_loss_of_an_unmoved_network_is_the_steps_own_loss():
     again = module.reevaluated_loss(batch, module.global_step)
     assert not again.total.requires_grad
     for name, value in step.per_task.items():
-        torch.testing.assert_close(again.per_task[name], value.detach(), rtol=0, atol=0)
+        # not bit-equal: with and without autograd the CPU may pick other conv kernels
+        torch.testing.assert_close(again.per_task[name], value.detach(), rtol=1e-6, atol=1e-7)
     assert all(torch.equal(v, _running_stats(module)[k]) for k, v in stats.items())
     assert torch.equal(torch.get_rng_state(), rng)
     other = module.reevaluated_loss(batch, module.global_step + 1)  # another step's noise
